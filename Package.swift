@@ -1,0 +1,41 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "pytap",
+    products: [
+        .executable(name: "pytap", targets: ["pytap"]),
+        .library(name: "PyTap", targets: ["PyTap"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+    ],
+    targets: [
+        // What Glibc does not import: variadic syscalls, GNU-only calls, kernel structs, zlib.
+        .target(
+            name: "CLinux",
+            linkerSettings: [.linkedLibrary("z")]
+        ),
+        .target(
+            name: "PyTap",
+            dependencies: [
+                "CLinux",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        .executableTarget(
+            name: "pytap",
+            dependencies: [
+                "PyTap",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "PyTapTests",
+            dependencies: ["PyTap", "CLinux"]
+        ),
+    ]
+)

@@ -1,0 +1,32 @@
+// pytap's C shim: only what Swift's Glibc module does not import (variadic or
+// GNU-only calls) and a flag set from a signal handler. Nothing else lives here.
+#ifndef PYTAP_CLINUX_H
+#define PYTAP_CLINUX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <zlib.h>
+
+/// process_vm_readv(2): copies from another process's memory (needs _GNU_SOURCE).
+ssize_t clinux_process_vm_readv(pid_t pid,
+                                const struct iovec *local, unsigned long local_count,
+                                const struct iovec *remote, unsigned long remote_count);
+
+/// gettid(2).
+pid_t clinux_gettid(void);
+
+/// ptrace(2) (variadic in glibc).
+long clinux_ptrace(int request, pid_t pid, void *addr, void *data);
+
+/// Installs handlers for SIGINT and SIGTERM that only set a flag; the second
+/// SIGINT restores the default action so a stuck pytap can still be killed.
+void clinux_install_interrupt_flag(void);
+/// Whether SIGINT/SIGTERM arrived since install (or the last clear).
+int clinux_interrupted(void);
+void clinux_clear_interrupted(void);
+/// Ignore SIGPIPE so a closed pipe is an EPIPE write error, not a silent death.
+void clinux_ignore_sigpipe(void);
+
+#endif

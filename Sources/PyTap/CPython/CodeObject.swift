@@ -1,0 +1,118 @@
+/// What pytap keeps of a code object: names, file, first line and its decoded line table.
+public struct CodeObject: Sendable {
+    public var address: UInt64
+    public var name: String
+    public var qualname: String
+    public var filename: String
+    public var firstLine: Int
+    public var lineTable: LineTable
+    /// Address of the first instruction (3.11+: inside the code object).
+    public var instructionsStart: UInt64
+    /// 3.11+: instructions before this code-unit index are the frame's prologue (not yet "complete").
+    public var firstTraceable: Int
+    /// Pointers read with the code object; a changed fingerprint means the address was reused.
+    var fingerprint: [UInt64]
+
+    /// The line of an instruction at byte offset `offset` from the start of the bytecode.
+    public func line(atByteOffset offset: Int) -> Int? {
+        lineTable.line(atByteOffset: offset)
+    }
+}
+
+/// Code objects by address, read once. Entries are re-validated in batches by the sampler
+/// (a freed code object's address can be reused by another one).
+public final class CodeObjectCache {
+    private let objects: ObjectReader
+    private let layout: PythonLayout
+    private var entries: [UInt64: CodeObject] = [:]
+    /// Known not to be code objects (e.g. 3.14 shim frames' executables).
+    private var rejected: Set<UInt64> = []
+    private let headerSize: Int
+    private let fingerprintOffsets: [Int]
+    /// Address of the `code` type, when known, to verify candidates.
+    public var codeType: UInt64?
+
+    public static let maximumEntries = 1 << 18
+
+    public init(objects: ObjectReader, layout: PythonLayout) throws {
+        self.objects = objects
+        self.layout = layout
+        var fields: [LayoutField] = [.codeFilename, .codeName, .codeFirstLineno, .codeLineTable]
+        if layout[.codeQualname] != nil { fields.append(.codeQualname) }
+        if layout[.codeFirstTraceable] != nil { fields.append(.codeFirstTraceable) }
+        var end = 0
+        for field in fields { end = max(end, try layout.require(field) + 8) }
+        headerSize = end
+        fingerprintOffsets = [try layout.require(.codeFilename), try layout.require(.codeName), try layout.require(.codeLineTable)]
+    }
+
+    public var count: Int { entries.count }
+
+    /// The code object at `address`, reading it on first use.
+    public func code(at address: UInt64) throws -> CodeObject {
+        if let cached = entries[address] { return cached }
+        let code = try read(address)
+        if entries.count >= CodeObjectCache.maximumEntries { entries.removeAll(keepingCapacity: true) }
+        entries[address] = code
+        return code
+    }
+
+    /// Whether `address` holds a code object (checked against the `code` type when known).
+    public func isCode(_ address: UInt64) -> Bool {
+        if entries[address] != nil { return true }
+        if rejected.contains(address) { return false }
+        guard let codeType else { return true }
+        let ok = (try? objects.typeOf(address)) == codeType
+        if !ok { rejected.insert(address) }
+        return ok
+    }
+
+    private func read(_ address: UInt64) throws -> CodeObject {
+        if let codeType, try objects.typeOf(address) != codeType {
+            throw ObjectReadError.unexpectedType(expected: "code", found: (try? objects.typeNameOf(address)) ?? "?")
+        }
+        let head = try objects.memory.readStruct(address, count: headerSize)
+        let filenamePointer = try head.pointer(try layout.require(.codeFilename))
+        let namePointer = try head.pointer(try layout.require(.codeName))
+        let name = try objects.string(namePointer, maximumLength: 1024)
+        var qualname = name
+        if let offset = layout[.codeQualname] {
+            qualname = try objects.string(try head.pointer(offset), maximumLength: 4096)
+        }
+        let filename = try objects.string(filenamePointer, maximumLength: 4096)
+        let firstLine = Int(try head.i32(try layout.require(.codeFirstLineno)))
+        let tablePointer = try head.pointer(try layout.require(.codeLineTable))
+        let tableBytes = try objects.bytes(tablePointer)
+        var instructionsStart: UInt64 = 0
+        if let offset = layout[.codeCodeAdaptive] { instructionsStart = address &+ UInt64(offset) }
+        var firstTraceable = 0
+        if let offset = layout[.codeFirstTraceable] { firstTraceable = Int(try head.i32(offset)) }
+        return CodeObject(address: address, name: name, qualname: qualname, filename: filename, firstLine: firstLine,
+                          lineTable: LineTable(format: layout.traits.lineTable, bytes: tableBytes, firstLine: firstLine),
+                          instructionsStart: instructionsStart, firstTraceable: firstTraceable,
+                          fingerprint: try fingerprintOffsets.map { try head.pointer($0) })
+    }
+
+    /// Drops entries whose fingerprint changed (address reused by another object); one
+    /// batched read for all entries. Returns how many were dropped.
+    @discardableResult
+    public func revalidate(using memory: ProcessMemory) -> Int {
+        let addresses = Array(entries.keys)
+        guard !addresses.isEmpty, let low = fingerprintOffsets.min(), let high = fingerprintOffsets.max() else { return 0 }
+        let results = memory.readMany(addresses.map { ($0 &+ UInt64(low), high - low + 8) })
+        var dropped = 0
+        for (address, result) in zip(addresses, results) {
+            guard let entry = entries[address] else { continue }
+            var valid = false
+            if case .success(let bytes) = result {
+                let copy = RemoteBytes(address: address &+ UInt64(low), bytes: bytes)
+                valid = (try? fingerprintOffsets.map { try copy.pointer($0 - low) }) == entry.fingerprint
+            }
+            if !valid {
+                entries[address] = nil
+                dropped += 1
+            }
+        }
+        return dropped
+    }
+}

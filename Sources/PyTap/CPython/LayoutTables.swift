@@ -1,0 +1,119 @@
+/// A CPython layout fact pytap needs: a field offset, a structure size or an enum value.
+/// Every one has a DWARF path in each table, so tests can check the table against the
+/// debug info of real interpreters.
+public enum LayoutField: String, CaseIterable, Sendable {
+    case runtimeInterpretersHead
+    case runtimeGILStateCurrent
+    case runtimeGILLocked
+    case runtimeGILLastHolder
+    case interpNext
+    case interpThreadsHead
+    case interpModules
+    case interpGIL
+    case gilLocked
+    case gilLastHolder
+    case tstateNext
+    case tstateInterp
+    case tstateFrame
+    case tstateCFrame
+    case cframeCurrentFrame
+    case tstateThreadID
+    case tstateNativeThreadID
+    case tstateDatastackChunk
+    case tstateDatastackTop
+    case stackChunkPrevious
+    case stackChunkSize
+    case stackChunkData
+    case frameBack
+    case frameCode
+    case frameLasti
+    case frameLineno
+    case iframePrevious
+    case iframeCode
+    case iframeInstruction
+    case iframeOwner
+    case iframeIsEntry
+    case iframeLocalsPlus
+    case firstNonPythonFrameOwner
+    case codeFilename
+    case codeName
+    case codeQualname
+    case codeFirstLineno
+    case codeLineTable
+    case codeCodeAdaptive
+    case codeFirstTraceable
+    case objectType
+    case varObjectSize
+    case typeName
+    case typeBasicSize
+    case typeFlags
+    case typeDictOffset
+    case heapTypeCachedKeys
+    case bytesData
+    case unicodeLength
+    case unicodeState
+    case asciiObjectSize
+    case compactUnicodeObjectSize
+    case unicodeData
+    case unicodeCharSize27
+    case longDigits
+    case longTag
+    case intValue27
+    case digitSize
+    case dictKeys
+    case dictValues
+    case dictMask27
+    case dictTable27
+    case dictEntrySize
+    case dictEntryKey
+    case dictEntryValue
+    case dictUnicodeEntrySize
+    case keysSize
+    case keysLog2Size
+    case keysLog2IndexBytes
+    case keysKind
+    case keysNentries
+    case keysIndices
+    case dictValuesValues
+    case moduleDict
+}
+
+/// One entry of a layout table: the value and where it comes from in DWARF
+/// (`Type.member.member`, `sizeof(Type)` or `enum(NAME)`).
+public struct FieldSpec: Sendable, Equatable {
+    public let value: Int
+    public let dwarfPath: String
+
+    public init(_ value: Int, _ dwarfPath: String) {
+        self.value = value
+        self.dwarfPath = dwarfPath
+    }
+}
+
+/// The built-in layout tables, one per minor version, generated from DWARF
+/// (LayoutTables+Generated.swift) and checked against real interpreters by the tests.
+public enum LayoutTables {
+    /// Minor versions pytap has a table for.
+    public static let versions: [PythonMinorVersion] = [
+        .init(2, 7), .init(3, 6), .init(3, 7), .init(3, 8), .init(3, 9), .init(3, 10),
+        .init(3, 11), .init(3, 12), .init(3, 13), .init(3, 14), .init(3, 15),
+    ]
+
+    /// The table of a minor version, nil when pytap does not know it.
+    public static func table(for version: PythonMinorVersion) -> [LayoutField: FieldSpec]? {
+        switch (version.major, version.minor) {
+        case (2, 7): return python2_7
+        case (3, 6): return python3_6
+        case (3, 7): return python3_7
+        case (3, 8): return python3_8
+        case (3, 9): return python3_9
+        case (3, 10): return python3_10
+        case (3, 11): return python3_11
+        case (3, 12): return python3_12
+        case (3, 13): return python3_13
+        case (3, 14): return python3_14
+        case (3, 15): return python3_15
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,332 @@
+/// Why a Python object could not be decoded.
+public enum ObjectReadError: Error, Equatable, Sendable {
+    /// A length, count or size beyond pytap's caps: garbage, or not the object expected.
+    case implausible(what: String, value: Int64)
+    /// The object is not of the kind expected.
+    case unexpectedType(expected: String, found: String)
+    /// The string is in a form pytap does not decode (e.g. a 3.3–3.11 not-ready legacy string).
+    case unsupportedString(kind: Int)
+}
+
+/// Decodes Python objects in remote memory: str/bytes, int, dict, instance attributes.
+/// Every length and count is capped; every read is bounds-checked by `RemoteBytes`.
+public final class ObjectReader {
+    public let memory: RemoteMemory
+    public let layout: PythonLayout
+    private var typeNames: [UInt64: String] = [:]
+
+    /// Longest string pytap decodes (characters).
+    public static let maximumStringLength = 1 << 16
+    /// Most entries pytap reads from one dict.
+    public static let maximumDictEntries = 1 << 16
+
+    public init(memory: RemoteMemory, layout: PythonLayout) {
+        self.memory = memory
+        self.layout = layout
+    }
+
+    // MARK: Types
+
+    public func typeOf(_ object: UInt64) throws -> UInt64 {
+        try memory.readPointer(object &+ UInt64(layout[.objectType] ?? 8))
+    }
+
+    /// `tp_name` of a type object, cached by address.
+    public func typeName(_ type: UInt64) throws -> String {
+        if let name = typeNames[type] { return name }
+        let namePointer = try memory.readPointer(type &+ UInt64(try layout.require(.typeName)))
+        let name = try readCString(namePointer, limit: 256)
+        typeNames[type] = name
+        return name
+    }
+
+    public func typeNameOf(_ object: UInt64) throws -> String {
+        try typeName(try typeOf(object))
+    }
+
+    /// A NUL-terminated C string of at most `limit` bytes.
+    public func readCString(_ address: UInt64, limit: Int) throws -> String {
+        var bytes = [UInt8]()
+        var position = address
+        while bytes.count < limit {
+            // Read in small steps so a string near the end of a mapping does not fault.
+            let step = min(64, limit - bytes.count, Int(4096 - (position & 4095)))
+            let chunk = try memory.readBytes(position, count: step)
+            if let end = chunk.firstIndex(of: 0) {
+                bytes.append(contentsOf: chunk[..<end])
+                return String(decoding: bytes, as: UTF8.self)
+            }
+            bytes.append(contentsOf: chunk)
+            position &+= UInt64(step)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    // MARK: Strings
+
+    /// Decodes a `str` (3.x unicode; 2.7 str or unicode) or `bytes` object.
+    public func string(_ object: UInt64, maximumLength: Int = ObjectReader.maximumStringLength) throws -> String {
+        switch layout.traits.strings {
+        case .pep393:
+            return try unicode393(object, maximumLength: maximumLength)
+        case .python2:
+            let name = try typeNameOf(object)
+            if name == "unicode" { return try unicode27(object, maximumLength: maximumLength) }
+            return String(decoding: try bytes(object, maximumLength: maximumLength), as: UTF8.self)
+        }
+    }
+
+    /// The payload of a `bytes` object (2.7: `str`).
+    public func bytes(_ object: UInt64, maximumLength: Int = LineTable.maximumBytes) throws -> [UInt8] {
+        let sizeOffset = try layout.require(.varObjectSize)
+        let dataOffset = try layout.require(.bytesData)
+        // One read usually covers header and data.
+        let guess = 128
+        let head = try memory.readStruct(object, count: dataOffset + guess)
+        let size = try head.i64(sizeOffset)
+        guard size >= 0, size <= Int64(maximumLength) else { throw ObjectReadError.implausible(what: "bytes length", value: size) }
+        if Int(size) <= guess { return Array(try head.slice(dataOffset, count: Int(size))) }
+        return try memory.readBytes(object &+ UInt64(dataOffset), count: Int(size))
+    }
+
+    private func unicode393(_ object: UInt64, maximumLength: Int) throws -> String {
+        let lengthOffset = try layout.require(.unicodeLength)
+        let stateOffset = try layout.require(.unicodeState)
+        let asciiSize = try layout.require(.asciiObjectSize)
+        let compactSize = try layout.require(.compactUnicodeObjectSize)
+        // Read the largest header plus a typical name in one go.
+        let prefetch = 64
+        let head = try memory.readStruct(object, count: max(compactSize, asciiSize) + prefetch)
+        let length = try head.i64(lengthOffset)
+        guard length >= 0, length <= Int64(maximumLength) else {
+            throw ObjectReadError.implausible(what: "str length", value: length)
+        }
+        let state = try head.u32(stateOffset)
+        // state bits: interned:2, kind:3, compact:1, ascii:1 (unchanged from 3.3 to 3.15).
+        let kind = Int((state >> 2) & 7)
+        let compact = (state >> 5) & 1 == 1
+        let ascii = (state >> 6) & 1 == 1
+        guard kind == 1 || kind == 2 || kind == 4 else { throw ObjectReadError.unsupportedString(kind: kind) }
+        let byteCount = Int(length) * kind
+        var data: [UInt8]
+        if compact {
+            let dataOffset = ascii ? asciiSize : compactSize
+            if dataOffset + byteCount <= head.count {
+                data = Array(try head.slice(dataOffset, count: byteCount))
+            } else {
+                data = try memory.readBytes(object &+ UInt64(dataOffset), count: byteCount)
+            }
+        } else {
+            let pointer = try head.pointer(try layout.require(.unicodeData))
+            data = try memory.readBytes(pointer, count: byteCount)
+        }
+        return ObjectReader.decode(data, kind: kind)
+    }
+
+    private func unicode27(_ object: UInt64, maximumLength: Int) throws -> String {
+        let head = try memory.readStruct(object, count: 40)
+        let length = try head.i64(try layout.require(.unicodeLength))
+        guard length >= 0, length <= Int64(maximumLength) else {
+            throw ObjectReadError.implausible(what: "unicode length", value: length)
+        }
+        let unit = layout[.unicodeCharSize27] ?? 4
+        let pointer = try head.pointer(try layout.require(.unicodeData))
+        return ObjectReader.decode(try memory.readBytes(pointer, count: Int(length) * unit), kind: unit)
+    }
+
+    /// Decodes PEP 393 data of 1 (Latin-1), 2 (UCS-2) or 4 (UCS-4) bytes per character.
+    static func decode(_ data: [UInt8], kind: Int) -> String {
+        var scalars = String.UnicodeScalarView()
+        switch kind {
+        case 1:
+            if data.allSatisfy({ $0 < 0x80 }) { return String(decoding: data, as: UTF8.self) }
+            for byte in data { scalars.append(Unicode.Scalar(byte)) }
+        case 2:
+            var index = 0
+            var units = [UInt16]()
+            units.reserveCapacity(data.count / 2)
+            while index + 1 < data.count {
+                units.append(UInt16(data[index]) | UInt16(data[index + 1]) << 8)
+                index += 2
+            }
+            return String(decoding: units, as: UTF16.self)
+        default:
+            var index = 0
+            while index + 3 < data.count {
+                let value = UInt32(data[index]) | UInt32(data[index + 1]) << 8 | UInt32(data[index + 2]) << 16 | UInt32(data[index + 3]) << 24
+                scalars.append(Unicode.Scalar(value) ?? "\u{FFFD}")
+                index += 4
+            }
+        }
+        return String(scalars)
+    }
+
+    // MARK: Integers
+
+    /// Decodes an `int` (and 2.7 `long`) that fits in 64 bits.
+    public func integer(_ object: UInt64) throws -> Int64 {
+        let digitsOffset = try layout.require(.longDigits)
+        let head = try memory.readStruct(object, count: digitsOffset + 16)
+        let digitSize = layout[.digitSize] ?? 4
+        let digitBits = digitSize == 4 ? 30 : 15
+        var count: Int
+        var negative: Bool
+        switch layout.traits.longs {
+        case .python2:
+            if try typeNameOf(object) == "int" { return try head.i64(try layout.require(.intValue27)) }
+            fallthrough
+        case .signedSize:
+            let size = try head.i64(try layout.require(.varObjectSize))
+            count = Int(size.magnitude > 8 ? 9 : size.magnitude)
+            negative = size < 0
+        case .taggedValue:
+            let tag = try head.u64(try layout.require(.longTag))
+            count = Int(min(tag >> 3, 9))
+            negative = tag & 3 == 2
+        }
+        guard count * digitBits <= 64 + digitBits else { throw ObjectReadError.implausible(what: "int digits", value: Int64(count)) }
+        var magnitude: UInt64 = 0
+        for index in 0..<count {
+            let digit: UInt64 = digitSize == 4 ? UInt64(try head.u32(digitsOffset + 4 * index)) : UInt64(try head.u16(digitsOffset + 2 * index))
+            magnitude |= digit << UInt64(index * digitBits)
+        }
+        return negative ? -Int64(bitPattern: magnitude) : Int64(bitPattern: magnitude)
+    }
+
+    // MARK: Dicts
+
+    /// (key, value) object pointers of a dict, live entries only.
+    public func dictEntries(_ dict: UInt64) throws -> [(key: UInt64, value: UInt64)] {
+        switch layout.traits.dicts {
+        case .python27:
+            let head = try memory.readStruct(dict, count: 48)
+            let mask = try head.i64(try layout.require(.dictMask27))
+            guard mask >= 0, mask < Int64(ObjectReader.maximumDictEntries) else {
+                throw ObjectReadError.implausible(what: "dict mask", value: mask)
+            }
+            let table = try head.pointer(try layout.require(.dictTable27))
+            return try entryPairs(at: table, count: Int(mask) + 1, entrySize: try layout.require(.dictEntrySize),
+                                  keyOffset: try layout.require(.dictEntryKey), valueOffset: try layout.require(.dictEntryValue),
+                                  values: nil)
+        case .compact36, .compact311:
+            let head = try memory.readStruct(dict, count: 48)
+            let keys = try head.pointer(try layout.require(.dictKeys))
+            let values = try head.pointer(try layout.require(.dictValues))
+            return try keysEntries(keys, values: values == 0 ? nil : values &+ UInt64(layout[.dictValuesValues] ?? 0))
+        }
+    }
+
+    /// Entries of a PyDictKeysObject; `values` is the split-table values array, if any.
+    func keysEntries(_ keys: UInt64, values: UInt64?) throws -> [(key: UInt64, value: UInt64)] {
+        let indicesOffset = try layout.require(.keysIndices)
+        let head = try memory.readStruct(keys, count: indicesOffset)
+        let entries: UInt64
+        var entrySize = try layout.require(.dictEntrySize)
+        var keyOffset = try layout.require(.dictEntryKey)
+        var valueOffset = try layout.require(.dictEntryValue)
+        let count = try head.i64(try layout.require(.keysNentries))
+        guard count >= 0, count <= Int64(ObjectReader.maximumDictEntries) else {
+            throw ObjectReadError.implausible(what: "dict entries", value: count)
+        }
+        if layout.traits.dicts == .compact36 {
+            let size = try head.i64(try layout.require(.keysSize))
+            guard size > 0, size <= Int64(ObjectReader.maximumDictEntries) * 2 else {
+                throw ObjectReadError.implausible(what: "dict size", value: size)
+            }
+            let indexBytes: Int64 = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffff_ffff ? 4 : 8
+            entries = keys &+ UInt64(indicesOffset) &+ UInt64(size * indexBytes)
+        } else {
+            let log2IndexBytes = Int(try head.u8(try layout.require(.keysLog2IndexBytes)))
+            guard log2IndexBytes < 24 else { throw ObjectReadError.implausible(what: "dict index bytes", value: Int64(log2IndexBytes)) }
+            entries = keys &+ UInt64(indicesOffset) &+ (UInt64(1) << UInt64(log2IndexBytes))
+            let kind = try head.u8(try layout.require(.keysKind))
+            if kind != 0 {
+                // DICT_KEYS_UNICODE / DICT_KEYS_SPLIT: entries are (key, value) without the hash.
+                entrySize = try layout.require(.dictUnicodeEntrySize)
+                keyOffset = 0
+                valueOffset = 8
+            }
+        }
+        return try entryPairs(at: entries, count: Int(count), entrySize: entrySize, keyOffset: keyOffset,
+                              valueOffset: valueOffset, values: values)
+    }
+
+    private func entryPairs(at address: UInt64, count: Int, entrySize: Int, keyOffset: Int, valueOffset: Int,
+                            values: UInt64?) throws -> [(key: UInt64, value: UInt64)] {
+        if count == 0 { return [] }
+        let table = try memory.readStruct(address, count: count * entrySize)
+        var splitValues: RemoteBytes?
+        if let values { splitValues = try memory.readStruct(values, count: count * 8) }
+        var pairs = [(key: UInt64, value: UInt64)]()
+        for index in 0..<count {
+            let key = try table.pointer(index * entrySize + keyOffset)
+            let value = try splitValues?.pointer(index * 8) ?? table.pointer(index * entrySize + valueOffset)
+            if key != 0 && value != 0 { pairs.append((key, value)) }
+        }
+        return pairs
+    }
+
+    /// The value for a `str` key, comparing decoded keys (keys that are not strings are skipped).
+    public func dictLookup(_ dict: UInt64, key: String) throws -> UInt64? {
+        try lookup(in: try dictEntries(dict), key: key)
+    }
+
+    func lookup(in entries: [(key: UInt64, value: UInt64)], key: String) throws -> UInt64? {
+        for entry in entries {
+            guard let name = try? string(entry.key, maximumLength: 256), name == key else { continue }
+            return entry.value
+        }
+        return nil
+    }
+
+    // MARK: Attributes
+
+    /// Reads an instance attribute from the object's `__dict__` (or 3.11+ managed/inline
+    /// values); nil when the object has no such attribute in its instance dict.
+    public func attribute(_ object: UInt64, named name: String) throws -> UInt64? {
+        let type = try typeOf(object)
+        let typeHead = try memory.readStruct(type, count: max(try layout.require(.typeDictOffset), try layout.require(.typeFlags)) + 8)
+        let flags = try typeHead.u64(try layout.require(.typeFlags))
+        let managedDict: UInt64 = 1 << 4   // Py_TPFLAGS_MANAGED_DICT (3.11+)
+        let inlineValues: UInt64 = 1 << 2  // Py_TPFLAGS_INLINE_VALUES (3.13+)
+        let traits = layout.traits
+        if traits.managedDicts != .dictOffset && flags & managedDict != 0 {
+            let pointer = try memory.readPointer(object &- 3 * 8)
+            switch traits.managedDicts {
+            case .python311:
+                if pointer != 0 { return try dictLookup(pointer, key: name) }
+                let values = try memory.readPointer(object &- 4 * 8)
+                if values == 0 { return nil }
+                return try cachedKeysLookup(type: type, values: values, name: name)
+            case .python312:
+                if pointer == 0 { return nil }
+                if pointer & 1 == 0 { return try dictLookup(pointer, key: name) }
+                return try cachedKeysLookup(type: type, values: pointer &+ 1, name: name)
+            case .inlineValues:
+                if pointer != 0 { return try dictLookup(pointer, key: name) }
+                guard flags & inlineValues != 0 else { return nil }
+                let basicSize = try typeHead.i64(try layout.require(.typeBasicSize))
+                guard basicSize > 0, basicSize < 1 << 20 else { throw ObjectReadError.implausible(what: "tp_basicsize", value: basicSize) }
+                let values = object &+ UInt64(basicSize)
+                // PyDictValues: capacity, size, embedded, valid (bytes), then the values.
+                let header = try memory.readStruct(values, count: 4)
+                guard try header.u8(3) != 0 else { return nil }
+                return try cachedKeysLookup(type: type, values: values, name: name)
+            case .dictOffset:
+                return nil
+            }
+        }
+        let dictOffset = try typeHead.i64(try layout.require(.typeDictOffset))
+        guard dictOffset > 0, dictOffset < 1 << 16 else { return nil }
+        let dict = try memory.readPointer(object &+ UInt64(dictOffset))
+        if dict == 0 { return nil }
+        return try dictLookup(dict, key: name)
+    }
+
+    /// Looks `name` up in a heap type's shared keys, taking the value from `values`.
+    private func cachedKeysLookup(type: UInt64, values: UInt64, name: String) throws -> UInt64? {
+        let keys = try memory.readPointer(type &+ UInt64(try layout.require(.heapTypeCachedKeys)))
+        if keys == 0 { return nil }
+        return try lookup(in: try keysEntries(keys, values: values &+ UInt64(layout[.dictValuesValues] ?? 0)), key: name)
+    }
+}

@@ -1,0 +1,404 @@
+/// A thread state as read from the interpreter's list.
+public struct ThreadState: Sendable {
+    public let address: UInt64
+    public let interpreter: UInt64
+    /// `threading.get_ident()`: the pthread handle.
+    public let ident: UInt64
+    /// `native_thread_id` (3.11+), else nil until resolved through the pthread structure.
+    public let nativeThreadID: Int32?
+    /// The copy of the structure the walk starts from.
+    let bytes: RemoteBytes
+}
+
+/// One Python frame as found in memory: its code object and the byte offset of the
+/// instruction it is at. The same pair a BPF-side reader emits; decoded in user space.
+public struct RawFrame: Hashable, Sendable {
+    public var code: UInt64
+    public var instructionOffset: Int
+
+    public init(code: UInt64, instructionOffset: Int) {
+        self.code = code
+        self.instructionOffset = instructionOffset
+    }
+}
+
+/// A decoded Python frame: function names, file and line.
+public struct PythonLocation: Hashable, Sendable {
+    public var name: String
+    public var qualname: String
+    public var filename: String
+    public var line: Int?
+    public var firstLine: Int
+}
+
+/// A thread's Python frames, innermost first, as found in memory.
+public struct RawStack: Sendable {
+    public var frames: [RawFrame]
+    public var defect: WalkDefect?
+    /// How many times the walk was repeated because the stack changed under it.
+    public var retries: Int
+}
+
+/// Reads threads and Python stacks of a running interpreter without stopping it. All
+/// per-version knowledge comes from the target's `PythonLayout`; this type only walks.
+public final class PythonReader {
+    public let target: PythonTarget
+    public let objects: ObjectReader
+    public let codes: CodeObjectCache
+    public let tids: PthreadTIDResolver
+    private let layout: PythonLayout
+    private let memory: ProcessMemory
+    private let threadStateSize: Int
+    private let frameSize: Int
+    private let frameType: UInt64?
+    private var threadNameCache = ThreadNameCache()
+
+    /// Frames walked at most per thread; deeper stacks are reported as partial.
+    public var maximumDepth = 4096
+    /// Walk again this many times when a stack changed while being read.
+    public var maximumRetries = 3
+    /// Most interpreters and thread states followed.
+    public static let maximumThreads = 4096
+    public static let maximumInterpreters = 256
+    /// Largest data-stack chunk copied in one read (3.11+).
+    public static let maximumChunkBytes = 4 << 20
+
+    public init(target: PythonTarget) throws {
+        self.target = target
+        self.layout = target.layout
+        self.memory = target.memory
+        self.objects = ObjectReader(memory: target.memory, layout: target.layout)
+        self.codes = try CodeObjectCache(objects: objects, layout: target.layout)
+        self.codes.codeType = target.codeTypeAddress
+        self.tids = PthreadTIDResolver(memory: target.memory, pid: target.pid)
+        self.frameType = target.runtimeObject.address(ofSymbol: "PyFrame_Type")
+        let layout = target.layout
+        let threadFields: [LayoutField] = [.tstateNext, .tstateInterp, .tstateFrame, .tstateCFrame, .tstateThreadID,
+                                           .tstateNativeThreadID, .tstateDatastackChunk, .tstateDatastackTop]
+        threadStateSize = threadFields.compactMap { layout[$0] }.max().map { $0 + 8 } ?? 64
+        let frameFields: [LayoutField]
+        switch layout.traits.frameModel {
+        case .frameObjects: frameFields = [.objectType, .frameBack, .frameCode, .frameLasti]
+        case .interpreterFrames: frameFields = [.iframePrevious, .iframeCode, .iframeInstruction, .iframeOwner, .iframeIsEntry]
+        }
+        frameSize = frameFields.compactMap { layout[$0] }.max().map { $0 + 8 } ?? 64
+    }
+
+    // MARK: Interpreters and threads
+
+    /// Addresses of all interpreters (the main one first).
+    public func interpreters() throws -> [UInt64] {
+        var head: UInt64 = 0
+        switch layout.traits.interpreterRoot {
+        case .runtime:
+            guard let runtime = target.runtimeAddress else { return [] }
+            head = try memory.readPointer(runtime &+ UInt64(try layout.require(.runtimeInterpretersHead)))
+        case .interpHeadSymbol:
+            if let variable = target.interpHeadAddress {
+                head = try memory.readPointer(variable)
+            } else if let current = target.currentThreadStateAddress {
+                let tstate = try memory.readPointer(current)
+                if tstate != 0 { head = try memory.readPointer(tstate &+ UInt64(try layout.require(.tstateInterp))) }
+            }
+        }
+        var result = [UInt64]()
+        var seen = Set<UInt64>()
+        var interp = head
+        let nextOffset = UInt64(try layout.require(.interpNext))
+        while interp != 0, result.count < PythonReader.maximumInterpreters, seen.insert(interp).inserted {
+            result.append(interp)
+            interp = try memory.readPointer(interp &+ nextOffset)
+        }
+        return result
+    }
+
+    /// The thread states of one interpreter, in the interpreter's list order.
+    public func threadStates(of interpreter: UInt64) throws -> [ThreadState] {
+        var result = [ThreadState]()
+        var seen = Set<UInt64>()
+        var address = try memory.readPointer(interpreter &+ UInt64(try layout.require(.interpThreadsHead)))
+        let nextOffset = try layout.require(.tstateNext)
+        let identOffset = try layout.require(.tstateThreadID)
+        let nativeOffset = layout[.tstateNativeThreadID]
+        while address != 0, result.count < PythonReader.maximumThreads, seen.insert(address).inserted {
+            let bytes = try memory.readStruct(address, count: threadStateSize)
+            var native: Int32?
+            if let nativeOffset {
+                let value = try bytes.i64(nativeOffset)
+                if value > 0 && value < Int64(Int32.max) { native = Int32(value) }
+            }
+            result.append(ThreadState(address: address, interpreter: interpreter, ident: try bytes.u64(identOffset),
+                                      nativeThreadID: native, bytes: bytes))
+            address = try bytes.pointer(nextOffset)
+        }
+        return result
+    }
+
+    /// Thread states of every interpreter.
+    public func allThreadStates() throws -> [ThreadState] {
+        var all = [ThreadState]()
+        for interpreter in try interpreters() { all.append(contentsOf: try threadStates(of: interpreter)) }
+        return all
+    }
+
+    /// OS thread ids of thread states: `native_thread_id` where the version has it, else
+    /// through the pthread structure.
+    public func threadIDs(of threads: [ThreadState], liveTIDs: Set<Int32>) -> [UInt64: Int32] {
+        var result = [UInt64: Int32]()
+        var unresolved = [UInt64]()
+        for thread in threads {
+            if let tid = thread.nativeThreadID { result[thread.address] = tid } else { unresolved.append(thread.ident) }
+        }
+        if !unresolved.isEmpty {
+            let byIdent = tids.tids(for: unresolved, liveTIDs: liveTIDs)
+            for thread in threads where thread.nativeThreadID == nil {
+                if let tid = byIdent[thread.ident] { result[thread.address] = tid }
+            }
+        }
+        return result
+    }
+
+    /// The thread state holding the GIL, nil when none does (or it cannot be told).
+    public func gilHolder(interpreter: UInt64) -> UInt64? {
+        do {
+            switch layout.traits.gil {
+            case .currentThreadSymbol:
+                guard let variable = target.currentThreadStateAddress else { return nil }
+                let tstate = try memory.readPointer(variable)
+                return tstate == 0 ? nil : tstate
+            case .runtimeGIL:
+                guard let runtime = target.runtimeAddress else { return nil }
+                let locked = try memory.readInteger(runtime &+ UInt64(try layout.require(.runtimeGILLocked)), as: Int32.self)
+                guard locked != 0 else { return nil }
+                let holder = try memory.readPointer(runtime &+ UInt64(try layout.require(.runtimeGILLastHolder)))
+                return holder == 0 ? nil : holder
+            case .interpreterGIL:
+                let gil = try memory.readPointer(interpreter &+ UInt64(try layout.require(.interpGIL)))
+                guard gil != 0 else { return nil }
+                let locked = try memory.readInteger(gil &+ UInt64(try layout.require(.gilLocked)), as: Int32.self)
+                guard locked != 0 else { return nil }
+                let holder = try memory.readPointer(gil &+ UInt64(try layout.require(.gilLastHolder)))
+                return holder == 0 ? nil : holder
+            }
+        } catch {
+            return nil
+        }
+    }
+
+    // MARK: Stacks
+
+    /// Address of the innermost frame of a thread (from its copied state, or re-read live).
+    func topFrame(of thread: ThreadState, live: Bool) throws -> UInt64 {
+        if let offset = layout[.tstateFrame] {
+            return live ? try memory.readPointer(thread.address &+ UInt64(offset)) : try thread.bytes.pointer(offset)
+        }
+        // 3.11–3.12: tstate->cframe->current_frame.
+        let cframeOffset = try layout.require(.tstateCFrame)
+        let cframe = live ? try memory.readPointer(thread.address &+ UInt64(cframeOffset)) : try thread.bytes.pointer(cframeOffset)
+        if cframe == 0 { return 0 }
+        return try memory.readPointer(cframe &+ UInt64(try layout.require(.cframeCurrentFrame)))
+    }
+
+    /// The thread's Python frames, innermost first, checked for consistency: if the stack
+    /// changed under the walk it is walked again, up to `maximumRetries` times.
+    public func rawStack(of thread: ThreadState) throws -> RawStack {
+        var attempt = 0
+        var state = thread
+        while true {
+            let top = try topFrame(of: state, live: attempt > 0)
+            let (frames, addresses, defect) = walk(from: top, thread: state)
+            var problem = defect
+            if problem == nil, try !isStillCurrent(addresses, thread: state) { problem = .changedWhileReading }
+            guard let found = problem else { return RawStack(frames: frames, defect: nil, retries: attempt) }
+            // A chain too deep is a property of the stack, not a tear: retrying won't help.
+            if case .tooDeep = found { return RawStack(frames: frames, defect: found, retries: attempt) }
+            if attempt >= maximumRetries { return RawStack(frames: frames, defect: found, retries: attempt) }
+            attempt += 1
+            state = ThreadState(address: thread.address, interpreter: thread.interpreter, ident: thread.ident,
+                                nativeThreadID: thread.nativeThreadID,
+                                bytes: try memory.readStruct(thread.address, count: threadStateSize))
+        }
+    }
+
+    /// Whether the thread's live innermost frame is, or leads within a few frames to, one of
+    /// the frames read (the frames below a live frame cannot have changed).
+    private func isStillCurrent(_ addresses: [UInt64], thread: ThreadState) throws -> Bool {
+        var current = try topFrame(of: thread, live: true)
+        guard let first = addresses.first else { return current == 0 }
+        if current == first { return true }
+        let known = Set(addresses.prefix(8))
+        let previousOffset: Int
+        switch layout.traits.frameModel {
+        case .frameObjects: previousOffset = try layout.require(.frameBack)
+        case .interpreterFrames: previousOffset = try layout.require(.iframePrevious)
+        }
+        for _ in 0..<8 {
+            if current == 0 { return false }
+            if known.contains(current) { return true }
+            current = try memory.readPointer(current &+ UInt64(previousOffset))
+        }
+        return false
+    }
+
+    /// Walks the frame chain from `top`. Returns frames, the addresses of the frames
+    /// walked (including skipped shim frames' neighbours) and a defect when incomplete.
+    private func walk(from top: UInt64, thread: ThreadState) -> ([RawFrame], [UInt64], WalkDefect?) {
+        switch layout.traits.frameModel {
+        case .frameObjects(let lastiUnit):
+            return walkFrameObjects(from: top, lastiUnit: lastiUnit)
+        case .interpreterFrames:
+            return walkInterpreterFrames(from: top, thread: thread)
+        }
+    }
+
+    private func walkFrameObjects(from top: UInt64, lastiUnit: Int) -> ([RawFrame], [UInt64], WalkDefect?) {
+        var frames = [RawFrame]()
+        var addresses = [UInt64]()
+        var seen = Set<UInt64>()
+        var address = top
+        do {
+            let backOffset = try layout.require(.frameBack)
+            let codeOffset = try layout.require(.frameCode)
+            let lastiOffset = try layout.require(.frameLasti)
+            let typeOffset = layout[.objectType] ?? 8
+            while address != 0 {
+                if frames.count >= maximumDepth { return (frames, addresses, .tooDeep(limit: maximumDepth)) }
+                guard seen.insert(address).inserted else { return (frames, addresses, .cycle(address: address)) }
+                let frame: RemoteBytes
+                do {
+                    frame = try memory.readStruct(address, count: frameSize)
+                } catch {
+                    return (frames, addresses, .unreadable(address: address, what: "frame"))
+                }
+                if let frameType, try frame.pointer(typeOffset) != frameType {
+                    return (frames, addresses, .unreadable(address: address, what: "frame (not a frame object)"))
+                }
+                let code = try frame.pointer(codeOffset)
+                let lasti = Int(try frame.i32(lastiOffset))
+                frames.append(RawFrame(code: code, instructionOffset: lasti < 0 ? -1 : lasti * lastiUnit))
+                addresses.append(address)
+                address = try frame.pointer(backOffset)
+            }
+        } catch {
+            return (frames, addresses, .unreadable(address: address, what: "frame"))
+        }
+        return (frames, addresses, nil)
+    }
+
+    private func walkInterpreterFrames(from top: UInt64, thread: ThreadState) -> ([RawFrame], [UInt64], WalkDefect?) {
+        var frames = [RawFrame]()
+        var addresses = [UInt64]()
+        var seen = Set<UInt64>()
+        var address = top
+        do {
+            let chunk = copyDataStack(of: thread)
+            let previousOffset = try layout.require(.iframePrevious)
+            let codeOffset = try layout.require(.iframeCode)
+            let instructionOffset = try layout.require(.iframeInstruction)
+            let ownerOffset = layout[.iframeOwner]
+            let firstNonPythonOwner = layout[.firstNonPythonFrameOwner]
+            let tagMask = ~layout.traits.codeReferenceTagBits
+            let ownedByGenerator: UInt8 = 1  // FRAME_OWNED_BY_GENERATOR, 3.11+
+            var walked = 0
+            while address != 0 {
+                if walked >= maximumDepth { return (frames, addresses, .tooDeep(limit: maximumDepth)) }
+                walked += 1
+                guard seen.insert(address).inserted else { return (frames, addresses, .cycle(address: address)) }
+                let frame: RemoteBytes
+                if let chunk, chunk.contains(address, count: frameSize) {
+                    let start = Int(address - chunk.address)
+                    frame = RemoteBytes(address: address, bytes: Array(chunk.bytes[start..<(start + frameSize)]))
+                } else {
+                    do {
+                        frame = try memory.readStruct(address, count: frameSize)
+                    } catch {
+                        return (frames, addresses, .unreadable(address: address, what: "interpreter frame"))
+                    }
+                }
+                addresses.append(address)
+                let next = try frame.pointer(previousOffset)
+                defer { address = next }
+                var owner: UInt8 = 0
+                if let ownerOffset { owner = try frame.u8(ownerOffset) }
+                // Shim/entry frames owned by the C stack or the interpreter run no Python code.
+                if let firstNonPythonOwner, Int(owner) >= firstNonPythonOwner { continue }
+                let code = try frame.pointer(codeOffset) & tagMask
+                guard code != 0, codes.isCode(code) else { continue }
+                let codeObject: CodeObject
+                do {
+                    codeObject = try codes.code(at: code)
+                } catch {
+                    return (frames, addresses, .unreadable(address: code, what: "code object"))
+                }
+                let instruction = try frame.pointer(instructionOffset)
+                let offset = Int(Int64(bitPattern: instruction &- codeObject.instructionsStart))
+                // A frame still in its prologue is not yet visible to Python (_PyFrame_IsIncomplete).
+                if owner != ownedByGenerator && offset / 2 < codeObject.firstTraceable { continue }
+                frames.append(RawFrame(code: code, instructionOffset: offset))
+            }
+        } catch {
+            return (frames, addresses, .unreadable(address: address, what: "interpreter frame"))
+        }
+        return (frames, addresses, nil)
+    }
+
+    /// Copies the used part of the thread's current data-stack chunk in one read (3.11+),
+    /// so the frames in it are walked locally.
+    private func copyDataStack(of thread: ThreadState) -> RemoteBytes? {
+        guard let chunkOffset = layout[.tstateDatastackChunk], let topOffset = layout[.tstateDatastackTop],
+              let chunk = try? thread.bytes.pointer(chunkOffset), let top = try? thread.bytes.pointer(topOffset),
+              chunk != 0, top > chunk, top - chunk <= UInt64(PythonReader.maximumChunkBytes) else { return nil }
+        return try? memory.readStruct(chunk, count: Int(top - chunk))
+    }
+
+    // MARK: Locations
+
+    /// Where a raw frame is in the source: its code object's names and file, and the line.
+    public func location(of raw: RawFrame) throws -> PythonLocation {
+        let code = try codes.code(at: raw.code)
+        return PythonLocation(name: code.name, qualname: code.qualname, filename: code.filename,
+                              line: code.line(atByteOffset: raw.instructionOffset), firstLine: code.firstLine)
+    }
+
+    // MARK: Thread names
+
+    /// Names of threads known to the `threading` module, by ident.
+    public func threadNames(interpreter: UInt64) -> [UInt64: String] {
+        threadNameCache.names(reader: objects, layout: layout, interpreter: interpreter)
+    }
+}
+
+/// Reads `threading._active` ({ident: Thread}) and each Thread's name, remembering where
+/// the dict lives so later refreshes skip the module lookup.
+struct ThreadNameCache {
+    private var activeDicts: [UInt64: UInt64] = [:]
+
+    mutating func names(reader: ObjectReader, layout: PythonLayout, interpreter: UInt64) -> [UInt64: String] {
+        guard let active = activeDict(reader: reader, layout: layout, interpreter: interpreter),
+              let entries = try? reader.dictEntries(active) else { return [:] }
+        var names = [UInt64: String]()
+        for (key, thread) in entries.prefix(PythonReader.maximumThreads) {
+            guard let ident = try? reader.integer(key) else { continue }
+            // 3.x: Thread._name; 2.7: the mangled Thread.__name.
+            for attribute in ["_name", "_Thread__name"] {
+                if let value = try? reader.attribute(thread, named: attribute),
+                   let name = try? reader.string(value, maximumLength: 1024) {
+                    names[UInt64(bitPattern: ident)] = name
+                    break
+                }
+            }
+        }
+        return names
+    }
+
+    private mutating func activeDict(reader: ObjectReader, layout: PythonLayout, interpreter: UInt64) -> UInt64? {
+        if let cached = activeDicts[interpreter], (try? reader.typeNameOf(cached)) == "dict" { return cached }
+        guard let modulesOffset = layout[.interpModules],
+              let modules = try? reader.memory.readPointer(interpreter &+ UInt64(modulesOffset)), modules != 0,
+              let module = try? reader.dictLookup(modules, key: "threading"),
+              let dict = try? reader.memory.readPointer(module &+ UInt64(layout[.moduleDict] ?? 16)), dict != 0,
+              let active = try? reader.dictLookup(dict, key: "_active") else { return nil }
+        activeDicts[interpreter] = active
+        return active
+    }
+}

@@ -1,0 +1,106 @@
+/// How a CPython version works, beyond field offsets: which frame chain it keeps, which
+/// line-table format, how it finds its interpreters and its GIL holder. Data per version,
+/// so the walkers branch on a trait, never on a version number.
+public struct VersionTraits: Sendable, Equatable {
+    public enum FrameModel: Sendable, Equatable {
+        /// ≤3.10: heap `PyFrameObject`s linked by `f_back`; `f_lasti` counts bytes or code units.
+        case frameObjects(lastiUnit: Int)
+        /// 3.11+: `_PyInterpreterFrame`s linked by `previous`, mostly in per-thread data stacks.
+        case interpreterFrames
+    }
+
+    public enum LineTableFormat: Sendable, Equatable {
+        /// `co_lnotab` with unsigned line deltas (2.7 … 3.5).
+        case lnotabUnsigned
+        /// `co_lnotab` with signed line deltas (3.6 … 3.9).
+        case lnotabSigned
+        /// 3.10 `co_linetable`: (byte delta, signed line delta) pairs, -128 = no line.
+        case lineTable310
+        /// 3.11+ location table: varint-encoded entries of code units.
+        case locationTable311
+    }
+
+    public enum InterpreterRoot: Sendable, Equatable {
+        /// 2.7, 3.6: the static `interp_head` (in .symtab or the debug file).
+        case interpHeadSymbol
+        /// 3.7+: `_PyRuntime.interpreters.head`.
+        case runtime
+    }
+
+    public enum GILModel: Sendable, Equatable {
+        /// 2.7, 3.6: the exported `_PyThreadState_Current` is the thread that holds the GIL.
+        case currentThreadSymbol
+        /// 3.7–3.11: `_PyRuntime.ceval.gil.{locked,last_holder}`.
+        case runtimeGIL
+        /// 3.12+: `interp->ceval.gil` points to the GIL's `{locked,last_holder}`.
+        case interpreterGIL
+    }
+
+    public enum StringModel: Sendable, Equatable {
+        /// 2.7: `str` is PyStringObject (bytes), `unicode` is PyUnicodeObject of Py_UNICODE.
+        case python2
+        /// 3.3+: PEP 393 compact/legacy unicode with kind and ascii flags in `state`.
+        case pep393
+    }
+
+    public enum DictModel: Sendable, Equatable {
+        /// 2.7: open-addressing table of (hash, key, value) entries.
+        case python27
+        /// 3.6–3.10: compact dict, `dk_size` indices then `dk_nentries` entries.
+        case compact36
+        /// 3.11+: compact dict with `dk_log2_size`, `dk_log2_index_bytes` and unicode-key entries.
+        case compact311
+    }
+
+    public enum LongModel: Sendable, Equatable {
+        /// 2.7 `int` is a C long in `ob_ival`; `long` is sign-in-size digits.
+        case python2
+        /// 3.x ≤3.11: digit count and sign in `ob_size`.
+        case signedSize
+        /// 3.12+: `lv_tag` = digit count << 3 | sign bits.
+        case taggedValue
+    }
+
+    /// Where an instance's attribute dict lives when its type manages it (3.11+).
+    public enum ManagedDictModel: Sendable, Equatable {
+        /// ≤3.10: at `tp_dictoffset`.
+        case dictOffset
+        /// 3.11: dict pointer at -3 words, values pointer at -4 words.
+        case python311
+        /// 3.12: one tagged pointer at -3 words: dict, or values + 1.
+        case python312
+        /// 3.13+: dict pointer at -3 words, values inline after the object (`tp_basicsize`).
+        case inlineValues
+    }
+
+    public var frameModel: FrameModel
+    public var lineTable: LineTableFormat
+    public var interpreterRoot: InterpreterRoot
+    public var gil: GILModel
+    public var strings: StringModel
+    public var dicts: DictModel
+    public var longs: LongModel
+    public var managedDicts: ManagedDictModel
+    /// Low bits of `f_executable` that tag a stack reference (3.14+), masked off.
+    public var codeReferenceTagBits: UInt64
+    /// Whether `_Py_DebugOffsets` sits at the start of `_PyRuntime` (3.13+).
+    public var hasDebugOffsets: Bool
+
+    /// Traits of a minor version, nil when pytap does not know it.
+    public static func traits(for version: PythonMinorVersion) -> VersionTraits? {
+        guard LayoutTables.table(for: version) != nil else { return nil }
+        let v = (version.major, version.minor)
+        let atLeast = { (major: Int, minor: Int) in v >= (major, minor) }
+        return VersionTraits(
+            frameModel: atLeast(3, 11) ? .interpreterFrames : .frameObjects(lastiUnit: atLeast(3, 10) ? 2 : 1),
+            lineTable: atLeast(3, 11) ? .locationTable311 : atLeast(3, 10) ? .lineTable310 : atLeast(3, 6) ? .lnotabSigned : .lnotabUnsigned,
+            interpreterRoot: atLeast(3, 7) ? .runtime : .interpHeadSymbol,
+            gil: atLeast(3, 12) ? .interpreterGIL : atLeast(3, 7) ? .runtimeGIL : .currentThreadSymbol,
+            strings: version.major == 2 ? .python2 : .pep393,
+            dicts: atLeast(3, 11) ? .compact311 : atLeast(3, 6) ? .compact36 : .python27,
+            longs: atLeast(3, 12) ? .taggedValue : version.major == 3 ? .signedSize : .python2,
+            managedDicts: atLeast(3, 13) ? .inlineValues : atLeast(3, 12) ? .python312 : atLeast(3, 11) ? .python311 : .dictOffset,
+            codeReferenceTagBits: atLeast(3, 15) ? 3 : atLeast(3, 14) ? 1 : 0,
+            hasDebugOffsets: atLeast(3, 13))
+    }
+}

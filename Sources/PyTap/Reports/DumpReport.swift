@@ -1,0 +1,69 @@
+/// Writes a `ProcessSnapshot` as text (like `py-spy dump`) or as the `dump --json` contract:
+/// `{"pid", "python": {"version", "executable", "library"}, "threads": [{"tid", "ident",
+/// "name", "gil", "idle", "frames": [{"kind", "name", "qualname", "file", "line", "module"}]}]}`,
+/// frames innermost first.
+public enum DumpReport {
+    public static func json(_ snapshot: ProcessSnapshot) -> String {
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("pid", snapshot.pid)
+        json.key("python")
+        json.beginObject()
+        json.field("version", snapshot.python.version)
+        json.field("executable", snapshot.python.executable)
+        json.field("library", snapshot.python.library)
+        json.endObject()
+        json.key("threads")
+        json.beginArray()
+        for thread in snapshot.threads {
+            json.beginObject()
+            json.field("tid", thread.tid)
+            json.field("ident", thread.ident)
+            json.field("name", thread.name)
+            json.field("gil", thread.holdsGIL)
+            json.field("idle", thread.idle)
+            // Only partial stacks carry this extra key; complete ones are exactly the contract.
+            if let defect = thread.defect { json.field("partial", defect.description) }
+            json.key("frames")
+            json.beginArray()
+            for frame in thread.frames {
+                json.beginObject()
+                json.field("kind", frame.kind.rawValue)
+                json.field("name", frame.name)
+                json.field("qualname", frame.qualname)
+                json.field("file", frame.file)
+                json.field("line", frame.line)
+                json.field("module", frame.module)
+                json.endObject()
+            }
+            json.endArray()
+            json.endObject()
+        }
+        json.endArray()
+        json.endObject()
+        return json.output + "\n"
+    }
+
+    public static func text(_ snapshot: ProcessSnapshot) -> String {
+        var out = "Process \(snapshot.pid): \(snapshot.commandLine.joined(separator: " "))\n"
+        out += "Python v\(snapshot.python.version) (\(snapshot.python.library ?? snapshot.python.executable))\n"
+        for thread in snapshot.threads {
+            out += "\n"
+            out += "Thread \(thread.tid.map(String.init) ?? "?") (0x\(String(thread.ident, radix: 16)))"
+            var states = [String]()
+            if thread.holdsGIL { states.append("gil") }
+            states.append(thread.idle ? "idle" : "active")
+            out += " (" + states.joined(separator: ", ") + ")"
+            if let name = thread.name { out += ": \"\(name)\"" }
+            out += "\n"
+            for frame in thread.frames {
+                out += "    \(frame.qualname)"
+                if let file = frame.file { out += " (\(file)" + (frame.line.map { ":\($0)" } ?? "") + ")" }
+                out += "\n"
+            }
+            if thread.frames.isEmpty && thread.defect == nil { out += "    (no Python frames)\n" }
+            if let defect = thread.defect { out += "    (partial stack: \(defect))\n" }
+        }
+        return out
+    }
+}

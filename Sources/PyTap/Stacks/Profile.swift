@@ -1,0 +1,159 @@
+/// Frames interned to small integers, so a sample costs a few bytes per frame.
+public struct FrameTable: Sendable {
+    public private(set) var frames: [Frame] = []
+    private var ids: [Frame: UInt32] = [:]
+
+    public init() {}
+
+    public mutating func id(for frame: Frame) -> UInt32 {
+        if let id = ids[frame] { return id }
+        let id = UInt32(frames.count)
+        frames.append(frame)
+        ids[frame] = id
+        return id
+    }
+
+    public subscript(id: UInt32) -> Frame { frames[Int(id)] }
+    public var count: Int { frames.count }
+}
+
+/// Stacks (frame ids, root first) interned to small integers.
+public struct StackTable: Sendable {
+    public private(set) var stacks: [[UInt32]] = []
+    private var ids: [[UInt32]: UInt32] = [:]
+
+    public init() {}
+
+    public mutating func id(for rootFirst: [UInt32]) -> UInt32 {
+        if let id = ids[rootFirst] { return id }
+        let id = UInt32(stacks.count)
+        stacks.append(rootFirst)
+        ids[rootFirst] = id
+        return id
+    }
+
+    public subscript(id: UInt32) -> [UInt32] { stacks[Int(id)] }
+    public var count: Int { stacks.count }
+}
+
+/// A thread (of a process) that samples belong to.
+public struct SampledThread: Hashable, Sendable {
+    public var pid: Int32
+    public var tid: Int32?
+    public var ident: UInt64
+    public var name: String?
+
+    public init(pid: Int32, tid: Int32?, ident: UInt64, name: String?) {
+        self.pid = pid
+        self.tid = tid
+        self.ident = ident
+        self.name = name
+    }
+
+    /// "MainThread (tid 1234)" or "Thread 0x7f… (tid 1234)".
+    public var label: String {
+        let base = name ?? "Thread 0x\(String(ident, radix: 16))"
+        if let tid { return "\(base) (tid \(tid))" }
+        return base
+    }
+}
+
+/// Facts about a recording that writers put in titles and metadata.
+public struct ProfileMetadata: Sendable {
+    /// The profiled command line (or the attach target's).
+    public var command: String
+    public var pid: Int32
+    public var pythonVersion: String?
+    /// Requested sampling rate, samples per second per thread.
+    public var rate: Int
+    /// Wall-clock start, seconds since the Unix epoch.
+    public var startTime: Double
+    /// Recording length in seconds.
+    public var duration: Double
+    /// Whether lines were replaced by function first lines (`--function`).
+    public var byFunction: Bool
+
+    public init(command: String, pid: Int32, pythonVersion: String?, rate: Int, startTime: Double, duration: Double, byFunction: Bool = false) {
+        self.command = command
+        self.pid = pid
+        self.pythonVersion = pythonVersion
+        self.rate = rate
+        self.startTime = startTime
+        self.duration = duration
+        self.byFunction = byFunction
+    }
+
+    /// Nanoseconds one sample stands for.
+    public var sampleIntervalNanoseconds: Int64 { rate > 0 ? Int64(1_000_000_000 / rate) : 0 }
+}
+
+/// The samples of one recording: every sample is (thread, stack, time), stacks interned.
+/// Writers read it; none of them changes it.
+public struct Profile: Sendable {
+    public var frames = FrameTable()
+    public var stacks = StackTable()
+    /// Per thread, in the order threads were first seen: (stack id, time offset in ns).
+    public private(set) var threads: [SampledThread] = []
+    public private(set) var timelines: [[(stack: UInt32, time: UInt64)]] = []
+    private var threadIndex: [SampledThread: Int] = [:]
+    public var metadata: ProfileMetadata
+
+    public init(metadata: ProfileMetadata) {
+        self.metadata = metadata
+    }
+
+    /// Records one sample: `rootFirst` frames, taken `time` ns after the recording started.
+    public mutating func add(rootFirst: [Frame], thread: SampledThread, time: UInt64) {
+        var ids = [UInt32]()
+        ids.reserveCapacity(rootFirst.count)
+        for frame in rootFirst { ids.append(frames.id(for: frame)) }
+        add(rootFirstIDs: ids, thread: thread, time: time)
+    }
+
+    /// Records one sample whose frames are already interned in `frames`.
+    public mutating func add(rootFirstIDs ids: [UInt32], thread: SampledThread, time: UInt64) {
+        let stack = stacks.id(for: ids)
+        let index: Int
+        if let known = threadIndex[thread] {
+            index = known
+        } else {
+            index = threads.count
+            threads.append(thread)
+            timelines.append([])
+            threadIndex[thread] = index
+        }
+        timelines[index].append((stack, time))
+    }
+
+    public var sampleCount: Int { timelines.reduce(0) { $0 + $1.count } }
+
+    /// Samples per stack id, over all threads.
+    public func countsByStack() -> [UInt32: Int] {
+        var counts = [UInt32: Int]()
+        for timeline in timelines {
+            for sample in timeline { counts[sample.stack, default: 0] += 1 }
+        }
+        return counts
+    }
+
+    /// (stack frames root first, count) for every distinct stack, in a stable order
+    /// (sorted by the stacks' labels), for writers that want deterministic output.
+    public func aggregated() -> [(frames: [Frame], count: Int)] {
+        let counts = countsByStack()
+        var rows = counts.map { (id, count) in (frames: stacks[id].map { frames[$0] }, count: count) }
+        rows.sort { lhs, rhs in
+            lhs.frames.lexicographicallyPrecedes(rhs.frames) { $0.label < $1.label }
+        }
+        return rows
+    }
+
+    /// Functions by self samples (leaf frame), most first.
+    public func topSelf(_ limit: Int) -> [(frame: Frame, samples: Int)] {
+        var selfCounts = [UInt32: Int]()
+        for (stack, count) in countsByStack() {
+            if let leaf = stacks[stack].last { selfCounts[leaf, default: 0] += count }
+        }
+        return selfCounts.sorted { $0.value != $1.value ? $0.value > $1.value : frames[$0.key].label < frames[$1.key].label }
+            .prefix(limit).map { (frames[$0.key], $0.value) }
+    }
+}

@@ -1,0 +1,55 @@
+extension Frame {
+    /// A Python frame from a decoded location.
+    public init(python location: PythonLocation) {
+        self.init(kind: .python, name: location.name, qualname: location.qualname, file: location.filename,
+                  line: location.line, functionLine: location.firstLine)
+    }
+}
+
+/// Takes `ProcessSnapshot`s: every thread of every interpreter with its stack, GIL and
+/// idle state, and its name. What `pytap dump` prints.
+public final class Snapshotter {
+    public let reader: PythonReader
+    private let stats: ThreadStatReader
+
+    public init(reader: PythonReader) {
+        self.reader = reader
+        self.stats = ThreadStatReader(pid: reader.target.pid)
+    }
+
+    public func snapshot() throws -> ProcessSnapshot {
+        let target = reader.target
+        let interpreters = try reader.interpreters()
+        guard !interpreters.isEmpty else { throw AttachError.notInitialized(pid: target.pid) }
+        let liveTIDs = Set(try target.process.threadIDs())
+        var threads = [ThreadStack]()
+        for interpreter in interpreters {
+            let states = try reader.threadStates(of: interpreter)
+            let names = reader.threadNames(interpreter: interpreter)
+            let holder = reader.gilHolder(interpreter: interpreter)
+            let tids = reader.threadIDs(of: states, liveTIDs: liveTIDs)
+            for state in states {
+                let raw = try reader.rawStack(of: state)
+                var frames = [Frame]()
+                var defect = raw.defect
+                for rawFrame in raw.frames {
+                    do {
+                        frames.append(Frame(python: try reader.location(of: rawFrame)))
+                    } catch let error as MemoryReadError where error == .processGone {
+                        throw error
+                    } catch {
+                        defect = defect ?? .unreadable(address: rawFrame.code, what: "code object")
+                        break
+                    }
+                }
+                let tid = tids[state.address]
+                let idle = tid.flatMap { stats.stat(tid: $0) }.map { !$0.isRunning } ?? false
+                threads.append(ThreadStack(tid: tid, ident: state.ident, name: names[state.ident],
+                                           holdsGIL: holder == state.address, idle: idle, frames: frames, defect: defect))
+            }
+        }
+        threads.sort { ($0.tid ?? Int32.max, $0.ident) < ($1.tid ?? Int32.max, $1.ident) }
+        let python = PythonInfo(version: target.version.description, executable: target.executable, library: target.library)
+        return ProcessSnapshot(pid: target.pid, commandLine: (try? target.process.commandLine()) ?? [], python: python, threads: threads)
+    }
+}

@@ -1,0 +1,44 @@
+import ArgumentParser
+import PyTap
+
+struct DumpCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dump",
+        abstract: "Print every thread's Python stack, innermost frame first.",
+        discussion: """
+            Reads the stacks once, without stopping the process. Each thread shows its OS thread id, \
+            its Python ident, its name, whether it holds the GIL and whether it is idle (not on a CPU).
+
+            Examples:
+              pytap dump --pid 1234
+              pytap dump -x 1234 --json | jq '.threads[].frames[0]'
+            """
+    )
+
+    @Option(name: [.customLong("pid"), .customShort("x")], help: "Process ID of the Python process to read.")
+    var pid: Int32
+
+    @Flag(name: .long, help: "Print JSON (schema in README: {pid, python, threads: [{tid, ident, name, gil, idle, frames}]}).")
+    var json = false
+
+    func run() throws {
+        let snapshot: ProcessSnapshot
+        do {
+            let target = try PythonTarget(pid: pid)
+            let reader = try PythonReader(target: target)
+            snapshot = try Snapshotter(reader: reader).snapshot()
+        } catch {
+            Failure.from(error, pid: pid).exit()
+        }
+        do {
+            try writeStandardOutput(json ? DumpReport.json(snapshot) : DumpReport.text(snapshot))
+        } catch {
+            Failure.from(error, pid: nil).exit()
+        }
+        let partial = snapshot.threads.filter { $0.defect != nil }
+        if !partial.isEmpty {
+            writeStandardError("pytap: warning: \(partial.count) of \(snapshot.threads.count) stacks are partial: \(partial[0].defect.map { "\($0)" } ?? "")\n")
+            throw ExitCode(ExitStatus.partialStacks.rawValue)
+        }
+    }
+}

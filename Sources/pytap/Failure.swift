@@ -1,0 +1,137 @@
+import ArgumentParser
+import Glibc
+import PyTap
+
+/// Exit codes pytap documents (see `pytap --help`).
+enum ExitStatus: Int32 {
+    case ok = 0
+    case failure = 1
+    case noSuchProcess = 2
+    case permissionDenied = 3
+    case notPython = 4
+    case processExited = 5
+    case partialStacks = 6
+}
+
+/// A failure as the user sees it: one line naming the cause and what to do, and an exit code.
+struct Failure: Error {
+    var message: String
+    var status: ExitStatus
+
+    /// Prints the message to stderr and exits with the status.
+    func exit() -> Never {
+        writeStandardError("pytap: error: \(message)\n")
+        Glibc.exit(status.rawValue)
+    }
+
+    /// Turns any error of the library into what a user reads. `pid` is the target, used to
+    /// tell "exited meanwhile" from other read failures.
+    static func from(_ error: Error, pid: Int32?) -> Failure {
+        let gone = pid.map { !isAlive($0) } ?? false
+        switch error {
+        case let failure as Failure:
+            return failure
+        case let error as ProcessError:
+            switch error {
+            case .noSuchProcess(let pid):
+                return Failure(message: "no process with PID \(pid) (it does not exist or has exited)", status: .noSuchProcess)
+            case .permissionDenied(let pid, _):
+                return permission(pid)
+            case .exited(let pid):
+                return exited(pid)
+            case .system(let pid, let operation, let errno):
+                if gone { return exited(pid) }
+                return Failure(message: "\(operation) failed for process \(pid): \(String(cString: strerror(errno)))", status: .failure)
+            }
+        case let error as MemoryReadError:
+            guard let pid else { return Failure(message: "cannot read memory: \(error)", status: .failure) }
+            if gone || error == .processGone { return exited(pid) }
+            if error == .permissionDenied { return permission(pid) }
+            return Failure(message: "process \(pid): memory read failed (\(error)); the interpreter may be shutting down", status: .failure)
+        case let error as AttachError:
+            switch error {
+            case .notPython(let pid, let name):
+                if gone { return exited(pid) }
+                return Failure(message: "process \(pid) (\(name)) is not a Python process: no libpython or python executable with CPython's runtime is mapped", status: .notPython)
+            case .notInitialized(let pid):
+                if gone { return exited(pid) }
+                return Failure(message: "process \(pid) is Python but its interpreter is not running (still starting, or shutting down); try again", status: .notPython)
+            case .unsupportedVersion(let pid, let version):
+                return Failure(message: "process \(pid) runs Python \(version), which pytap does not support (it reads 2.7 and 3.6–3.15)", status: .notPython)
+            case .unknownVersion(let pid, let path):
+                return Failure(message: "process \(pid): cannot tell the Python version of \(path)", status: .notPython)
+            case .missingSymbols(let pid, let path, let symbols):
+                return Failure(message: "process \(pid): \(path) lacks the symbol \(symbols.joined(separator: " or ")) (stripped); install its debug symbols (e.g. the -dbg package)", status: .notPython)
+            case .freeThreaded(let pid, let version):
+                return Failure(message: "process \(pid) runs a free-threaded (no-GIL) Python \(version), which pytap does not read yet", status: .notPython)
+            }
+        case let error as LayoutError:
+            return Failure(message: "layout problem: \(error)", status: .notPython)
+        default:
+            if let pid, gone { return exited(pid) }
+            return Failure(message: "\(error)", status: .failure)
+        }
+    }
+
+    static func exited(_ pid: Int32) -> Failure {
+        Failure(message: "process \(pid) exited while pytap was reading it", status: .processExited)
+    }
+
+    static func permission(_ pid: Int32) -> Failure {
+        var hint = "run pytap as root (sudo) or give it CAP_SYS_PTRACE"
+        if let scope = try? String(decoding: readFile("/proc/sys/kernel/yama/ptrace_scope"), as: UTF8.self)
+            .trimmingCharacters(in: " \n"), scope != "0" {
+            hint += "; kernel.yama.ptrace_scope is \(scope), see README"
+        }
+        return Failure(message: "permission denied reading process \(pid): \(hint)", status: .permissionDenied)
+    }
+
+    static func isAlive(_ pid: Int32) -> Bool {
+        guard let process = try? LinuxProcess(pid: pid) else { return false }
+        return process.isAlive
+    }
+}
+
+func readFile(_ path: String) throws -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw Failure(message: "cannot open \(path)", status: .failure) }
+    defer { close(fd) }
+    var bytes = [UInt8](repeating: 0, count: 4096)
+    let n = read(fd, &bytes, bytes.count)
+    return n > 0 ? Array(bytes[0..<n]) : []
+}
+
+func writeStandardError(_ text: String) {
+    var text = text
+    text.withUTF8 { buffer in
+        var offset = 0
+        while offset < buffer.count {
+            let n = write(2, buffer.baseAddress! + offset, buffer.count - offset)
+            if n <= 0 { break }
+            offset += n
+        }
+    }
+}
+
+func writeStandardOutput(_ text: String) throws {
+    var text = text
+    try text.withUTF8 { buffer in
+        guard let base = buffer.baseAddress else { return }
+        var offset = 0
+        while offset < buffer.count {
+            let n = write(1, base + offset, buffer.count - offset)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { throw Failure(message: "cannot write to standard output: \(String(cString: strerror(errno)))", status: .failure) }
+            offset += n
+        }
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        var s = Substring(self)
+        while let c = s.first, set.contains(c) { s = s.dropFirst() }
+        while let c = s.last, set.contains(c) { s = s.dropLast() }
+        return String(s)
+    }
+}
