@@ -131,6 +131,11 @@ public struct DebugOffsets: Sendable {
     public let version: PythonVersion
     public let freeThreaded: Bool
 
+    /// The member order of a minor version's struct, nil before 3.13.
+    public static func memberOrder(for minor: PythonMinorVersion) -> [String]? {
+        fieldOrder[minor]
+    }
+
     /// Bytes to read from the start of `_PyRuntime` for a minor version.
     public static func byteCount(for minor: PythonMinorVersion) -> Int? {
         fieldOrder[minor].map { 8 + 8 * $0.count }

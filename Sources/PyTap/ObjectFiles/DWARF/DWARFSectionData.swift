@@ -1,0 +1,60 @@
+/// The bytes of one DWARF section, kept alive for the life of the reader. Uncompressed
+/// sections of an ELF file point straight into its memory mapping (the mapping is kept as
+/// the owner); inflated or test-supplied sections are copied once into memory owned here.
+/// Readers get an UnsafeRawBufferPointer so the hot scanning loop has no array overhead.
+final class DWARFSectionData: @unchecked Sendable {
+    let kind: DWARFSectionKind
+    let bytes: UnsafeRawBufferPointer
+    private let owner: AnyObject?
+    private let ownsMemory: Bool
+
+    /// A copy of `array`.
+    init(kind: DWARFSectionKind, copying array: [UInt8]) {
+        self.kind = kind
+        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: max(array.count, 1), alignment: 16)
+        array.withUnsafeBytes { source in
+            if let base = source.baseAddress, let destination = memory.baseAddress {
+                destination.copyMemory(from: base, byteCount: source.count)
+            }
+        }
+        bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(memory)[0..<array.count])
+        owner = nil
+        ownsMemory = true
+    }
+
+    /// A section of an ELF file: mapped bytes when stored plainly, inflated otherwise.
+    init(kind: DWARFSectionKind, elf: ELFFile, section: ELFSection) throws {
+        self.kind = kind
+        if section.flags & ELFSection.flagCompressed == 0 {
+            bytes = try elf.rawBytes(of: section)
+            owner = elf.file
+            ownsMemory = false
+        } else {
+            let inflated = try elf.contents(of: section)
+            let copy = DWARFSectionData(kind: kind, copying: inflated)
+            bytes = copy.bytes
+            owner = copy
+            ownsMemory = false
+        }
+    }
+
+    /// An empty section, for the optional ones a file lacks.
+    init(empty kind: DWARFSectionKind) {
+        self.kind = kind
+        bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+        owner = nil
+        ownsMemory = false
+    }
+
+    deinit {
+        if ownsMemory, let base = bytes.baseAddress {
+            UnsafeMutableRawPointer(mutating: base).deallocate()
+        }
+    }
+
+    var count: Int { bytes.count }
+
+    func cursor(at offset: Int, end: Int? = nil) -> DWARFCursor {
+        DWARFCursor(bytes: bytes, section: kind, offset: offset, end: min(end ?? bytes.count, bytes.count))
+    }
+}
