@@ -24,7 +24,9 @@ let package = Package(
                 "CLinux",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-            ]
+            ],
+            // The source of the generated pprof messages (Reports/pprof/profile.pb.swift).
+            exclude: ["Reports/pprof/profile.proto"]
         ),
         .executableTarget(
             name: "pytap",

@@ -48,7 +48,7 @@ class Interpreter(object):
 
     def command(self, *args):
         """The argv that runs the interpreter with `args` (paths as the interpreter sees them)."""
-        argv = [self.path] + list(args)
+        argv = [self.path] + [str(a) for a in args]
         if self.chroot:
             return ["chroot", self.chroot] + argv
         return argv

@@ -102,6 +102,13 @@ public struct Profile: Sendable {
         self.metadata = metadata
     }
 
+    /// A profile whose samples will refer to already interned frames and stacks.
+    public init(metadata: ProfileMetadata, frames: FrameTable, stacks: StackTable) {
+        self.metadata = metadata
+        self.frames = frames
+        self.stacks = stacks
+    }
+
     /// Records one sample: `rootFirst` frames, taken `time` ns after the recording started.
     public mutating func add(rootFirst: [Frame], thread: SampledThread, time: UInt64) {
         var ids = [UInt32]()
@@ -112,7 +119,11 @@ public struct Profile: Sendable {
 
     /// Records one sample whose frames are already interned in `frames`.
     public mutating func add(rootFirstIDs ids: [UInt32], thread: SampledThread, time: UInt64) {
-        let stack = stacks.id(for: ids)
+        add(stack: stacks.id(for: ids), thread: thread, time: time)
+    }
+
+    /// Records one sample of an already interned stack.
+    public mutating func add(stack: UInt32, thread: SampledThread, time: UInt64) {
         let index: Int
         if let known = threadIndex[thread] {
             index = known

@@ -1,0 +1,297 @@
+/// What `Sampler` samples and how often.
+public struct SamplerOptions: Sendable {
+    /// Sampling rounds per second; each round samples every selected thread.
+    public var rate: Int = 100
+    /// Also sample threads that are not on a CPU (sleeping, waiting for I/O or the GIL).
+    public var includeIdle = false
+    /// Only keep samples of the thread holding the GIL.
+    public var onlyGIL = false
+    /// Put a "thread NAME (tid N)" frame at the base of each stack.
+    public var threadRoots = false
+    /// Follow child processes (e.g. multiprocessing workers); each stack is rooted in a
+    /// "process PID (command)" frame.
+    public var followChildren = false
+    /// Aggregate by function (first line) instead of by line.
+    public var byFunction = false
+
+    public init() {}
+}
+
+/// Counters of a recording, for the progress line and the summary.
+public struct SamplerStatistics: Sendable {
+    /// Sampling rounds done.
+    public var rounds = 0
+    /// Rounds skipped because a round took longer than the interval.
+    public var missedRounds = 0
+    /// Stacks recorded.
+    public var samples = 0
+    /// Stacks dropped because they changed while read, even after retries (torn).
+    public var torn = 0
+    /// Walks repeated because the stack changed under them (then succeeded).
+    public var retries = 0
+    /// Stacks or thread lists dropped because memory could not be read.
+    public var errors = 0
+    /// Processes sampled so far.
+    public var processes = 0
+    /// Distinct threads sampled so far.
+    public var threads = 0
+    /// Seconds since the recording started.
+    public var elapsed = 0.0
+
+    /// Samples per second achieved.
+    public init() {}
+
+    public var sampleRate: Double { elapsed > 0 ? Double(samples) / elapsed : 0 }
+    public var roundRate: Double { elapsed > 0 ? Double(rounds) / elapsed : 0 }
+}
+
+/// Why a recording ended.
+public enum SamplerStop: Sendable, Equatable {
+    case requested
+    case targetExited
+}
+
+/// Samples the Python stacks of a process (and optionally its children) at a fixed rate,
+/// reading memory only: the target is never stopped. Stacks are interned into `frames`
+/// and `stacks`; every sample is handed to the caller's `record` closure.
+public final class Sampler {
+    public private(set) var frames = FrameTable()
+    public private(set) var stacks = StackTable()
+    public private(set) var statistics = SamplerStatistics()
+    public let options: SamplerOptions
+    public let rootPID: Int32
+    private var processes: [Int32: ProcessSampler] = [:]
+    private var order: [Int32] = []
+    private var childAttempts: [Int32: Int] = [:]
+    private var seenThreads = Set<SampledThread>()
+
+    public init(target: PythonTarget, options: SamplerOptions) throws {
+        self.options = options
+        self.rootPID = target.pid
+        try add(target)
+    }
+
+    /// Python version of the first process.
+    public var pythonVersion: String? { order.first.flatMap { processes[$0]?.reader.target.version.description } }
+
+    private func add(_ target: PythonTarget) throws {
+        let reader = try PythonReader(target: target)
+        var root: UInt32?
+        if options.followChildren {
+            let command = ((try? target.process.commandLine()) ?? []).joined(separator: " ")
+            root = frames.id(for: .marker("process \(target.pid) (\(command.prefix(120)))"))
+        }
+        processes[target.pid] = ProcessSampler(reader: reader, rootFrame: root)
+        order.append(target.pid)
+        statistics.processes = processes.count
+    }
+
+    /// Samples until `shouldStop` says so or every target has exited. `record` gets each
+    /// sample: its thread, its interned stack id and the time since start (ns). `progress`
+    /// is called about four times a second.
+    @discardableResult
+    public func run(shouldStop: (SamplerStatistics) -> Bool,
+                    record: (SampledThread, UInt32, UInt64) -> Void,
+                    progress: (SamplerStatistics) -> Void = { _ in }) -> SamplerStop {
+        let interval = UInt64(1_000_000_000 / max(1, min(options.rate, 1_000_000)))
+        let start = MonotonicClock.now()
+        var next = start
+        var lastProgress = start
+        var lastChildScan = start
+        var lastRevalidate = start
+        while true {
+            let now = MonotonicClock.now()
+            statistics.elapsed = Double(now - start) / 1e9
+            if shouldStop(statistics) { return .requested }
+            if now > next + interval {
+                statistics.missedRounds += Int((now - next) / interval)
+                next = now
+            }
+            let time = now - start
+            for pid in order {
+                guard let process = processes[pid], process.alive else { continue }
+                process.sample(sampler: self, time: time, record: record)
+            }
+            statistics.rounds += 1
+            if !processes.values.contains(where: \.alive) {
+                if !options.followChildren || !scanChildren() { return .targetExited }
+            }
+            let after = MonotonicClock.now()
+            if after - lastProgress >= 250_000_000 {
+                lastProgress = after
+                statistics.elapsed = Double(after - start) / 1e9
+                progress(statistics)
+            }
+            if options.followChildren && after - lastChildScan >= 500_000_000 {
+                lastChildScan = after
+                scanChildren()
+            }
+            if after - lastRevalidate >= 2_000_000_000 {
+                lastRevalidate = after
+                for process in processes.values where process.alive { process.revalidate() }
+            }
+            next += interval
+            if next > after { MonotonicClock.sleep(until: next) }
+        }
+    }
+
+    /// Starts sampling descendants of the root that became Python; true if any is alive.
+    @discardableResult
+    private func scanChildren() -> Bool {
+        var queue = [rootPID]
+        var visited = Set<Int32>()
+        while let pid = queue.popLast(), visited.count < 1024 {
+            guard visited.insert(pid).inserted, let process = try? LinuxProcess(pid: pid) else { continue }
+            for child in process.childPIDs() where !visited.contains(child) {
+                queue.append(child)
+                if processes[child] == nil, childAttempts[child, default: 0] < 20 {
+                    childAttempts[child, default: 0] += 1
+                    if let target = try? PythonTarget(pid: child), (try? add(target)) != nil {
+                        childAttempts[child] = nil
+                    }
+                }
+            }
+        }
+        return processes.values.contains(where: \.alive)
+    }
+
+    // MARK: Called by ProcessSampler
+
+    func intern(_ frame: Frame) -> UInt32 { frames.id(for: frame) }
+    func intern(stack: [UInt32]) -> UInt32 { stacks.id(for: stack) }
+
+    func noteThread(_ thread: SampledThread) {
+        if seenThreads.insert(thread).inserted { statistics.threads = seenThreads.count }
+    }
+
+    func count(_ update: (inout SamplerStatistics) -> Void) { update(&statistics) }
+}
+
+/// Per-process state of a recording: the reader, open /proc stat files, decoded frames
+/// by (code, instruction) and what is known of each thread.
+final class ProcessSampler {
+    let reader: PythonReader
+    let rootFrame: UInt32?
+    private let stats: ThreadStatReader
+    private var frameIDs: [RawFrame: UInt32] = [:]
+    private var threads: [UInt64: ThreadInfo] = [:]
+    private var knownAddresses: [UInt64] = []
+    private var stackBuffer: [UInt32] = []
+    private(set) var alive = true
+
+    struct ThreadInfo {
+        var thread: SampledThread
+        var rootFrame: UInt32?
+    }
+
+    init(reader: PythonReader, rootFrame: UInt32?) {
+        self.reader = reader
+        self.rootFrame = rootFrame
+        self.stats = ThreadStatReader(pid: reader.target.pid)
+        // Sampling favours a fresh stack over a deep retry loop.
+        reader.maximumRetries = 2
+    }
+
+    var pid: Int32 { reader.target.pid }
+
+    func sample(sampler: Sampler, time: UInt64, record: (SampledThread, UInt32, UInt64) -> Void) {
+        let states: [ThreadState]
+        do {
+            states = try reader.allThreadStates()
+        } catch {
+            noteFailure(sampler: sampler)
+            return
+        }
+        if states.map(\.address) != knownAddresses { refreshThreads(states, sampler: sampler) }
+        var holders: [UInt64: UInt64?] = [:]
+        for state in states {
+            guard let info = threads[state.address] else { continue }
+            if !sampler.options.includeIdle, let tid = info.thread.tid {
+                guard let stat = stats.stat(tid: tid), stat.isRunning else { continue }
+            }
+            if sampler.options.onlyGIL {
+                if holders[state.interpreter] == nil { holders[state.interpreter] = reader.gilHolder(interpreter: state.interpreter) }
+                guard holders[state.interpreter] == .some(state.address) else { continue }
+            }
+            let raw: RawStack
+            do {
+                raw = try reader.rawStack(of: state)
+            } catch {
+                noteFailure(sampler: sampler)
+                continue
+            }
+            sampler.count { $0.retries += raw.retries }
+            if let defect = raw.defect {
+                if case .changedWhileReading = defect { sampler.count { $0.torn += 1 } } else { sampler.count { $0.errors += 1 } }
+                continue
+            }
+            if raw.frames.isEmpty { continue }
+            stackBuffer.removeAll(keepingCapacity: true)
+            if let rootFrame { stackBuffer.append(rootFrame) }
+            if let threadRoot = info.rootFrame { stackBuffer.append(threadRoot) }
+            var complete = true
+            for rawFrame in raw.frames.reversed() {
+                if let id = frameIDs[rawFrame] {
+                    stackBuffer.append(id)
+                    continue
+                }
+                guard let location = try? reader.location(of: rawFrame) else {
+                    complete = false
+                    break
+                }
+                var frame = Frame(python: location)
+                if sampler.options.byFunction { frame = frame.atFunctionLevel }
+                let id = sampler.intern(frame)
+                frameIDs[rawFrame] = id
+                stackBuffer.append(id)
+            }
+            guard complete else {
+                sampler.count { $0.errors += 1 }
+                continue
+            }
+            let stack = sampler.intern(stack: stackBuffer)
+            sampler.noteThread(info.thread)
+            sampler.count { $0.samples += 1 }
+            record(info.thread, stack, time)
+        }
+    }
+
+    /// A failed read: the process exited, or its memory was inconsistent for a moment.
+    private func noteFailure(sampler: Sampler) {
+        if !reader.target.process.isAlive {
+            alive = false
+        } else {
+            sampler.count { $0.errors += 1 }
+        }
+    }
+
+    private func refreshThreads(_ states: [ThreadState], sampler: Sampler) {
+        knownAddresses = states.map(\.address)
+        let live = Set((try? reader.target.process.threadIDs()) ?? [])
+        let tids = reader.threadIDs(of: states, liveTIDs: live)
+        var names = [UInt64: String]()
+        for interpreter in Set(states.map(\.interpreter)) {
+            names.merge(reader.threadNames(interpreter: interpreter)) { first, _ in first }
+        }
+        var fresh = [UInt64: ThreadInfo]()
+        for state in states {
+            let thread = SampledThread(pid: pid, tid: tids[state.address], ident: state.ident, name: names[state.ident])
+            if let known = threads[state.address], known.thread == thread {
+                fresh[state.address] = known
+                continue
+            }
+            var root: UInt32?
+            if sampler.options.threadRoots {
+                root = sampler.intern(.marker("thread \(thread.label)"))
+            }
+            fresh[state.address] = ThreadInfo(thread: thread, rootFrame: root)
+        }
+        threads = fresh
+        stats.retain(only: Set(fresh.values.compactMap(\.thread.tid)))
+    }
+
+    /// Re-checks cached code objects; decoded frames are dropped if any code object moved.
+    func revalidate() {
+        if reader.codes.revalidate(using: reader.target.memory) > 0 { frameIDs.removeAll(keepingCapacity: true) }
+    }
+}

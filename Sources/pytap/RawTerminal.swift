@@ -1,0 +1,60 @@
+import Glibc
+
+/// The terminal in the mode `pytap top` draws in: alternate screen, hidden cursor, keys
+/// read one at a time without echo. `restore()` (also run on deinit) puts everything back.
+final class RawTerminal {
+    private var saved = termios()
+    private var active = false
+
+    init?() {
+        guard isatty(0) == 1, isatty(1) == 1, tcgetattr(0, &saved) == 0 else { return nil }
+        var raw = saved
+        raw.c_lflag &= ~tcflag_t(ICANON | ECHO)
+        // Non-blocking reads: VMIN 0, VTIME 0.
+        withUnsafeMutableBytes(of: &raw.c_cc) { cc in
+            cc[Int(VMIN)] = 0
+            cc[Int(VTIME)] = 0
+        }
+        guard tcsetattr(0, TCSANOW, &raw) == 0 else { return nil }
+        active = true
+        writeRaw("\u{1b}[?1049h\u{1b}[?25l")
+    }
+
+    deinit { restore() }
+
+    func restore() {
+        guard active else { return }
+        active = false
+        writeRaw("\u{1b}[?25h\u{1b}[?1049l")
+        tcsetattr(0, TCSANOW, &saved)
+    }
+
+    /// Keys typed since the last call.
+    func pendingKeys() -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: 32)
+        let n = read(0, &buffer, buffer.count)
+        return n > 0 ? Array(buffer[0..<n]) : []
+    }
+
+    /// Replaces the screen's contents.
+    func draw(_ lines: [String]) {
+        var frame = "\u{1b}[H"
+        for line in lines { frame += line + "\u{1b}[K\r\n" }
+        frame += "\u{1b}[J"
+        writeRaw(frame)
+    }
+
+    private func writeRaw(_ text: String) {
+        var text = text
+        text.withUTF8 { buffer in
+            guard let base = buffer.baseAddress else { return }
+            var offset = 0
+            while offset < buffer.count {
+                let n = write(1, base + offset, buffer.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                offset += n
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import ArgumentParser
+import PyTap
+
+extension OutputFormat: ExpressibleByArgument {}
+
+struct SampleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sample",
+        abstract: "Record a CPU profile of a running Python program (or of a command pytap starts).",
+        discussion: """
+            Samples the Python stack of every thread RATE times a second by reading the \
+            process's memory; the process is never stopped. By default only threads on a CPU are \
+            sampled, so the profile shows where CPU time goes.
+
+            Output: folded stacks on stdout (for flamegraph.pl, inferno, speedscope), or a file \
+            whose format follows its extension: .svg interactive flame graph, .json speedscope, \
+            .pb.gz pprof (Pyroscope, Parca, Grafana), .txt/.folded folded stacks.
+
+            Ctrl-C, the end of --duration or the target's exit stop the recording; what was \
+            gathered is written either way.
+
+            Examples:
+              pytap sample -x 1234 -t 10 | flamegraph.pl > profile.svg
+              pytap sample --pid 1234 --duration 30 -o profile.svg
+              pytap sample --rate 1000 -o profile.speedscope.json -- python3 app.py
+              pytap sample -x 1234 --subprocesses --threads -o workers.svg
+            """
+    )
+
+    @Option(name: [.customLong("pid"), .customShort("x")], help: "Process ID of the Python process to sample.")
+    var pid: Int32?
+
+    @Option(name: [.customLong("duration"), .customShort("t")], help: "Seconds to record (default: until Ctrl-C or the program exits).")
+    var duration: Double?
+
+    @Option(name: [.customLong("rate"), .customShort("r")], help: "Samples per second per thread (1–20000).")
+    var rate: Int = 100
+
+    @Option(name: [.customShort("o"), .customLong("output")], help: "File to write (format from its extension); default stdout.")
+    var output: String?
+
+    @Option(name: [.customShort("f"), .customLong("format")], help: "Output format: folded, svg, speedscope or pprof (overrides the extension).")
+    var format: OutputFormat?
+
+    @Flag(name: .long, help: "Also sample idle threads (sleeping, waiting on I/O, locks or the GIL).")
+    var idle = false
+
+    @Flag(name: .long, help: "Only keep samples of the thread holding the GIL.")
+    var gil = false
+
+    @Flag(name: .long, help: "Root each stack in a frame naming its thread (name and tid).")
+    var threads = false
+
+    @Flag(name: .long, help: "Also sample child processes (e.g. multiprocessing workers); stacks are rooted in their process.")
+    var subprocesses = false
+
+    @Flag(name: .long, help: "Aggregate by function (its first line) instead of by line.")
+    var function = false
+
+    @Argument(parsing: .postTerminator, help: "A command to start and profile until it exits (after --).")
+    var command: [String] = []
+
+    func validate() throws {
+        if pid == nil && command.isEmpty { throw ValidationError("give --pid PID, or a command after --") }
+        if pid != nil && !command.isEmpty { throw ValidationError("give either --pid or a command after --, not both") }
+        if rate < 1 || rate > 20_000 { throw ValidationError("--rate must be between 1 and 20000") }
+        if let duration, !(duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }
+        if format == nil, let output, OutputFormat.infer(fromPath: output) == nil {
+            throw ValidationError("cannot tell the format of '\(output)' from its extension; add --format folded|svg|speedscope|pprof")
+        }
+    }
+
+    func run() throws {
+        InterruptFlag.install()
+        let acquired: AcquiredTarget
+        do {
+            acquired = try pid.map(TargetAcquisition.attach) ?? TargetAcquisition.launch(command)
+        } catch {
+            Failure.from(error, pid: pid).exit()
+        }
+        var options = SamplerOptions()
+        options.rate = rate
+        options.includeIdle = idle
+        options.onlyGIL = gil
+        options.threadRoots = threads
+        options.followChildren = subprocesses
+        options.byFunction = function
+        let recording = Recording(target: acquired.target, options: options, duration: duration,
+                                  showProgress: Terminal.standardErrorIsTTY)
+        let profile: Profile
+        do {
+            profile = try recording.record(commandLine: command.isEmpty ? nil : command)
+        } catch {
+            Failure.from(error, pid: acquired.target.pid).exit()
+        }
+        let chosen = format ?? output.flatMap(OutputFormat.infer(fromPath:)) ?? .folded
+        do {
+            let bytes = try chosen.render(profile)
+            if let output {
+                try writeFile(output, bytes)
+            } else {
+                try writeStandardOutput(bytes)
+            }
+        } catch {
+            Failure.from(error, pid: nil).exit()
+        }
+        writeStandardError(recording.summary(profile: profile))
+        if let output { writeStandardError("pytap: wrote \(output) (\(chosen.rawValue))\n") }
+        if let child = acquired.child { child.wait() }
+    }
+}

@@ -1,0 +1,72 @@
+import Glibc
+import PyTap
+
+/// The Python process a command works on: attached by PID, or launched (`-- cmd ...`) and
+/// waited for until it, or one of its descendants, runs a Python interpreter.
+struct AcquiredTarget {
+    var target: PythonTarget
+    /// The launched command, in launch mode.
+    var child: ChildProcess?
+}
+
+enum TargetAcquisition {
+    /// How long a launched command may take to become Python.
+    static let launchWait: UInt64 = 15_000_000_000
+
+    static func attach(pid: Int32) throws -> AcquiredTarget {
+        AcquiredTarget(target: try PythonTarget(pid: pid), child: nil)
+    }
+
+    /// Starts `command` and waits until it (or a descendant, for wrappers such as shell
+    /// scripts or pyenv shims) is a running Python interpreter.
+    static func launch(_ command: [String]) throws -> AcquiredTarget {
+        let child: ChildProcess
+        do {
+            child = try ChildProcess(arguments: command)
+        } catch let error as SystemCallError {
+            throw Failure(message: "\(error.operation): \(error.errno.description)", status: .failure)
+        }
+        let deadline = MonotonicClock.now() + launchWait
+        var lastError: Error?
+        while MonotonicClock.now() < deadline {
+            if InterruptFlag.isSet { break }
+            for pid in [child.pid] + descendants(of: child.pid) {
+                do {
+                    let target = try PythonTarget(pid: pid)
+                    // Wait for the interpreter to exist and run its first frame.
+                    let reader = try PythonReader(target: target)
+                    if let states = try? reader.allThreadStates(), !states.isEmpty {
+                        return AcquiredTarget(target: target, child: child)
+                    }
+                } catch {
+                    lastError = error
+                }
+            }
+            if child.hasExited {
+                throw Failure(message: "\(command[0]) exited (status \(child.exitStatus ?? 0)) before a Python interpreter started in it",
+                              status: .notPython)
+            }
+            MonotonicClock.sleep(until: MonotonicClock.now() + 5_000_000)
+        }
+        kill(child.pid, SIGTERM)
+        child.wait()
+        let detail = lastError.map { " (\(Failure.from($0, pid: nil).message))" } ?? ""
+        throw Failure(message: "\(command[0]) did not become a Python process within \(launchWait / 1_000_000_000)s\(detail)",
+                      status: .notPython)
+    }
+
+    /// All descendants of a process, nearest first.
+    static func descendants(of pid: Int32) -> [Int32] {
+        var result = [Int32]()
+        var queue = [pid]
+        while !queue.isEmpty, result.count < 256 {
+            let current = queue.removeFirst()
+            guard let process = try? LinuxProcess(pid: current) else { continue }
+            for child in process.childPIDs() where !result.contains(child) {
+                result.append(child)
+                queue.append(child)
+            }
+        }
+        return result
+    }
+}

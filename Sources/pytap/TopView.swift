@@ -1,0 +1,160 @@
+import PyTap
+
+/// `pytap top`'s loop: counts samples per stack for the current interval and overall,
+/// and draws the function table (in place on a terminal, or as plain text).
+final class TopView {
+    let target: PythonTarget
+    let sampler: Sampler
+    let interval: Double
+    let once: Bool
+    private let terminal: RawTerminal?
+    private var intervalCounts: [SampledThread: [UInt32: Int]] = [:]
+    private var totalCounts: [SampledThread: [UInt32: Int]] = [:]
+    private var threadOrder: [SampledThread] = []
+    private var functionKeys: [UInt32: Frame] = [:]
+    private var sortKey = FunctionTable.SortKey.own
+    private var selected: Int? = nil   // index into threadOrder; nil = all threads
+    private var threadFilter: String?
+    private var paused = false
+    private var quit = false
+    private var lastTable: [String] = []
+
+    init(target: PythonTarget, sampler: Sampler, interval: Double, threadFilter: String?, interactive: Bool, once: Bool) {
+        self.target = target
+        self.sampler = sampler
+        self.interval = interval
+        self.threadFilter = threadFilter
+        self.once = once
+        self.terminal = interactive ? RawTerminal() : nil
+    }
+
+    func run() {
+        var nextRefresh = interval
+        let stop = sampler.run(
+            shouldStop: { stats in
+                if InterruptFlag.isSet || quit { return true }
+                if let terminal { handle(terminal.pendingKeys()) }
+                if stats.elapsed >= nextRefresh {
+                    nextRefresh = stats.elapsed + interval
+                    refresh(stats)
+                    if once { return true }
+                }
+                return quit
+            },
+            record: { thread, stack, _ in
+                if intervalCounts[thread] == nil { threadOrder.append(thread) }
+                intervalCounts[thread, default: [:]][stack, default: 0] += 1
+                totalCounts[thread, default: [:]][stack, default: 0] += 1
+            })
+        terminal?.restore()
+        if stop == .targetExited {
+            if !once { refresh(sampler.statistics) }
+            writeStandardError("pytap: process \(target.pid) exited\n")
+        }
+    }
+
+    private func handle(_ keys: [UInt8]) {
+        for key in keys {
+            switch key {
+            case UInt8(ascii: "q"), UInt8(ascii: "Q"), 3: quit = true
+            case UInt8(ascii: "1"): sortKey = .own; redraw()
+            case UInt8(ascii: "2"): sortKey = .total; redraw()
+            case UInt8(ascii: "p"), UInt8(ascii: " "): paused.toggle(); redraw()
+            case UInt8(ascii: "t"):
+                threadFilter = nil
+                if threadOrder.isEmpty { selected = nil } else if let current = selected {
+                    selected = current + 1 < threadOrder.count ? current + 1 : nil
+                } else {
+                    selected = 0
+                }
+                redraw()
+            default: break
+            }
+        }
+    }
+
+    private func refresh(_ stats: SamplerStatistics) {
+        if !paused { lastTable = render(stats) }
+        intervalCounts.removeAll(keepingCapacity: true)
+        if let terminal {
+            terminal.draw(lastTable)
+        } else {
+            try? writeStandardOutput(lastTable.joined(separator: "\n") + "\n\n")
+        }
+    }
+
+    private func redraw() {
+        lastTable = render(sampler.statistics)
+        terminal?.draw(lastTable)
+    }
+
+    /// Which threads the table counts.
+    private func included(_ thread: SampledThread) -> Bool {
+        if let filter = threadFilter {
+            return String(thread.tid ?? -1) == filter || "0x" + String(thread.ident, radix: 16) == filter.lowercased()
+                || thread.name == filter
+        }
+        guard let selected, selected < threadOrder.count else { return true }
+        return threadOrder[selected] == thread
+    }
+
+    private func merged(_ counts: [SampledThread: [UInt32: Int]]) -> [UInt32: Int] {
+        var result = [UInt32: Int]()
+        for (thread, perStack) in counts where included(thread) {
+            result.merge(perStack, uniquingKeysWith: +)
+        }
+        return result
+    }
+
+    private func render(_ stats: SamplerStatistics) -> [String] {
+        let rate = Double(max(1, sampler.options.rate))
+        var recent = FunctionTable(counts: merged(intervalCounts), stacks: sampler.stacks, frames: sampler.frames, functionKeys: &functionKeys)
+        let overall = FunctionTable(counts: merged(totalCounts), stacks: sampler.stacks, frames: sampler.frames, functionKeys: &functionKeys)
+        recent.sort(by: sortKey)
+        var overallByFunction = [Frame: FunctionStats]()
+        for row in overall.rows { overallByFunction[row.function] = row }
+        // Functions seen before but idle in this interval stay listed (at 0%) below the active ones.
+        var rows = recent.rows
+        let active = Set(rows.map(\.function))
+        var rest = overall.rows.filter { !active.contains($0.function) }
+        rest.sort { sortKey == .own ? $0.own > $1.own : $0.total > $1.total }
+        rows += rest.map { FunctionStats(function: $0.function, own: 0, total: 0) }
+
+        let width = terminal != nil ? Terminal.columns : 120
+        let height = terminal != nil ? Terminal.rows : 40
+        let name = (try? target.process.name()) ?? "?"
+        var scope = "all threads"
+        if let filter = threadFilter {
+            scope = "thread \(filter)"
+        } else if let selected, selected < threadOrder.count {
+            scope = threadOrder[selected].label
+        }
+        var lines = [String]()
+        lines.append(clip("pytap top: process \(target.pid) (\(name)), Python \(target.version)   \(String(format1: stats.elapsed))s"
+                          + (paused ? "   [paused]" : ""), width))
+        lines.append(clip("samples: \(grouped(recent.samples)) in the last interval, \(grouped(overall.samples)) in all, "
+                          + "\(Int(stats.roundRate.rounded()))/s; threads \(stats.threads); torn \(stats.torn); \(scope)", width))
+        lines.append(clip("keys: 1 sort by own, 2 sort by total, t threads, p pause, q quit   (sorted by \(sortKey.rawValue))", width))
+        lines.append("")
+        lines.append(clip("  %Own  %Total  OwnTime  TotalTime  Function (file:line)", width))
+        let room = terminal != nil ? max(1, height - lines.count - 1) : 30
+        for row in rows.prefix(room) {
+            let total = overallByFunction[row.function]
+            var line = pad(percent(row.own, of: recent.samples), 6) + pad(percent(row.total, of: recent.samples), 8)
+            line += pad(String(format1: Double(total?.own ?? 0) / rate) + "s", 9)
+            line += pad(String(format1: Double(total?.total ?? 0) / rate) + "s", 11)
+            line += "  " + row.function.label
+            lines.append(clip(line, width))
+        }
+        if rows.isEmpty { lines.append("  (no samples yet: no thread ran Python code on a CPU; --idle includes waiting threads)") }
+        return lines
+    }
+
+    private func pad(_ text: String, _ width: Int) -> String {
+        String(repeating: " ", count: max(0, width - text.count)) + text
+    }
+
+    private func clip(_ text: String, _ width: Int) -> String {
+        text.count <= width ? text : String(text.prefix(max(0, width - 2))) + ".."
+    }
+}
