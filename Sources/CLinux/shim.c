@@ -3,6 +3,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -17,6 +18,10 @@ pid_t clinux_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
 long clinux_ptrace(int request, pid_t pid, void *addr, void *data) {
     return ptrace((enum __ptrace_request)request, pid, addr, data);
+}
+
+int clinux_set_timer_slack(unsigned long nanoseconds) {
+    return prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0);
 }
 
 static volatile sig_atomic_t interrupted_count = 0;

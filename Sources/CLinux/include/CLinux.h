@@ -20,6 +20,9 @@ pid_t clinux_gettid(void);
 /// ptrace(2) (variadic in glibc).
 long clinux_ptrace(int request, pid_t pid, void *addr, void *data);
 
+/// prctl(PR_SET_TIMERSLACK): how late the kernel may wake this thread from a timed sleep.
+int clinux_set_timer_slack(unsigned long nanoseconds);
+
 /// Installs handlers for SIGINT and SIGTERM that only set a flag; the second
 /// SIGINT restores the default action so a stuck pytap can still be killed.
 void clinux_install_interrupt_flag(void);

@@ -94,6 +94,7 @@ public final class Sampler {
                     record: (SampledThread, UInt32, UInt64) -> Void,
                     progress: (SamplerStatistics) -> Void = { _ in }) -> SamplerStop {
         let interval = UInt64(1_000_000_000 / max(1, min(options.rate, 1_000_000)))
+        MonotonicClock.setTimerSlack(nanoseconds: 1_000)
         let start = MonotonicClock.now()
         var next = start
         var lastProgress = start
