@@ -37,7 +37,7 @@ public final class CodeObjectCache {
     public init(objects: ObjectReader, layout: PythonLayout) throws {
         self.objects = objects
         self.layout = layout
-        var fields: [LayoutField] = [.codeFilename, .codeName, .codeFirstLineno, .codeLineTable]
+        var fields: [LayoutField] = [.objectType, .codeFilename, .codeName, .codeFirstLineno, .codeLineTable]
         if layout[.codeQualname] != nil { fields.append(.codeQualname) }
         if layout[.codeFirstTraceable] != nil { fields.append(.codeFirstTraceable) }
         var end = 0
@@ -51,27 +51,29 @@ public final class CodeObjectCache {
     /// The code object at `address`, reading it on first use.
     public func code(at address: UInt64) throws -> CodeObject {
         if let cached = entries[address] { return cached }
-        let code = try read(address)
+        guard let code = try codeIfCode(at: address) else {
+            throw ObjectReadError.unexpectedType(expected: "code", found: (try? objects.typeNameOf(address)) ?? "?")
+        }
+        return code
+    }
+
+    /// The code object at `address`, or nil when the object there is not a code object
+    /// (checked against the `code` type when known; 3.12+ shim frames hold other objects).
+    public func codeIfCode(at address: UInt64) throws -> CodeObject? {
+        if let cached = entries[address] { return cached }
+        if rejected.contains(address) { return nil }
+        guard let code = try read(address) else {
+            if rejected.count < CodeObjectCache.maximumEntries { rejected.insert(address) }
+            return nil
+        }
         if entries.count >= CodeObjectCache.maximumEntries { entries.removeAll(keepingCapacity: true) }
         entries[address] = code
         return code
     }
 
-    /// Whether `address` holds a code object (checked against the `code` type when known).
-    public func isCode(_ address: UInt64) -> Bool {
-        if entries[address] != nil { return true }
-        if rejected.contains(address) { return false }
-        guard let codeType else { return true }
-        let ok = (try? objects.typeOf(address)) == codeType
-        if !ok { rejected.insert(address) }
-        return ok
-    }
-
-    private func read(_ address: UInt64) throws -> CodeObject {
-        if let codeType, try objects.typeOf(address) != codeType {
-            throw ObjectReadError.unexpectedType(expected: "code", found: (try? objects.typeNameOf(address)) ?? "?")
-        }
+    private func read(_ address: UInt64) throws -> CodeObject? {
         let head = try objects.memory.readStruct(address, count: headerSize)
+        if let codeType, try head.pointer(layout[.objectType] ?? 8) != codeType { return nil }
         let filenamePointer = try head.pointer(try layout.require(.codeFilename))
         let namePointer = try head.pointer(try layout.require(.codeName))
         let name = try objects.string(namePointer, maximumLength: 1024)

@@ -14,6 +14,8 @@ public final class ObjectReader {
     public let memory: RemoteMemory
     public let layout: PythonLayout
     private var typeNames: [UInt64: String] = [:]
+    /// tp_flags, tp_basicsize, tp_dictoffset by type address (instances of one class share them).
+    private var typeHeads: [UInt64: RemoteBytes] = [:]
 
     /// Longest string pytap decodes (characters).
     public static let maximumStringLength = 1 << 16
@@ -271,12 +273,52 @@ public final class ObjectReader {
         try lookup(in: try dictEntries(dict), key: key)
     }
 
+    /// Finds `key` among dict entries. The keys' headers and first bytes are fetched in
+    /// one batched read and compared in place; only keys that might match but are not
+    /// compact ASCII (or 2.7 str) are decoded in full.
     func lookup(in entries: [(key: UInt64, value: UInt64)], key: String) throws -> UInt64? {
-        for entry in entries {
-            guard let name = try? string(entry.key, maximumLength: 256), name == key else { continue }
-            return entry.value
+        let wanted = Array(key.utf8)
+        let dataOffset: Int
+        switch layout.traits.strings {
+        case .pep393: dataOffset = try layout.require(.asciiObjectSize)
+        case .python2: dataOffset = try layout.require(.bytesData)
+        }
+        let prefetched = memory.readMany(entries.map { ($0.key, dataOffset + wanted.count) })
+        for (entry, result) in zip(entries, prefetched) {
+            switch quickCompare(result, wanted: wanted, dataOffset: dataOffset) {
+            case .equal: return entry.value
+            case .different: continue
+            case .undecided:
+                if let name = try? string(entry.key, maximumLength: 256), name == key { return entry.value }
+            }
         }
         return nil
+    }
+
+    private enum Comparison { case equal, different, undecided }
+
+    /// Compares a prefetched str object with UTF-8 bytes without decoding it.
+    private func quickCompare(_ result: Result<[UInt8], MemoryReadError>, wanted: [UInt8], dataOffset: Int) -> Comparison {
+        guard case .success(let bytes) = result else { return .undecided }
+        let copy = RemoteBytes(address: 0, bytes: bytes)
+        switch layout.traits.strings {
+        case .pep393:
+            guard let lengthOffset = layout[.unicodeLength], let stateOffset = layout[.unicodeState],
+                  let length = try? copy.i64(lengthOffset), let state = try? copy.u32(stateOffset) else { return .undecided }
+            let compactASCII = (state >> 5) & 1 == 1 && (state >> 6) & 1 == 1
+            guard compactASCII else {
+                // Not ASCII: equal only if the key is not ASCII either; decode to compare.
+                return wanted.allSatisfy({ $0 < 0x80 }) ? .different : .undecided
+            }
+            guard length == Int64(wanted.count) else { return .different }
+            return bytes[dataOffset..<(dataOffset + wanted.count)].elementsEqual(wanted) ? .equal : .different
+        case .python2:
+            // A 2.7 unicode key takes the slow path; a str key is compared here.
+            guard let sizeOffset = layout[.varObjectSize], let size = try? copy.i64(sizeOffset) else { return .undecided }
+            guard size == Int64(wanted.count) || !wanted.allSatisfy({ $0 < 0x80 }) else { return .different }
+            guard size == Int64(wanted.count) else { return .undecided }
+            return bytes[dataOffset..<(dataOffset + wanted.count)].elementsEqual(wanted) ? .equal : .undecided
+        }
     }
 
     // MARK: Attributes
@@ -285,7 +327,13 @@ public final class ObjectReader {
     /// values); nil when the object has no such attribute in its instance dict.
     public func attribute(_ object: UInt64, named name: String) throws -> UInt64? {
         let type = try typeOf(object)
-        let typeHead = try memory.readStruct(type, count: max(try layout.require(.typeDictOffset), try layout.require(.typeFlags)) + 8)
+        let typeHead: RemoteBytes
+        if let cached = typeHeads[type] {
+            typeHead = cached
+        } else {
+            typeHead = try memory.readStruct(type, count: max(try layout.require(.typeDictOffset), try layout.require(.typeFlags)) + 8)
+            if typeHeads.count < 4096 { typeHeads[type] = typeHead }
+        }
         let flags = try typeHead.u64(try layout.require(.typeFlags))
         let managedDict: UInt64 = 1 << 4   // Py_TPFLAGS_MANAGED_DICT (3.11+)
         let inlineValues: UInt64 = 1 << 2  // Py_TPFLAGS_INLINE_VALUES (3.13+)

@@ -71,7 +71,11 @@ public final class PythonReader {
         self.codes = try CodeObjectCache(objects: objects, layout: target.layout)
         self.codes.codeType = target.codeTypeAddress
         self.tids = PthreadTIDResolver(memory: target.memory, pid: target.pid)
-        self.frameType = target.runtimeObject.address(ofSymbol: "PyFrame_Type")
+        if case .frameObjects = target.layout.traits.frameModel {
+            self.frameType = target.runtimeObject.address(ofSymbol: "PyFrame_Type")
+        } else {
+            self.frameType = nil
+        }
         let layout = target.layout
         let threadFields: [LayoutField] = [.tstateNext, .tstateInterp, .tstateFrame, .tstateCFrame, .tstateThreadID,
                                            .tstateNativeThreadID, .tstateDatastackChunk, .tstateDatastackTop]
@@ -323,10 +327,11 @@ public final class PythonReader {
                 // Shim/entry frames owned by the C stack or the interpreter run no Python code.
                 if let firstNonPythonOwner, Int(owner) >= firstNonPythonOwner { continue }
                 let code = try frame.pointer(codeOffset) & tagMask
-                guard code != 0, codes.isCode(code) else { continue }
+                if code == 0 { continue }
                 let codeObject: CodeObject
                 do {
-                    codeObject = try codes.code(at: code)
+                    guard let found = try codes.codeIfCode(at: code) else { continue }
+                    codeObject = found
                 } catch {
                     return (frames, addresses, .unreadable(address: code, what: "code object"))
                 }

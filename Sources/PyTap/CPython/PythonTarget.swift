@@ -96,8 +96,11 @@ public final class PythonTarget {
             layout.apply(targetValues: debugOffsets.layoutValues)
         }
         self.layout = layout
-        self.interpHeadAddress = runtimeObject.address(ofSymbol: "interp_head")
-        self.currentThreadStateAddress = runtimeObject.address(ofSymbol: "_PyThreadState_Current")
+        // Only 2.7 and 3.6 keep these; looking them up elsewhere would search debug files for nothing.
+        let usesInterpHead = layout.traits.interpreterRoot == .interpHeadSymbol
+        let usesCurrentThread = usesInterpHead || layout.traits.gil == .currentThreadSymbol
+        self.interpHeadAddress = usesInterpHead ? runtimeObject.address(ofSymbol: "interp_head") : nil
+        self.currentThreadStateAddress = usesCurrentThread ? runtimeObject.address(ofSymbol: "_PyThreadState_Current") : nil
         self.codeTypeAddress = runtimeObject.address(ofSymbol: "PyCode_Type")
         switch layout.traits.interpreterRoot {
         case .runtime where runtimeAddress == nil:

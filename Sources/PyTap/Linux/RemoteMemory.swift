@@ -20,12 +20,28 @@ public protocol RemoteMemory: AnyObject {
     /// Copies exactly `buffer.count` bytes starting at `address`; throws rather than
     /// return a partial copy.
     func read(_ address: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws
+
+    /// Reads several ranges; each result is the bytes or the error of that range. A live
+    /// process does this in one system call.
+    func readMany(_ ranges: [(address: UInt64, count: Int)]) -> [Result<[UInt8], MemoryReadError>]
 }
 
 /// Largest single read pytap makes for one structure or string; anything larger is garbage.
 public let maximumRemoteRead = 16 << 20
 
 extension RemoteMemory {
+    public func readMany(_ ranges: [(address: UInt64, count: Int)]) -> [Result<[UInt8], MemoryReadError>] {
+        ranges.map { range in
+            do {
+                return .success(try readBytes(range.address, count: range.count))
+            } catch let error as MemoryReadError {
+                return .failure(error)
+            } catch {
+                return .failure(.system(errno: 5))
+            }
+        }
+    }
+
     /// Copies `count` bytes starting at `address`.
     public func readBytes(_ address: UInt64, count: Int) throws -> [UInt8] {
         guard count >= 0, count <= maximumRemoteRead else {
