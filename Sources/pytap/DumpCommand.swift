@@ -24,9 +24,7 @@ struct DumpCommand: ParsableCommand {
     func run() throws {
         let snapshot: ProcessSnapshot
         do {
-            let target = try PythonTarget(pid: pid)
-            let reader = try PythonReader(target: target)
-            snapshot = try Snapshotter(reader: reader).snapshot()
+            snapshot = try Snapshotter(target: try PythonTarget(pid: pid)).snapshot()
         } catch {
             Failure.from(error, pid: pid).exit()
         }

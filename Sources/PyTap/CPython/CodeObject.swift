@@ -98,10 +98,10 @@ public final class CodeObjectCache {
     /// Drops entries whose fingerprint changed (address reused by another object); one
     /// batched read for all entries. Returns how many were dropped.
     @discardableResult
-    public func revalidate(using memory: ProcessMemory) -> Int {
+    public func revalidate() -> Int {
         let addresses = Array(entries.keys)
         guard !addresses.isEmpty, let low = fingerprintOffsets.min(), let high = fingerprintOffsets.max() else { return 0 }
-        let results = memory.readMany(addresses.map { ($0 &+ UInt64(low), high - low + 8) })
+        let results = objects.memory.readMany(addresses.map { ($0 &+ UInt64(low), high - low + 8) })
         var dropped = 0
         for (address, result) in zip(addresses, results) {
             guard let entry = entries[address] else { continue }

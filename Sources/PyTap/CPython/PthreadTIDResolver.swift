@@ -4,7 +4,6 @@
 /// the offset at which every thread's structure holds a tid of the process, all distinct.
 public final class PthreadTIDResolver {
     private let memory: RemoteMemory
-    private let pid: Int32
     public private(set) var tidOffset: Int?
     private var cache: [UInt64: Int32] = [:]
     private var calibrationAttempts = 0
@@ -13,9 +12,8 @@ public final class PthreadTIDResolver {
     static let glibcX86_64Offset = 0x2d0
     static let scanBytes = 2048
 
-    public init(memory: RemoteMemory, pid: Int32) {
+    public init(memory: RemoteMemory) {
         self.memory = memory
-        self.pid = pid
     }
 
     /// The tid of each ident that could be resolved.

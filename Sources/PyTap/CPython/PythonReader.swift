@@ -39,18 +39,42 @@ public struct RawStack: Sendable {
     public var retries: Int
 }
 
+/// Where a walk starts: the runtime's symbols in the target's address space.
+public struct RuntimeAddresses: Sendable {
+    /// `_PyRuntime` (3.7+).
+    public var runtime: UInt64?
+    /// The variable `interp_head` (2.7, 3.6).
+    public var interpHead: UInt64?
+    /// The variable `_PyThreadState_Current` (2.7, 3.6).
+    public var currentThreadState: UInt64?
+    /// `PyCode_Type`, to check code pointers.
+    public var codeType: UInt64?
+    /// `PyFrame_Type`, to check frame objects (≤3.10).
+    public var frameType: UInt64?
+
+    public init(runtime: UInt64? = nil, interpHead: UInt64? = nil, currentThreadState: UInt64? = nil,
+                codeType: UInt64? = nil, frameType: UInt64? = nil) {
+        self.runtime = runtime
+        self.interpHead = interpHead
+        self.currentThreadState = currentThreadState
+        self.codeType = codeType
+        self.frameType = frameType
+    }
+}
+
 /// Reads threads and Python stacks of a running interpreter without stopping it. All
 /// per-version knowledge comes from the target's `PythonLayout`; this type only walks.
+/// It needs only a memory, a layout and the runtime's addresses, so tests run it on a
+/// fake memory.
 public final class PythonReader {
-    public let target: PythonTarget
+    public let memory: RemoteMemory
+    public let layout: PythonLayout
+    public let addresses: RuntimeAddresses
     public let objects: ObjectReader
     public let codes: CodeObjectCache
     public let tids: PthreadTIDResolver
-    private let layout: PythonLayout
-    private let memory: ProcessMemory
     private let threadStateSize: Int
     private let frameSize: Int
-    private let frameType: UInt64?
     private var threadNameCache = ThreadNameCache()
 
     /// Frames walked at most per thread; deeper stacks are reported as partial.
@@ -63,20 +87,14 @@ public final class PythonReader {
     /// Largest data-stack chunk copied in one read (3.11+).
     public static let maximumChunkBytes = 4 << 20
 
-    public init(target: PythonTarget) throws {
-        self.target = target
-        self.layout = target.layout
-        self.memory = target.memory
-        self.objects = ObjectReader(memory: target.memory, layout: target.layout)
-        self.codes = try CodeObjectCache(objects: objects, layout: target.layout)
-        self.codes.codeType = target.codeTypeAddress
-        self.tids = PthreadTIDResolver(memory: target.memory, pid: target.pid)
-        if case .frameObjects = target.layout.traits.frameModel {
-            self.frameType = target.runtimeObject.address(ofSymbol: "PyFrame_Type")
-        } else {
-            self.frameType = nil
-        }
-        let layout = target.layout
+    public init(memory: RemoteMemory, layout: PythonLayout, addresses: RuntimeAddresses) throws {
+        self.memory = memory
+        self.layout = layout
+        self.addresses = addresses
+        self.objects = ObjectReader(memory: memory, layout: layout)
+        self.codes = try CodeObjectCache(objects: objects, layout: layout)
+        self.codes.codeType = addresses.codeType
+        self.tids = PthreadTIDResolver(memory: memory)
         let threadFields: [LayoutField] = [.tstateNext, .tstateInterp, .tstateFrame, .tstateCFrame, .tstateThreadID,
                                            .tstateNativeThreadID, .tstateDatastackChunk, .tstateDatastackTop]
         threadStateSize = threadFields.compactMap { layout[$0] }.max().map { $0 + 8 } ?? 64
@@ -88,6 +106,11 @@ public final class PythonReader {
         frameSize = frameFields.compactMap { layout[$0] }.max().map { $0 + 8 } ?? 64
     }
 
+    /// A reader of a live target.
+    public convenience init(target: PythonTarget) throws {
+        try self.init(memory: target.memory, layout: target.layout, addresses: target.addresses)
+    }
+
     // MARK: Interpreters and threads
 
     /// Addresses of all interpreters (the main one first).
@@ -95,12 +118,12 @@ public final class PythonReader {
         var head: UInt64 = 0
         switch layout.traits.interpreterRoot {
         case .runtime:
-            guard let runtime = target.runtimeAddress else { return [] }
+            guard let runtime = addresses.runtime else { return [] }
             head = try memory.readPointer(runtime &+ UInt64(try layout.require(.runtimeInterpretersHead)))
         case .interpHeadSymbol:
-            if let variable = target.interpHeadAddress {
+            if let variable = addresses.interpHead {
                 head = try memory.readPointer(variable)
-            } else if let current = target.currentThreadStateAddress {
+            } else if let current = addresses.currentThreadState {
                 let tstate = try memory.readPointer(current)
                 if tstate != 0 { head = try memory.readPointer(tstate &+ UInt64(try layout.require(.tstateInterp))) }
             }
@@ -167,11 +190,11 @@ public final class PythonReader {
         do {
             switch layout.traits.gil {
             case .currentThreadSymbol:
-                guard let variable = target.currentThreadStateAddress else { return nil }
+                guard let variable = addresses.currentThreadState else { return nil }
                 let tstate = try memory.readPointer(variable)
                 return tstate == 0 ? nil : tstate
             case .runtimeGIL:
-                guard let runtime = target.runtimeAddress else { return nil }
+                guard let runtime = addresses.runtime else { return nil }
                 let locked = try memory.readInteger(runtime &+ UInt64(try layout.require(.runtimeGILLocked)), as: Int32.self)
                 guard locked != 0 else { return nil }
                 let holder = try memory.readPointer(runtime &+ UInt64(try layout.require(.runtimeGILLastHolder)))
@@ -210,9 +233,9 @@ public final class PythonReader {
         var state = thread
         while true {
             let top = try topFrame(of: state, live: attempt > 0)
-            let (frames, addresses, defect) = walk(from: top, thread: state)
+            let (frames, walked, defect) = walk(from: top, thread: state)
             var problem = defect
-            if problem == nil, try !isStillCurrent(addresses, thread: state) { problem = .changedWhileReading }
+            if problem == nil, try !isStillCurrent(walked, thread: state) { problem = .changedWhileReading }
             guard let found = problem else { return RawStack(frames: frames, defect: nil, retries: attempt) }
             // A chain too deep is a property of the stack, not a tear: retrying won't help.
             if case .tooDeep = found { return RawStack(frames: frames, defect: found, retries: attempt) }
@@ -226,11 +249,11 @@ public final class PythonReader {
 
     /// Whether the thread's live innermost frame is, or leads within a few frames to, one of
     /// the frames read (the frames below a live frame cannot have changed).
-    private func isStillCurrent(_ addresses: [UInt64], thread: ThreadState) throws -> Bool {
+    private func isStillCurrent(_ walked: [UInt64], thread: ThreadState) throws -> Bool {
         var current = try topFrame(of: thread, live: true)
-        guard let first = addresses.first else { return current == 0 }
+        guard let first = walked.first else { return current == 0 }
         if current == first { return true }
-        let known = Set(addresses.prefix(8))
+        let known = Set(walked.prefix(8))
         let previousOffset: Int
         switch layout.traits.frameModel {
         case .frameObjects: previousOffset = try layout.require(.frameBack)
@@ -244,7 +267,7 @@ public final class PythonReader {
         return false
     }
 
-    /// Walks the frame chain from `top`. Returns frames, the addresses of the frames
+    /// Walks the frame chain from `top`. Returns frames, the walked of the frames
     /// walked (including skipped shim frames' neighbours) and a defect when incomplete.
     private func walk(from top: UInt64, thread: ThreadState) -> ([RawFrame], [UInt64], WalkDefect?) {
         switch layout.traits.frameModel {
@@ -257,7 +280,7 @@ public final class PythonReader {
 
     private func walkFrameObjects(from top: UInt64, lastiUnit: Int) -> ([RawFrame], [UInt64], WalkDefect?) {
         var frames = [RawFrame]()
-        var addresses = [UInt64]()
+        var walked = [UInt64]()
         var seen = Set<UInt64>()
         var address = top
         do {
@@ -266,32 +289,32 @@ public final class PythonReader {
             let lastiOffset = try layout.require(.frameLasti)
             let typeOffset = layout[.objectType] ?? 8
             while address != 0 {
-                if frames.count >= maximumDepth { return (frames, addresses, .tooDeep(limit: maximumDepth)) }
-                guard seen.insert(address).inserted else { return (frames, addresses, .cycle(address: address)) }
+                if frames.count >= maximumDepth { return (frames, walked, .tooDeep(limit: maximumDepth)) }
+                guard seen.insert(address).inserted else { return (frames, walked, .cycle(address: address)) }
                 let frame: RemoteBytes
                 do {
                     frame = try memory.readStruct(address, count: frameSize)
                 } catch {
-                    return (frames, addresses, .unreadable(address: address, what: "frame"))
+                    return (frames, walked, .unreadable(address: address, what: "frame"))
                 }
-                if let frameType, try frame.pointer(typeOffset) != frameType {
-                    return (frames, addresses, .unreadable(address: address, what: "frame (not a frame object)"))
+                if let frameType = addresses.frameType, try frame.pointer(typeOffset) != frameType {
+                    return (frames, walked, .unreadable(address: address, what: "frame (not a frame object)"))
                 }
                 let code = try frame.pointer(codeOffset)
                 let lasti = Int(try frame.i32(lastiOffset))
                 frames.append(RawFrame(code: code, instructionOffset: lasti < 0 ? -1 : lasti * lastiUnit))
-                addresses.append(address)
+                walked.append(address)
                 address = try frame.pointer(backOffset)
             }
         } catch {
-            return (frames, addresses, .unreadable(address: address, what: "frame"))
+            return (frames, walked, .unreadable(address: address, what: "frame"))
         }
-        return (frames, addresses, nil)
+        return (frames, walked, nil)
     }
 
     private func walkInterpreterFrames(from top: UInt64, thread: ThreadState) -> ([RawFrame], [UInt64], WalkDefect?) {
         var frames = [RawFrame]()
-        var addresses = [UInt64]()
+        var walked = [UInt64]()
         var seen = Set<UInt64>()
         var address = top
         do {
@@ -303,11 +326,11 @@ public final class PythonReader {
             let firstNonPythonOwner = layout[.firstNonPythonFrameOwner]
             let tagMask = ~layout.traits.codeReferenceTagBits
             let ownedByGenerator: UInt8 = 1  // FRAME_OWNED_BY_GENERATOR, 3.11+
-            var walked = 0
+            var steps = 0
             while address != 0 {
-                if walked >= maximumDepth { return (frames, addresses, .tooDeep(limit: maximumDepth)) }
-                walked += 1
-                guard seen.insert(address).inserted else { return (frames, addresses, .cycle(address: address)) }
+                if steps >= maximumDepth { return (frames, walked, .tooDeep(limit: maximumDepth)) }
+                steps += 1
+                guard seen.insert(address).inserted else { return (frames, walked, .cycle(address: address)) }
                 let frame: RemoteBytes
                 if let chunk, chunk.contains(address, count: frameSize) {
                     let start = Int(address - chunk.address)
@@ -316,10 +339,10 @@ public final class PythonReader {
                     do {
                         frame = try memory.readStruct(address, count: frameSize)
                     } catch {
-                        return (frames, addresses, .unreadable(address: address, what: "interpreter frame"))
+                        return (frames, walked, .unreadable(address: address, what: "interpreter frame"))
                     }
                 }
-                addresses.append(address)
+                walked.append(address)
                 let next = try frame.pointer(previousOffset)
                 defer { address = next }
                 var owner: UInt8 = 0
@@ -333,7 +356,7 @@ public final class PythonReader {
                     guard let found = try codes.codeIfCode(at: code) else { continue }
                     codeObject = found
                 } catch {
-                    return (frames, addresses, .unreadable(address: code, what: "code object"))
+                    return (frames, walked, .unreadable(address: code, what: "code object"))
                 }
                 let instruction = try frame.pointer(instructionOffset)
                 let offset = Int(Int64(bitPattern: instruction &- codeObject.instructionsStart))
@@ -342,9 +365,9 @@ public final class PythonReader {
                 frames.append(RawFrame(code: code, instructionOffset: offset))
             }
         } catch {
-            return (frames, addresses, .unreadable(address: address, what: "interpreter frame"))
+            return (frames, walked, .unreadable(address: address, what: "interpreter frame"))
         }
-        return (frames, addresses, nil)
+        return (frames, walked, nil)
     }
 
     /// Copies the used part of the thread's current data-stack chunk in one read (3.11+),

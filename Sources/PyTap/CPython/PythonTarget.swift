@@ -34,6 +34,14 @@ public final class PythonTarget {
     public let codeTypeAddress: UInt64?
 
     public var pid: Int32 { process.pid }
+
+    /// The addresses a reader starts from.
+    public var addresses: RuntimeAddresses {
+        var frameType: UInt64?
+        if case .frameObjects = layout.traits.frameModel { frameType = runtimeObject.address(ofSymbol: "PyFrame_Type") }
+        return RuntimeAddresses(runtime: runtimeAddress, interpHead: interpHeadAddress,
+                                currentThreadState: currentThreadStateAddress, codeType: codeTypeAddress, frameType: frameType)
+    }
     public var memory: ProcessMemory { process.memory }
 
     /// Finds the interpreter in process `pid`. Throws `ProcessError` for a missing or

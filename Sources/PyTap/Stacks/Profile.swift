@@ -36,7 +36,8 @@ public struct StackTable: Sendable {
     public var count: Int { stacks.count }
 }
 
-/// A thread (of a process) that samples belong to.
+/// A thread (of a process) that samples belong to. Its identity is (pid, tid, ident); the
+/// name is what the thread was last known as (threads are often named after they start).
 public struct SampledThread: Hashable, Sendable {
     public var pid: Int32
     public var tid: Int32?
@@ -48,6 +49,16 @@ public struct SampledThread: Hashable, Sendable {
         self.tid = tid
         self.ident = ident
         self.name = name
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.pid == rhs.pid && lhs.tid == rhs.tid && lhs.ident == rhs.ident
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(pid)
+        hasher.combine(tid)
+        hasher.combine(ident)
     }
 
     /// "MainThread (tid 1234)" or "Thread 0x7f… (tid 1234)".
@@ -127,6 +138,7 @@ public struct Profile: Sendable {
         let index: Int
         if let known = threadIndex[thread] {
             index = known
+            if let name = thread.name, threads[known].name != name { threads[known].name = name }
         } else {
             index = threads.count
             threads.append(thread)

@@ -9,16 +9,17 @@ extension Frame {
 /// Takes `ProcessSnapshot`s: every thread of every interpreter with its stack, GIL and
 /// idle state, and its name. What `pytap dump` prints.
 public final class Snapshotter {
+    public let target: PythonTarget
     public let reader: PythonReader
     private let stats: ThreadStatReader
 
-    public init(reader: PythonReader) {
-        self.reader = reader
-        self.stats = ThreadStatReader(pid: reader.target.pid)
+    public init(target: PythonTarget) throws {
+        self.target = target
+        self.reader = try PythonReader(target: target)
+        self.stats = ThreadStatReader(pid: target.pid)
     }
 
     public func snapshot() throws -> ProcessSnapshot {
-        let target = reader.target
         let interpreters = try reader.interpreters()
         guard !interpreters.isEmpty else { throw AttachError.notInitialized(pid: target.pid) }
         let liveTIDs = Set(try target.process.threadIDs())

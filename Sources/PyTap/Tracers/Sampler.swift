@@ -72,16 +72,15 @@ public final class Sampler {
     }
 
     /// Python version of the first process.
-    public var pythonVersion: String? { order.first.flatMap { processes[$0]?.reader.target.version.description } }
+    public var pythonVersion: String? { order.first.flatMap { processes[$0]?.target.version.description } }
 
     private func add(_ target: PythonTarget) throws {
-        let reader = try PythonReader(target: target)
         var root: UInt32?
         if options.followChildren {
             let command = ((try? target.process.commandLine()) ?? []).joined(separator: " ")
             root = frames.id(for: .marker("process \(target.pid) (\(command.prefix(120)))"))
         }
-        processes[target.pid] = ProcessSampler(reader: reader, rootFrame: root)
+        processes[target.pid] = try ProcessSampler(target: target, rootFrame: root)
         order.append(target.pid)
         statistics.processes = processes.count
     }
@@ -171,6 +170,7 @@ public final class Sampler {
 /// Per-process state of a recording: the reader, open /proc stat files, decoded frames
 /// by (code, instruction) and what is known of each thread.
 final class ProcessSampler {
+    let target: PythonTarget
     let reader: PythonReader
     let rootFrame: UInt32?
     private let stats: ThreadStatReader
@@ -178,22 +178,27 @@ final class ProcessSampler {
     private var threads: [UInt64: ThreadInfo] = [:]
     private var knownAddresses: [UInt64] = []
     private var stackBuffer: [UInt32] = []
+    private var nextNameRefresh: UInt64 = 0
     private(set) var alive = true
+    /// Some thread has no name yet (the threading module names it after its thread starts);
+    /// names are then re-read a few times a second.
+    private var namesPending = false
 
     struct ThreadInfo {
         var thread: SampledThread
         var rootFrame: UInt32?
     }
 
-    init(reader: PythonReader, rootFrame: UInt32?) {
-        self.reader = reader
+    init(target: PythonTarget, rootFrame: UInt32?) throws {
+        self.target = target
+        self.reader = try PythonReader(target: target)
         self.rootFrame = rootFrame
-        self.stats = ThreadStatReader(pid: reader.target.pid)
+        self.stats = ThreadStatReader(pid: target.pid)
         // Sampling favours a fresh stack over a deep retry loop.
         reader.maximumRetries = 2
     }
 
-    var pid: Int32 { reader.target.pid }
+    var pid: Int32 { target.pid }
 
     func sample(sampler: Sampler, time: UInt64, record: (SampledThread, UInt32, UInt64) -> Void) {
         let states: [ThreadState]
@@ -203,7 +208,10 @@ final class ProcessSampler {
             noteFailure(sampler: sampler)
             return
         }
-        if states.map(\.address) != knownAddresses { refreshThreads(states, sampler: sampler) }
+        if states.map(\.address) != knownAddresses || (namesPending && time >= nextNameRefresh) {
+            refreshThreads(states, sampler: sampler)
+            nextNameRefresh = time + 200_000_000
+        }
         var holders: [UInt64: UInt64?] = [:]
         for state in states {
             guard let info = threads[state.address] else { continue }
@@ -259,7 +267,7 @@ final class ProcessSampler {
 
     /// A failed read: the process exited, or its memory was inconsistent for a moment.
     private func noteFailure(sampler: Sampler) {
-        if !reader.target.process.isAlive {
+        if !target.process.isAlive {
             alive = false
         } else {
             sampler.count { $0.errors += 1 }
@@ -268,7 +276,7 @@ final class ProcessSampler {
 
     private func refreshThreads(_ states: [ThreadState], sampler: Sampler) {
         knownAddresses = states.map(\.address)
-        let live = Set((try? reader.target.process.threadIDs()) ?? [])
+        let live = Set((try? target.process.threadIDs()) ?? [])
         let tids = reader.threadIDs(of: states, liveTIDs: live)
         var names = [UInt64: String]()
         for interpreter in Set(states.map(\.interpreter)) {
@@ -277,7 +285,7 @@ final class ProcessSampler {
         var fresh = [UInt64: ThreadInfo]()
         for state in states {
             let thread = SampledThread(pid: pid, tid: tids[state.address], ident: state.ident, name: names[state.ident])
-            if let known = threads[state.address], known.thread == thread {
+            if let known = threads[state.address], known.thread == thread, known.thread.name == thread.name {
                 fresh[state.address] = known
                 continue
             }
@@ -288,11 +296,12 @@ final class ProcessSampler {
             fresh[state.address] = ThreadInfo(thread: thread, rootFrame: root)
         }
         threads = fresh
+        namesPending = fresh.values.contains { $0.thread.name == nil }
         stats.retain(only: Set(fresh.values.compactMap(\.thread.tid)))
     }
 
     /// Re-checks cached code objects; decoded frames are dropped if any code object moved.
     func revalidate() {
-        if reader.codes.revalidate(using: reader.target.memory) > 0 { frameIDs.removeAll(keepingCapacity: true) }
+        if reader.codes.revalidate() > 0 { frameIDs.removeAll(keepingCapacity: true) }
     }
 }
