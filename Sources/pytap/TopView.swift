@@ -9,6 +9,8 @@ final class TopView {
     let once: Bool
     private let terminal: RawTerminal?
     private var intervalCounts: [SampledThread: [UInt32: Int]] = [:]
+    /// The last complete interval: what the table shows, also when redrawn for a key.
+    private var shownCounts: [SampledThread: [UInt32: Int]] = [:]
     private var totalCounts: [SampledThread: [UInt32: Int]] = [:]
     private var threadOrder: [SampledThread] = []
     private var functionKeys: [UInt32: Frame] = [:]
@@ -74,7 +76,10 @@ final class TopView {
     }
 
     private func refresh(_ stats: SamplerStatistics) {
-        if !paused { lastTable = render(stats) }
+        if !paused {
+            shownCounts = intervalCounts
+            lastTable = render(stats)
+        }
         intervalCounts.removeAll(keepingCapacity: true)
         if let terminal {
             terminal.draw(lastTable)
@@ -108,7 +113,7 @@ final class TopView {
 
     private func render(_ stats: SamplerStatistics) -> [String] {
         let rate = Double(max(1, sampler.options.rate))
-        var recent = FunctionTable(counts: merged(intervalCounts), stacks: sampler.stacks, frames: sampler.frames, functionKeys: &functionKeys)
+        var recent = FunctionTable(counts: merged(shownCounts), stacks: sampler.stacks, frames: sampler.frames, functionKeys: &functionKeys)
         let overall = FunctionTable(counts: merged(totalCounts), stacks: sampler.stacks, frames: sampler.frames, functionKeys: &functionKeys)
         recent.sort(by: sortKey)
         var overallByFunction = [Frame: FunctionStats]()
