@@ -1,17 +1,31 @@
 /// What pytap keeps of a code object: names, file, first line and its decoded line table.
-public struct CodeObject: Sendable {
-    public var address: UInt64
-    public var name: String
-    public var qualname: String
-    public var filename: String
-    public var firstLine: Int
-    public var lineTable: LineTable
+/// A class: the cache hands out references, not copies of its strings and table.
+public final class CodeObject: Sendable {
+    public let address: UInt64
+    public let name: String
+    public let qualname: String
+    public let filename: String
+    public let firstLine: Int
+    public let lineTable: LineTable
     /// Address of the first instruction (3.11+: inside the code object).
-    public var instructionsStart: UInt64
+    public let instructionsStart: UInt64
     /// 3.11+: instructions before this code-unit index are the frame's prologue (not yet "complete").
-    public var firstTraceable: Int
+    public let firstTraceable: Int
     /// Pointers read with the code object; a changed fingerprint means the address was reused.
-    var fingerprint: [UInt64]
+    let fingerprint: [UInt64]
+
+    init(address: UInt64, name: String, qualname: String, filename: String, firstLine: Int, lineTable: LineTable,
+         instructionsStart: UInt64, firstTraceable: Int, fingerprint: [UInt64]) {
+        self.address = address
+        self.name = name
+        self.qualname = qualname
+        self.filename = filename
+        self.firstLine = firstLine
+        self.lineTable = lineTable
+        self.instructionsStart = instructionsStart
+        self.firstTraceable = firstTraceable
+        self.fingerprint = fingerprint
+    }
 
     /// The line of an instruction at byte offset `offset` from the start of the bytecode.
     public func line(atByteOffset offset: Int) -> Int? {

@@ -60,7 +60,7 @@ public struct LineTable: Sendable, Equatable {
                 address += addressIncrement
                 start = address
             }
-            line += lineIncrement
+            line &+= lineIncrement
         }
         return (ranges, line)
     }
@@ -73,12 +73,12 @@ public struct LineTable: Sendable, Equatable {
         var index = 0
         while index + 1 < bytes.count {
             let start = end
-            end += Int(bytes[index])
+            end &+= Int(bytes[index])
             let delta = Int8(bitPattern: bytes[index + 1])
             index += 2
             var rangeLine: Int? = nil
             if delta != -128 {
-                line += Int(delta)
+                line &+= Int(delta)
                 rangeLine = line
             }
             if end > start { ranges.append(Range(start: start, end: end, line: rangeLine)) }
@@ -104,9 +104,10 @@ public struct LineTable: Sendable, Equatable {
             case 10, 11, 12: delta = code - 10
             default: delta = 0
             }
-            line += delta
+            // Garbage tables may claim absurd deltas: wrap rather than trap.
+            line &+= delta
             let start = end
-            end += length
+            end &+= length
             ranges.append(Range(start: start, end: end, line: code == 15 ? nil : line))
             index += 1
             while index < bytes.count && bytes[index] & 0x80 == 0 { index += 1 }

@@ -46,6 +46,17 @@ public final class ObjectReader {
         try typeName(try typeOf(object))
     }
 
+    /// Reads `preferred` bytes (header and a typical payload in one system call), or only
+    /// `minimum` when the larger read runs off the end of a mapping (a small object can be
+    /// the last of its arena).
+    func readPrefetched(_ address: UInt64, minimum: Int, preferred: Int) throws -> RemoteBytes {
+        do {
+            return try memory.readStruct(address, count: preferred)
+        } catch MemoryReadError.unmapped {
+            return try memory.readStruct(address, count: minimum)
+        }
+    }
+
     /// A NUL-terminated C string of at most `limit` bytes.
     public func readCString(_ address: UInt64, limit: Int) throws -> String {
         var bytes = [UInt8]()
@@ -83,11 +94,10 @@ public final class ObjectReader {
         let sizeOffset = try layout.require(.varObjectSize)
         let dataOffset = try layout.require(.bytesData)
         // One read usually covers header and data.
-        let guess = 128
-        let head = try memory.readStruct(object, count: dataOffset + guess)
+        let head = try readPrefetched(object, minimum: dataOffset, preferred: dataOffset + 128)
         let size = try head.i64(sizeOffset)
         guard size >= 0, size <= Int64(maximumLength) else { throw ObjectReadError.implausible(what: "bytes length", value: size) }
-        if Int(size) <= guess { return Array(try head.slice(dataOffset, count: Int(size))) }
+        if dataOffset + Int(size) <= head.count { return Array(try head.slice(dataOffset, count: Int(size))) }
         return try memory.readBytes(object &+ UInt64(dataOffset), count: Int(size))
     }
 
@@ -97,8 +107,7 @@ public final class ObjectReader {
         let asciiSize = try layout.require(.asciiObjectSize)
         let compactSize = try layout.require(.compactUnicodeObjectSize)
         // Read the largest header plus a typical name in one go.
-        let prefetch = 64
-        let head = try memory.readStruct(object, count: max(compactSize, asciiSize) + prefetch)
+        let head = try readPrefetched(object, minimum: asciiSize, preferred: max(compactSize, asciiSize) + 64)
         let length = try head.i64(lengthOffset)
         guard length >= 0, length <= Int64(maximumLength) else {
             throw ObjectReadError.implausible(what: "str length", value: length)
@@ -165,17 +174,38 @@ public final class ObjectReader {
 
     // MARK: Integers
 
-    /// Decodes an `int` (and 2.7 `long`) that fits in 64 bits.
+    /// Decodes an `int` (and 2.7 `long`) that fits in an Int64; larger values throw.
     public func integer(_ object: UInt64) throws -> Int64 {
+        let (negative, magnitude) = try integerParts(object)
+        if negative {
+            guard magnitude <= UInt64(1) << 63 else { throw ObjectReadError.implausible(what: "int beyond Int64", value: -1) }
+            return Int64(bitPattern: ~magnitude &+ 1)
+        }
+        guard magnitude <= UInt64(Int64.max) else { throw ObjectReadError.implausible(what: "int beyond Int64", value: 1) }
+        return Int64(magnitude)
+    }
+
+    /// Decodes a non-negative `int` that fits in a UInt64 (e.g. a thread ident).
+    public func unsignedInteger(_ object: UInt64) throws -> UInt64 {
+        let (negative, magnitude) = try integerParts(object)
+        guard !negative || magnitude == 0 else { throw ObjectReadError.implausible(what: "negative int", value: -1) }
+        return magnitude
+    }
+
+    /// Sign and magnitude of an int of at most 64 bits.
+    private func integerParts(_ object: UInt64) throws -> (negative: Bool, magnitude: UInt64) {
         let digitsOffset = try layout.require(.longDigits)
-        let head = try memory.readStruct(object, count: digitsOffset + 16)
+        let head = try readPrefetched(object, minimum: digitsOffset, preferred: digitsOffset + 16)
         let digitSize = layout[.digitSize] ?? 4
         let digitBits = digitSize == 4 ? 30 : 15
         var count: Int
         var negative: Bool
         switch layout.traits.longs {
         case .python2:
-            if try typeNameOf(object) == "int" { return try head.i64(try layout.require(.intValue27)) }
+            if try typeNameOf(object) == "int" {
+                let value = try head.i64(try layout.require(.intValue27))
+                return (value < 0, value.magnitude)
+            }
             fallthrough
         case .signedSize:
             let size = try head.i64(try layout.require(.varObjectSize))
@@ -187,12 +217,18 @@ public final class ObjectReader {
             negative = tag & 3 == 2
         }
         guard count * digitBits <= 64 + digitBits else { throw ObjectReadError.implausible(what: "int digits", value: Int64(count)) }
+        let digits = digitsOffset + count * digitSize <= head.count
+            ? head : try memory.readStruct(object, count: digitsOffset + count * digitSize)
         var magnitude: UInt64 = 0
         for index in 0..<count {
-            let digit: UInt64 = digitSize == 4 ? UInt64(try head.u32(digitsOffset + 4 * index)) : UInt64(try head.u16(digitsOffset + 2 * index))
-            magnitude |= digit << UInt64(index * digitBits)
+            let digit: UInt64 = digitSize == 4 ? UInt64(try digits.u32(digitsOffset + 4 * index)) : UInt64(try digits.u16(digitsOffset + 2 * index))
+            let shift = index * digitBits
+            guard digit == 0 || (shift < 64 && digit >> UInt64(64 - shift) == 0) else {
+                throw ObjectReadError.implausible(what: "int beyond 64 bits", value: Int64(count))
+            }
+            if digit != 0 { magnitude |= digit << UInt64(shift) }
         }
-        return negative ? -Int64(bitPattern: magnitude) : Int64(bitPattern: magnitude)
+        return (negative, magnitude)
     }
 
     // MARK: Dicts
@@ -305,13 +341,16 @@ public final class ObjectReader {
         case .pep393:
             guard let lengthOffset = layout[.unicodeLength], let stateOffset = layout[.unicodeState],
                   let length = try? copy.i64(lengthOffset), let state = try? copy.u32(stateOffset) else { return .undecided }
-            let compactASCII = (state >> 5) & 1 == 1 && (state >> 6) & 1 == 1
-            guard compactASCII else {
-                // Not ASCII: equal only if the key is not ASCII either; decode to compare.
-                return wanted.allSatisfy({ $0 < 0x80 }) ? .different : .undecided
+            let compact = (state >> 5) & 1 == 1
+            let ascii = (state >> 6) & 1 == 1
+            // For an ASCII key, characters are bytes: a different length cannot match.
+            if wanted.allSatisfy({ $0 < 0x80 }) {
+                guard length == Int64(wanted.count) else { return .different }
+                // Non-compact (a str subclass instance) or non-ASCII: decode to compare.
+                guard compact && ascii else { return ascii ? .undecided : .different }
+                return bytes[dataOffset..<(dataOffset + wanted.count)].elementsEqual(wanted) ? .equal : .different
             }
-            guard length == Int64(wanted.count) else { return .different }
-            return bytes[dataOffset..<(dataOffset + wanted.count)].elementsEqual(wanted) ? .equal : .different
+            return .undecided
         case .python2:
             // A 2.7 unicode key takes the slow path; a str key is compared here.
             guard let sizeOffset = layout[.varObjectSize], let size = try? copy.i64(sizeOffset) else { return .undecided }

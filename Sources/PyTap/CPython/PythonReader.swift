@@ -226,6 +226,15 @@ public final class PythonReader {
         return try memory.readPointer(cframe &+ UInt64(try layout.require(.cframeCurrentFrame)))
     }
 
+    /// The innermost frame now, with one read: through the copied `cframe` pointer on
+    /// 3.11–3.12 (a newer nested `cframe` only adds frames above the ones read).
+    private func liveTopFrame(of thread: ThreadState) throws -> UInt64 {
+        if let offset = layout[.tstateFrame] { return try memory.readPointer(thread.address &+ UInt64(offset)) }
+        let cframe = try thread.bytes.pointer(try layout.require(.tstateCFrame))
+        if cframe == 0 { return 0 }
+        return try memory.readPointer(cframe &+ UInt64(try layout.require(.cframeCurrentFrame)))
+    }
+
     /// The thread's Python frames, innermost first, checked for consistency: if the stack
     /// changed under the walk it is walked again, up to `maximumRetries` times.
     public func rawStack(of thread: ThreadState) throws -> RawStack {
@@ -250,7 +259,7 @@ public final class PythonReader {
     /// Whether the thread's live innermost frame is, or leads within a few frames to, one of
     /// the frames read (the frames below a live frame cannot have changed).
     private func isStillCurrent(_ walked: [UInt64], thread: ThreadState) throws -> Bool {
-        var current = try topFrame(of: thread, live: true)
+        var current = try liveTopFrame(of: thread)
         guard let first = walked.first else { return current == 0 }
         if current == first { return true }
         let known = Set(walked.prefix(8))
@@ -279,9 +288,7 @@ public final class PythonReader {
     }
 
     private func walkFrameObjects(from top: UInt64, lastiUnit: Int) -> ([RawFrame], [UInt64], WalkDefect?) {
-        var frames = [RawFrame]()
-        var walked = [UInt64]()
-        var seen = Set<UInt64>()
+        var walk = ChainWalk(maximumDepth: maximumDepth)
         var address = top
         do {
             let backOffset = try layout.require(.frameBack)
@@ -289,33 +296,28 @@ public final class PythonReader {
             let lastiOffset = try layout.require(.frameLasti)
             let typeOffset = layout[.objectType] ?? 8
             while address != 0 {
-                if frames.count >= maximumDepth { return (frames, walked, .tooDeep(limit: maximumDepth)) }
-                guard seen.insert(address).inserted else { return (frames, walked, .cycle(address: address)) }
+                if let defect = walk.visit(address) { return walk.result(defect) }
                 let frame: RemoteBytes
                 do {
                     frame = try memory.readStruct(address, count: frameSize)
                 } catch {
-                    return (frames, walked, .unreadable(address: address, what: "frame"))
+                    return walk.result(.unreadable(address: address, what: "frame"))
                 }
                 if let frameType = addresses.frameType, try frame.pointer(typeOffset) != frameType {
-                    return (frames, walked, .unreadable(address: address, what: "frame (not a frame object)"))
+                    return walk.result(.unreadable(address: address, what: "frame (not a frame object)"))
                 }
-                let code = try frame.pointer(codeOffset)
                 let lasti = Int(try frame.i32(lastiOffset))
-                frames.append(RawFrame(code: code, instructionOffset: lasti < 0 ? -1 : lasti * lastiUnit))
-                walked.append(address)
+                walk.frames.append(RawFrame(code: try frame.pointer(codeOffset), instructionOffset: lasti < 0 ? -1 : lasti * lastiUnit))
                 address = try frame.pointer(backOffset)
             }
         } catch {
-            return (frames, walked, .unreadable(address: address, what: "frame"))
+            return walk.result(.unreadable(address: address, what: "frame"))
         }
-        return (frames, walked, nil)
+        return walk.result(nil)
     }
 
     private func walkInterpreterFrames(from top: UInt64, thread: ThreadState) -> ([RawFrame], [UInt64], WalkDefect?) {
-        var frames = [RawFrame]()
-        var walked = [UInt64]()
-        var seen = Set<UInt64>()
+        var walk = ChainWalk(maximumDepth: maximumDepth)
         var address = top
         do {
             let chunk = copyDataStack(of: thread)
@@ -326,48 +328,47 @@ public final class PythonReader {
             let firstNonPythonOwner = layout[.firstNonPythonFrameOwner]
             let tagMask = ~layout.traits.codeReferenceTagBits
             let ownedByGenerator: UInt8 = 1  // FRAME_OWNED_BY_GENERATOR, 3.11+
-            var steps = 0
             while address != 0 {
-                if steps >= maximumDepth { return (frames, walked, .tooDeep(limit: maximumDepth)) }
-                steps += 1
-                guard seen.insert(address).inserted else { return (frames, walked, .cycle(address: address)) }
+                if let defect = walk.visit(address) { return walk.result(defect) }
+                // Frames in the copied chunk are read in place; others (generators) from memory.
                 let frame: RemoteBytes
+                let base: Int
                 if let chunk, chunk.contains(address, count: frameSize) {
-                    let start = Int(address - chunk.address)
-                    frame = RemoteBytes(address: address, bytes: Array(chunk.bytes[start..<(start + frameSize)]))
+                    frame = chunk
+                    base = Int(address - chunk.address)
                 } else {
                     do {
                         frame = try memory.readStruct(address, count: frameSize)
                     } catch {
-                        return (frames, walked, .unreadable(address: address, what: "interpreter frame"))
+                        return walk.result(.unreadable(address: address, what: "interpreter frame"))
                     }
+                    base = 0
                 }
-                walked.append(address)
-                let next = try frame.pointer(previousOffset)
+                let next = try frame.pointer(base + previousOffset)
                 defer { address = next }
                 var owner: UInt8 = 0
-                if let ownerOffset { owner = try frame.u8(ownerOffset) }
+                if let ownerOffset { owner = try frame.u8(base + ownerOffset) }
                 // Shim/entry frames owned by the C stack or the interpreter run no Python code.
                 if let firstNonPythonOwner, Int(owner) >= firstNonPythonOwner { continue }
-                let code = try frame.pointer(codeOffset) & tagMask
+                let code = try frame.pointer(base + codeOffset) & tagMask
                 if code == 0 { continue }
                 let codeObject: CodeObject
                 do {
                     guard let found = try codes.codeIfCode(at: code) else { continue }
                     codeObject = found
                 } catch {
-                    return (frames, walked, .unreadable(address: code, what: "code object"))
+                    return walk.result(.unreadable(address: code, what: "code object"))
                 }
-                let instruction = try frame.pointer(instructionOffset)
+                let instruction = try frame.pointer(base + instructionOffset)
                 let offset = Int(Int64(bitPattern: instruction &- codeObject.instructionsStart))
                 // A frame still in its prologue is not yet visible to Python (_PyFrame_IsIncomplete).
                 if owner != ownedByGenerator && offset / 2 < codeObject.firstTraceable { continue }
-                frames.append(RawFrame(code: code, instructionOffset: offset))
+                walk.frames.append(RawFrame(code: code, instructionOffset: offset))
             }
         } catch {
-            return (frames, walked, .unreadable(address: address, what: "interpreter frame"))
+            return walk.result(.unreadable(address: address, what: "interpreter frame"))
         }
-        return (frames, walked, nil)
+        return walk.result(nil)
     }
 
     /// Copies the used part of the thread's current data-stack chunk in one read (3.11+),
@@ -406,12 +407,12 @@ struct ThreadNameCache {
               let entries = try? reader.dictEntries(active) else { return [:] }
         var names = [UInt64: String]()
         for (key, thread) in entries.prefix(PythonReader.maximumThreads) {
-            guard let ident = try? reader.integer(key) else { continue }
+            guard let ident = try? reader.unsignedInteger(key) else { continue }
             // 3.x: Thread._name; 2.7: the mangled Thread.__name.
             for attribute in ["_name", "_Thread__name"] {
                 if let value = try? reader.attribute(thread, named: attribute),
                    let name = try? reader.string(value, maximumLength: 1024) {
-                    names[UInt64(bitPattern: ident)] = name
+                    names[ident] = name
                     break
                 }
             }
@@ -428,5 +429,62 @@ struct ThreadNameCache {
               let active = try? reader.dictLookup(dict, key: "_active") else { return nil }
         activeDicts[interpreter] = active
         return active
+    }
+}
+
+/// Bookkeeping of one walk down a frame chain: the addresses visited, the frames found,
+/// and cycle detection without hashing (Brent's algorithm: compare each address with one
+/// remembered at power-of-two steps), so a cycle is found within twice its size.
+struct ChainWalk {
+    let maximumDepth: Int
+    var frames: [RawFrame] = []
+    var addresses: [UInt64] = []
+    /// Frames found before each step: a cycle's repeated frames are cut off with it.
+    private var framesBefore: [Int] = []
+    private var tortoise: UInt64 = 0
+    private var power = 1
+    private var sinceTortoise = 0
+
+    init(maximumDepth: Int) {
+        self.maximumDepth = maximumDepth
+        frames.reserveCapacity(64)
+        addresses.reserveCapacity(64)
+        framesBefore.reserveCapacity(64)
+    }
+
+    /// Records a step to `address`; returns a defect when the chain loops or is too deep.
+    mutating func visit(_ address: UInt64) -> WalkDefect? {
+        if !addresses.isEmpty && address == tortoise {
+            cutRepetition(repeated: address, cycleLength: sinceTortoise + 1)
+            return .cycle(address: address)
+        }
+        if addresses.count >= maximumDepth { return .tooDeep(limit: maximumDepth) }
+        sinceTortoise += 1
+        if sinceTortoise == power {
+            tortoise = address
+            power *= 2
+            sinceTortoise = 0
+        }
+        framesBefore.append(frames.count)
+        addresses.append(address)
+        return nil
+    }
+
+    /// Keeps the chain up to the first address seen twice. The chain so far plus `repeated`
+    /// ends in a loop of `cycleLength` steps; the first repetition is the first step equal
+    /// to the one `cycleLength` before it.
+    private mutating func cutRepetition(repeated: UInt64, cycleLength: Int) {
+        let count = addresses.count
+        func step(_ index: Int) -> UInt64 { index < count ? addresses[index] : repeated }
+        var first = 0
+        while first + cycleLength < count && step(first) != step(first + cycleLength) { first += 1 }
+        let end = first + cycleLength
+        guard end < count else { return }
+        frames.removeLast(frames.count - framesBefore[end])
+        addresses.removeLast(count - end)
+    }
+
+    func result(_ defect: WalkDefect?) -> ([RawFrame], [UInt64], WalkDefect?) {
+        (frames, addresses, defect)
     }
 }

@@ -109,11 +109,17 @@ public final class ELFFile: @unchecked Sendable {
         var shnum = shnumRaw
         var shstrndx = shstrndxRaw
         if shoff != 0 {
-            guard shentsize >= 64, shoff < UInt64(data.count) else { throw ObjectFileError.truncated(path: path, what: "section headers") }
-            // Extended numbering: the real counts live in section 0.
-            if shnum == 0 { shnum = Int(truncatingIfNeeded: u64(Int(shoff) + 32)) }
+            // Section 0 must be in the file: extended numbering keeps the real counts there.
+            guard shentsize >= 64, shoff <= UInt64(data.count), UInt64(data.count) - shoff >= 64 else {
+                throw ObjectFileError.truncated(path: path, what: "section headers")
+            }
+            if shnum == 0 {
+                let extended = u64(Int(shoff) + 32)
+                guard extended < 1 << 20 else { throw ObjectFileError.truncated(path: path, what: "section count") }
+                shnum = Int(extended)
+            }
             if shstrndx == 0xffff { shstrndx = Int(u32(Int(shoff) + 24)) }
-            guard shnum < 65536 * 16, UInt64(data.count) - shoff >= UInt64(shnum * shentsize) else {
+            guard UInt64(data.count) - shoff >= UInt64(shnum) * UInt64(shentsize) else {
                 throw ObjectFileError.truncated(path: path, what: "section headers")
             }
             for i in 0..<shnum {
@@ -161,7 +167,8 @@ public final class ELFFile: @unchecked Sendable {
         guard raw.count >= 24 else { throw ObjectFileError.badCompression(path: path, section: section.name) }
         let type = raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self)
         let size = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-        guard type == 1 /* ELFCOMPRESS_ZLIB */, size < 1 << 32 else {
+        // A zlib stream inflates at most ~1032x; a larger claim is a garbage header.
+        guard type == 1 /* ELFCOMPRESS_ZLIB */, size < 1 << 32, size <= UInt64(raw.count) * 1032 + 4096 else {
             throw ObjectFileError.badCompression(path: path, section: section.name)
         }
         var output = [UInt8](repeating: 0, count: Int(size))
@@ -239,6 +246,8 @@ public final class ELFFile: @unchecked Sendable {
         guard Int(table.link) < sections.count,
               let symbols = try? rawBytes(of: table),
               let strings = try? rawBytes(of: sections[Int(table.link)]) else { return [] }
+        // Elf64_Sym is 24 bytes; a garbage entry size means a garbage table.
+        guard table.entrySize == 0 || (24...1024).contains(table.entrySize) else { return [] }
         let entrySize = table.entrySize >= 24 ? Int(table.entrySize) : 24
         var found = [ELFSymbol]()
         var offset = 0
@@ -273,8 +282,8 @@ public final class ELFFile: @unchecked Sendable {
             guard address >= segment.virtualAddress, count >= 0,
                   address - segment.virtualAddress <= segment.fileSize,
                   segment.fileSize - (address - segment.virtualAddress) >= UInt64(count) else { continue }
-            let offset = segment.offset + (address - segment.virtualAddress)
-            guard offset <= UInt64(file.bytes.count), UInt64(file.bytes.count) - offset >= UInt64(count) else { return nil }
+            let (offset, overflow) = segment.offset.addingReportingOverflow(address - segment.virtualAddress)
+            guard !overflow, offset <= UInt64(file.bytes.count), UInt64(file.bytes.count) - offset >= UInt64(count) else { return nil }
             return Array(file.bytes[Int(offset)..<Int(offset) + count])
         }
         return nil

@@ -64,6 +64,10 @@ public final class Sampler {
     private var order: [Int32] = []
     private var childAttempts: [Int32: Int] = [:]
     private var seenThreads = Set<SampledThread>()
+    /// How late the loop may fall (rounds, or nanoseconds at high rates) before it drops
+    /// rounds instead of catching up.
+    static let catchUpRounds = 10
+    static let catchUpWindow: UInt64 = 20_000_000
 
     public init(target: PythonTarget, options: SamplerOptions) throws {
         self.options = options
@@ -103,7 +107,9 @@ public final class Sampler {
             let now = MonotonicClock.now()
             statistics.elapsed = Double(now - start) / 1e9
             if shouldStop(statistics) { return .requested }
-            if now > next + interval {
+            // Late by a few intervals (a busy machine): catch up with back-to-back rounds so no
+            // sample is lost. Later than that, give those rounds up and count them as missed.
+            if now > next + max(UInt64(Sampler.catchUpRounds) * interval, Sampler.catchUpWindow) {
                 statistics.missedRounds += Int((now - next) / interval)
                 next = now
             }
