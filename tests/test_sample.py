@@ -328,3 +328,19 @@ def test_output_format_follows_the_extension(extension, magic):
         assert data.startswith(magic)
     else:
         assert b"work_" in data and parse_folded(data.decode())
+
+
+def test_function_flag_aggregates_by_function_first_line():
+    interp = stage_default()
+    rows, truth, summary = record_cpu_split(interp, interp.stage(), seconds=1, rate=500, extra=("--function",))
+    first_lines = dict((f["qualname"], f["first_line"]) for f in truth["functions"])
+    seen = set()
+    for frames, _ in rows:
+        for label in frames:
+            qualname, path, line = python_frame(label)
+            if path == truth["work_a"]["file"] and qualname in first_lines:
+                assert line == first_lines[qualname], label
+                seen.add(qualname)
+    assert {"work_a", "work_b", "main"} <= seen
+    # One row per distinct call path: far fewer than by line.
+    assert len(rows) < 20

@@ -104,9 +104,11 @@ func readFile(_ path: String) throws -> [UInt8] {
 func writeStandardError(_ text: String) {
     var text = text
     text.withUTF8 { buffer in
+        guard let base = buffer.baseAddress else { return }
         var offset = 0
         while offset < buffer.count {
-            let n = write(2, buffer.baseAddress! + offset, buffer.count - offset)
+            let n = write(2, base + offset, buffer.count - offset)
+            if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
             offset += n
         }

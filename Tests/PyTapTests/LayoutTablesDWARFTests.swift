@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import PyTap
 
@@ -48,7 +49,8 @@ struct LayoutTablesDWARFTests {
     }
 
     static let pyenv = "/root/.pyenv/versions"
-    static let sid = "/var/lib/pytap/sid"
+    /// scripts/setup-matrix.sh's chroot (PYTAP_SID_CHROOT overrides, as for the pytest suite).
+    static let sid = ProcessInfo.processInfo.environment["PYTAP_SID_CHROOT"] ?? "/var/lib/pytap/sid"
 
     static let interpreters: [Interpreter] = [
         Interpreter(name: "pyenv 2.7.18", version: .init(2, 7), debugInfo: .file("\(pyenv)/2.7.18/lib/libpython2.7.so.1.0")),

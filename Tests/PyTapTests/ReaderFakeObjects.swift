@@ -330,6 +330,8 @@ final class FakeObjects {
         memory.i32(Int32(firstLine), at: code + offset(.codeFirstLineno))
         memory.pointer(bytes(lineTable), at: code + offset(.codeLineTable))
         if let traceable = layout[.codeFirstTraceable] { memory.i32(firstTraceable, at: code + UInt64(traceable)) }
+        // 3.11+: ob_size counts the code units after co_code_adaptive (256 bytes here).
+        if layout[.codeCodeAdaptive] != nil { memory.i64(128, at: code + offset(.varObjectSize)) }
         return code
     }
 }

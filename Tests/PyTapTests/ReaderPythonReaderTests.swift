@@ -163,6 +163,21 @@ import PyTap
         #expect(reader.gilHolder(interpreter: fake.mainInterpreter) == nil)
     }
 
+    @Test(arguments: ["3.11.7", "3.12.1", "3.13.0", "3.14.0"])
+    func instructionOutsideItsCodeObjectIsATornFrame(version: String) throws {
+        // A frame slot reused during the copy: the new code object with the old frame's
+        // instruction pointer. The walk must not report a line of the wrong code.
+        let fake = try FakeInterpreter(version: version)
+        let main = fake.addThread(ident: 1, nativeID: 10)
+        let run = fake.code("run", file: "app.py", firstLine: 1, lines: [1, 2, 3])
+        fake.setTopFrame(fake.chain([(run, 4096)])[0], of: main)
+        let reader = try fake.reader()
+        let stack = try reader.rawStack(of: try reader.allThreadStates()[0])
+        #expect(stack.defect == .changedWhileReading)
+        #expect(stack.retries == reader.maximumRetries)
+        #expect(stack.frames.isEmpty)
+    }
+
     @Test func python312SkipsAFrameStillInItsPrologueUnlessAGeneratorOwnsIt() throws {
         let fake = try FakeInterpreter(version: "3.12.1")
         // Instructions before _co_firsttraceable (2) are the prologue (COPY_FREE_VARS, …).

@@ -11,11 +11,13 @@ public final class CodeObject: Sendable {
     public let instructionsStart: UInt64
     /// 3.11+: instructions before this code-unit index are the frame's prologue (not yet "complete").
     public let firstTraceable: Int
+    /// 3.11+: length of the bytecode in bytes (the code object's ob_size code units).
+    public let instructionBytes: Int?
     /// Pointers read with the code object; a changed fingerprint means the address was reused.
     let fingerprint: [UInt64]
 
     init(address: UInt64, name: String, qualname: String, filename: String, firstLine: Int, lineTable: LineTable,
-         instructionsStart: UInt64, firstTraceable: Int, fingerprint: [UInt64]) {
+         instructionsStart: UInt64, firstTraceable: Int, instructionBytes: Int?, fingerprint: [UInt64]) {
         self.address = address
         self.name = name
         self.qualname = qualname
@@ -24,6 +26,7 @@ public final class CodeObject: Sendable {
         self.lineTable = lineTable
         self.instructionsStart = instructionsStart
         self.firstTraceable = firstTraceable
+        self.instructionBytes = instructionBytes
         self.fingerprint = fingerprint
     }
 
@@ -51,7 +54,7 @@ public final class CodeObjectCache {
     public init(objects: ObjectReader, layout: PythonLayout) throws {
         self.objects = objects
         self.layout = layout
-        var fields: [LayoutField] = [.objectType, .codeFilename, .codeName, .codeFirstLineno, .codeLineTable]
+        var fields: [LayoutField] = [.objectType, .varObjectSize, .codeFilename, .codeName, .codeFirstLineno, .codeLineTable]
         if layout[.codeQualname] != nil { fields.append(.codeQualname) }
         if layout[.codeFirstTraceable] != nil { fields.append(.codeFirstTraceable) }
         var end = 0
@@ -100,12 +103,19 @@ public final class CodeObjectCache {
         let tablePointer = try head.pointer(try layout.require(.codeLineTable))
         let tableBytes = try objects.bytes(tablePointer)
         var instructionsStart: UInt64 = 0
-        if let offset = layout[.codeCodeAdaptive] { instructionsStart = address &+ UInt64(offset) }
+        var instructionBytes: Int?
+        if let offset = layout[.codeCodeAdaptive] {
+            instructionsStart = address &+ UInt64(offset)
+            // 3.11+ code objects are variable-size: ob_size counts 2-byte code units.
+            let units = try head.i64(try layout.require(.varObjectSize))
+            guard units >= 0, units < 1 << 24 else { throw ObjectReadError.implausible(what: "code units", value: units) }
+            instructionBytes = Int(units) * 2
+        }
         var firstTraceable = 0
         if let offset = layout[.codeFirstTraceable] { firstTraceable = Int(try head.i32(offset)) }
         return CodeObject(address: address, name: name, qualname: qualname, filename: filename, firstLine: firstLine,
                           lineTable: LineTable(format: layout.traits.lineTable, bytes: tableBytes, firstLine: firstLine),
-                          instructionsStart: instructionsStart, firstTraceable: firstTraceable,
+                          instructionsStart: instructionsStart, firstTraceable: firstTraceable, instructionBytes: instructionBytes,
                           fingerprint: try fingerprintOffsets.map { try head.pointer($0) })
     }
 

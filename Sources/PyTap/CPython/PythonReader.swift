@@ -361,6 +361,12 @@ public final class PythonReader {
                 }
                 let instruction = try frame.pointer(base + instructionOffset)
                 let offset = Int(Int64(bitPattern: instruction &- codeObject.instructionsStart))
+                // An instruction outside its code object means the frame slot was reused
+                // while it was copied (a call returned and another began at the same place).
+                // -2: 3.11/3.12 point one code unit before the start until the first instruction.
+                if let length = codeObject.instructionBytes, offset < -2 || offset >= length {
+                    return walk.result(.changedWhileReading)
+                }
                 // A frame still in its prologue is not yet visible to Python (_PyFrame_IsIncomplete).
                 if owner != ownedByGenerator && offset / 2 < codeObject.firstTraceable { continue }
                 walk.frames.append(RawFrame(code: code, instructionOffset: offset))
