@@ -50,7 +50,9 @@ sid_chroot() {
   local mirror; mirror=$(debian_mirror)
   if [ ! -x "$CHROOT/usr/bin/apt-get" ]; then
     log "debootstrap sid into $CHROOT from $mirror (a few minutes)"
-    rm -rf "$CHROOT"; mkdir -p "$CHROOT"
+    # A half-made chroot may have /proc mounted: unmount it, and never cross into mounts.
+    if mountpoint -q "$CHROOT/proc" 2>/dev/null; then umount "$CHROOT/proc"; fi
+    rm -rf --one-file-system "$CHROOT"; mkdir -p "$CHROOT"
     debootstrap --variant=minbase sid "$CHROOT" "$mirror" >/tmp/pytap-debootstrap.log 2>&1 || {
       log "debootstrap failed; see /tmp/pytap-debootstrap.log"; tail -n 20 /tmp/pytap-debootstrap.log >&2; exit 1; }
   fi
