@@ -101,76 +101,11 @@ func readFile(_ path: String) throws -> [UInt8] {
     return n > 0 ? Array(bytes[0..<n]) : []
 }
 
-func writeStandardError(_ text: String) {
-    var text = text
-    text.withUTF8 { buffer in
-        guard let base = buffer.baseAddress else { return }
-        var offset = 0
-        while offset < buffer.count {
-            let n = write(2, base + offset, buffer.count - offset)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            offset += n
-        }
-    }
-}
-
-func writeStandardOutput(_ text: String) throws {
-    var text = text
-    try text.withUTF8 { buffer in
-        guard let base = buffer.baseAddress else { return }
-        var offset = 0
-        while offset < buffer.count {
-            let n = write(1, base + offset, buffer.count - offset)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { throw Failure(message: "cannot write to standard output: \(String(cString: strerror(errno)))", status: .failure) }
-            offset += n
-        }
-    }
-}
-
 extension String {
     func trimmingCharacters(in set: String) -> String {
         var s = Substring(self)
         while let c = s.first, set.contains(c) { s = s.dropFirst() }
         while let c = s.last, set.contains(c) { s = s.dropLast() }
         return String(s)
-    }
-}
-
-func writeStandardOutput(_ bytes: [UInt8]) throws {
-    try bytes.withUnsafeBytes { buffer in
-        guard let base = buffer.baseAddress else { return }
-        var offset = 0
-        while offset < buffer.count {
-            let n = write(1, base + offset, buffer.count - offset)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { throw Failure(message: "cannot write to standard output: \(String(cString: strerror(errno)))", status: .failure) }
-            offset += n
-        }
-    }
-}
-
-/// Writes a file whole (via a temporary name, so a reader never sees half a profile).
-func writeFile(_ path: String, _ bytes: [UInt8]) throws {
-    let temporary = path + ".pytap-tmp"
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw Failure(message: "cannot write \(path): \(String(cString: strerror(errno)))", status: .failure) }
-    var offset = 0
-    while offset < bytes.count {
-        let n = bytes.withUnsafeBytes { buffer in write(fd, buffer.baseAddress.map { $0 + offset }, bytes.count - offset) }
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 {
-            let message = String(cString: strerror(errno))
-            close(fd)
-            unlink(temporary)
-            throw Failure(message: "cannot write \(path): \(message)", status: .failure)
-        }
-        offset += n
-    }
-    close(fd)
-    guard rename(temporary, path) == 0 else {
-        unlink(temporary)
-        throw Failure(message: "cannot write \(path): \(String(cString: strerror(errno)))", status: .failure)
     }
 }

@@ -46,15 +46,6 @@ final class RawTerminal {
 
     private func writeRaw(_ text: String) {
         var text = text
-        text.withUTF8 { buffer in
-            guard let base = buffer.baseAddress else { return }
-            var offset = 0
-            while offset < buffer.count {
-                let n = write(1, base + offset, buffer.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                offset += n
-            }
-        }
+        _ = text.withUTF8 { writeAll(1, UnsafeRawBufferPointer($0)) }
     }
 }

@@ -19,30 +19,31 @@ final class Recording {
 
     func record(commandLine: [String]?) throws -> Profile {
         let sampler = try Sampler(target: target, options: options)
-        var timelines = [(SampledThread, UInt32, UInt64)]()
-        timelines.reserveCapacity(1 << 16)
         let startTime = MonotonicClock.wallClock()
         let name = (try? target.process.name()) ?? "?"
         let duration = self.duration
+        let command = commandLine ?? ((try? target.process.commandLine()) ?? [])
+        // Samples go straight into the profile's per-thread timelines (16 bytes each);
+        // its frame and stack tables are the sampler's, taken at the end.
+        var profile = Profile(metadata: ProfileMetadata(command: command.joined(separator: " "), pid: target.pid,
+                                                        pythonVersion: nil, rate: options.rate, startTime: startTime,
+                                                        duration: 0, byFunction: options.byFunction))
         stop = sampler.run(
             shouldStop: { stats in
                 if InterruptFlag.isSet { return true }
                 if let duration, stats.elapsed >= duration { return true }
                 return false
             },
-            record: { thread, stack, time in timelines.append((thread, stack, time)) },
+            record: { thread, stack, time in profile.add(stack: stack, thread: thread, time: time) },
             progress: { [showProgress, pid = target.pid] stats in
                 if showProgress { writeStandardError(Recording.progressLine(stats, pid: pid, name: name)) }
             })
         statistics = sampler.statistics
         if showProgress { writeStandardError("\r\u{1b}[K") }
-        let command = commandLine ?? ((try? target.process.commandLine()) ?? [])
-        var metadata = ProfileMetadata(command: command.joined(separator: " "), pid: target.pid,
-                                       pythonVersion: sampler.pythonVersion, rate: options.rate,
-                                       startTime: startTime, duration: statistics.elapsed, byFunction: options.byFunction)
-        metadata.command = command.joined(separator: " ")
-        var profile = Profile(metadata: metadata, frames: sampler.frames, stacks: sampler.stacks)
-        for (thread, stack, time) in timelines { profile.add(stack: stack, thread: thread, time: time) }
+        profile.frames = sampler.frames
+        profile.stacks = sampler.stacks
+        profile.metadata.pythonVersion = sampler.pythonVersion
+        profile.metadata.duration = statistics.elapsed
         return profile
     }
 

@@ -27,9 +27,6 @@ struct SampleCommand: ParsableCommand {
             """
     )
 
-    @Option(name: [.customLong("pid"), .customShort("x")], help: "Process ID of the Python process to sample.")
-    var pid: Int32?
-
     @Option(name: [.customLong("duration"), .customShort("t")], help: "Seconds to record (default: until Ctrl-C or the program exits).")
     var duration: Double?
 
@@ -57,13 +54,10 @@ struct SampleCommand: ParsableCommand {
     @Flag(name: .long, help: "Aggregate by function (its first line) instead of by line.")
     var function = false
 
-    @Argument(parsing: .postTerminator, help: "A command to start and profile until it exits (after --).")
-    var command: [String] = []
+    @OptionGroup var target: TargetOptions
 
     func validate() throws {
-        if pid == nil && command.isEmpty { throw ValidationError("give --pid PID, or a command after --") }
-        if pid != nil && !command.isEmpty { throw ValidationError("give either --pid or a command after --, not both") }
-        if rate < 1 || rate > 20_000 { throw ValidationError("--rate must be between 1 and 20000") }
+        try validateRate(rate)
         if let duration, !(duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }
         if format == nil, let output, OutputFormat.infer(fromPath: output) == nil {
             throw ValidationError("cannot tell the format of '\(output)' from its extension; add --format folded|svg|speedscope|pprof")
@@ -72,12 +66,7 @@ struct SampleCommand: ParsableCommand {
 
     func run() throws {
         InterruptFlag.install()
-        let acquired: AcquiredTarget
-        do {
-            acquired = try pid.map(TargetAcquisition.attach) ?? TargetAcquisition.launch(command)
-        } catch {
-            Failure.from(error, pid: pid).exit()
-        }
+        let acquired = target.acquire()
         var options = SamplerOptions()
         options.rate = rate
         options.includeIdle = idle
@@ -89,7 +78,7 @@ struct SampleCommand: ParsableCommand {
                                   showProgress: Terminal.standardErrorIsTTY)
         let profile: Profile
         do {
-            profile = try recording.record(commandLine: command.isEmpty ? nil : command)
+            profile = try recording.record(commandLine: target.command.isEmpty ? nil : target.command)
         } catch {
             Failure.from(error, pid: acquired.target.pid).exit()
         }

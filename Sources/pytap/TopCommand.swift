@@ -23,9 +23,6 @@ struct TopCommand: ParsableCommand {
             """
     )
 
-    @Option(name: [.customLong("pid"), .customShort("x")], help: "Process ID of the Python process to watch.")
-    var pid: Int32?
-
     @Option(name: [.customLong("rate"), .customShort("r")], help: "Samples per second per thread.")
     var rate: Int = 100
 
@@ -44,24 +41,16 @@ struct TopCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one plain table after the first interval and exit.")
     var once = false
 
-    @Argument(parsing: .postTerminator, help: "A command to start and watch (after --).")
-    var command: [String] = []
+    @OptionGroup var target: TargetOptions
 
     func validate() throws {
-        if pid == nil && command.isEmpty { throw ValidationError("give --pid PID, or a command after --") }
-        if pid != nil && !command.isEmpty { throw ValidationError("give either --pid or a command after --, not both") }
-        if rate < 1 || rate > 20_000 { throw ValidationError("--rate must be between 1 and 20000") }
+        try validateRate(rate)
         if !(interval >= 0.1) { throw ValidationError("--interval must be at least 0.1 seconds") }
     }
 
     func run() throws {
         InterruptFlag.install()
-        let acquired: AcquiredTarget
-        do {
-            acquired = try pid.map(TargetAcquisition.attach) ?? TargetAcquisition.launch(command)
-        } catch {
-            Failure.from(error, pid: pid).exit()
-        }
+        let acquired = target.acquire()
         var options = SamplerOptions()
         options.rate = rate
         options.includeIdle = idle
