@@ -30,20 +30,11 @@ struct SampleCommand: ParsableCommand {
     @Option(name: [.customLong("duration"), .customShort("t")], help: "Seconds to record (default: until Ctrl-C or the program exits).")
     var duration: Double?
 
-    @Option(name: [.customLong("rate"), .customShort("r")], help: "Samples per second per thread (1–20000).")
-    var rate: Int = 100
-
     @Option(name: [.customShort("o"), .customLong("output")], help: "File to write (format from its extension); default stdout.")
     var output: String?
 
     @Option(name: [.customShort("f"), .customLong("format")], help: "Output format: folded, svg, speedscope or pprof (overrides the extension).")
     var format: OutputFormat?
-
-    @Flag(name: .long, help: "Also sample idle threads (sleeping, waiting on I/O, locks or the GIL).")
-    var idle = false
-
-    @Flag(name: .long, help: "Only keep samples of the thread holding the GIL.")
-    var gil = false
 
     @Flag(name: .long, help: "Root each stack in a frame naming its thread (name and tid).")
     var threads = false
@@ -54,10 +45,11 @@ struct SampleCommand: ParsableCommand {
     @Flag(name: .long, help: "Aggregate by function (its first line) instead of by line.")
     var function = false
 
+    @OptionGroup var sampling: SamplingOptions
+
     @OptionGroup var target: TargetOptions
 
     func validate() throws {
-        try validateRate(rate)
         if let duration, !(duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }
         if format == nil, let output, OutputFormat.infer(fromPath: output) == nil {
             throw ValidationError("cannot tell the format of '\(output)' from its extension; add --format folded|svg|speedscope|pprof")
@@ -67,10 +59,7 @@ struct SampleCommand: ParsableCommand {
     func run() throws {
         InterruptFlag.install()
         let acquired = target.acquire()
-        var options = SamplerOptions()
-        options.rate = rate
-        options.includeIdle = idle
-        options.onlyGIL = gil
+        var options = sampling.samplerOptions
         options.threadRoots = threads
         options.followChildren = subprocesses
         options.byFunction = function

@@ -24,7 +24,27 @@ struct TargetOptions: ParsableArguments {
     }
 }
 
-/// Checks a --rate value shared by `sample` and `top`.
-func validateRate(_ rate: Int) throws {
-    if rate < 1 || rate > 20_000 { throw ValidationError("--rate must be between 1 and 20000") }
+/// What `sample` and `top` sample: how often, and which threads.
+struct SamplingOptions: ParsableArguments {
+    @Option(name: [.customLong("rate"), .customShort("r")], help: "Samples per second per thread (1–20000).")
+    var rate: Int = 100
+
+    @Flag(name: .long, help: "Also sample idle threads (sleeping, waiting on I/O, locks or the GIL).")
+    var idle = false
+
+    @Flag(name: .long, help: "Only keep samples of the thread holding the GIL.")
+    var gil = false
+
+    func validate() throws {
+        if rate < 1 || rate > 20_000 { throw ValidationError("--rate must be between 1 and 20000") }
+    }
+
+    /// Sampler options with these set.
+    var samplerOptions: SamplerOptions {
+        var options = SamplerOptions()
+        options.rate = rate
+        options.includeIdle = idle
+        options.onlyGIL = gil
+        return options
+    }
 }

@@ -23,38 +23,27 @@ struct TopCommand: ParsableCommand {
             """
     )
 
-    @Option(name: [.customLong("rate"), .customShort("r")], help: "Samples per second per thread.")
-    var rate: Int = 100
-
     @Option(name: .long, help: "Seconds between refreshes.")
     var interval: Double = 1
 
     @Option(name: .long, help: "Only this thread: its tid, ident (0x…) or name.")
     var thread: String?
 
-    @Flag(name: .long, help: "Also sample idle threads.")
-    var idle = false
-
-    @Flag(name: .long, help: "Only count samples of the thread holding the GIL.")
-    var gil = false
-
     @Flag(name: .long, help: "Print one plain table after the first interval and exit.")
     var once = false
+
+    @OptionGroup var sampling: SamplingOptions
 
     @OptionGroup var target: TargetOptions
 
     func validate() throws {
-        try validateRate(rate)
         if !(interval >= 0.1) { throw ValidationError("--interval must be at least 0.1 seconds") }
     }
 
     func run() throws {
         InterruptFlag.install()
         let acquired = target.acquire()
-        var options = SamplerOptions()
-        options.rate = rate
-        options.includeIdle = idle
-        options.onlyGIL = gil
+        let options = sampling.samplerOptions
         let sampler: Sampler
         do {
             sampler = try Sampler(target: acquired.target, options: options)
