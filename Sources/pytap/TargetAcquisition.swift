@@ -30,7 +30,7 @@ enum TargetAcquisition {
         var lastError: Error?
         while MonotonicClock.now() < deadline {
             if InterruptFlag.isSet { break }
-            for pid in [child.pid] + descendants(of: child.pid) {
+            for pid in [child.pid] + LinuxProcess.descendants(of: child.pid, limit: 256) {
                 do {
                     let target = try PythonTarget(pid: pid)
                     // Wait for the interpreter to exist and run its first frame.
@@ -53,20 +53,5 @@ enum TargetAcquisition {
         let detail = lastError.map { " (\(Failure.from($0, pid: nil).message))" } ?? ""
         throw Failure(message: "\(command[0]) did not become a Python process within \(launchWait / 1_000_000_000)s\(detail)",
                       status: .notPython)
-    }
-
-    /// All descendants of a process, nearest first.
-    static func descendants(of pid: Int32) -> [Int32] {
-        var result = [Int32]()
-        var queue = [pid]
-        while !queue.isEmpty, result.count < 256 {
-            let current = queue.removeFirst()
-            guard let process = try? LinuxProcess(pid: current) else { continue }
-            for child in process.childPIDs() where !result.contains(child) {
-                result.append(child)
-                queue.append(child)
-            }
-        }
-        return result
     }
 }

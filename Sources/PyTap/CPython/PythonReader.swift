@@ -214,22 +214,23 @@ public final class PythonReader {
 
     // MARK: Stacks
 
-    /// Address of the innermost frame of a thread (from its copied state, or re-read live).
-    func topFrame(of thread: ThreadState, live: Bool) throws -> UInt64 {
-        if let offset = layout[.tstateFrame] {
-            return live ? try memory.readPointer(thread.address &+ UInt64(offset)) : try thread.bytes.pointer(offset)
-        }
-        // 3.11–3.12: tstate->cframe->current_frame.
-        let cframeOffset = try layout.require(.tstateCFrame)
-        let cframe = live ? try memory.readPointer(thread.address &+ UInt64(cframeOffset)) : try thread.bytes.pointer(cframeOffset)
-        if cframe == 0 { return 0 }
-        return try memory.readPointer(cframe &+ UInt64(try layout.require(.cframeCurrentFrame)))
+    /// Address of the innermost frame of a thread, from its copied state (3.11–3.12 go
+    /// through the copied `cframe` pointer: one read of `current_frame`).
+    func topFrame(of thread: ThreadState) throws -> UInt64 {
+        if let offset = layout[.tstateFrame] { return try thread.bytes.pointer(offset) }
+        return try currentFrame(throughCFrameOf: thread)
     }
 
-    /// The innermost frame now, with one read: through the copied `cframe` pointer on
-    /// 3.11–3.12 (a newer nested `cframe` only adds frames above the ones read).
+    /// The innermost frame now, with one read: `tstate->current_frame` re-read (≤3.10,
+    /// 3.13+), or `current_frame` through the copied `cframe` pointer on 3.11–3.12 (a newer
+    /// nested `cframe` only adds frames above the ones read).
     private func liveTopFrame(of thread: ThreadState) throws -> UInt64 {
         if let offset = layout[.tstateFrame] { return try memory.readPointer(thread.address &+ UInt64(offset)) }
+        return try currentFrame(throughCFrameOf: thread)
+    }
+
+    /// 3.11–3.12: `tstate->cframe->current_frame`, the cframe pointer taken from the copy.
+    private func currentFrame(throughCFrameOf thread: ThreadState) throws -> UInt64 {
         let cframe = try thread.bytes.pointer(try layout.require(.tstateCFrame))
         if cframe == 0 { return 0 }
         return try memory.readPointer(cframe &+ UInt64(try layout.require(.cframeCurrentFrame)))
@@ -241,7 +242,8 @@ public final class PythonReader {
         var attempt = 0
         var state = thread
         while true {
-            let top = try topFrame(of: state, live: attempt > 0)
+            // Each attempt starts from a copy of the thread state made for it.
+            let top = try topFrame(of: state)
             let (frames, walked, defect) = walk(from: top, thread: state)
             var problem = defect
             if problem == nil, try !isStillCurrent(walked, thread: state) { problem = .changedWhileReading }

@@ -105,6 +105,25 @@ public final class LinuxProcess {
         return children.sorted()
     }
 
+    /// All descendants of a process, nearest first (at most `limit`; cycles from PID reuse
+    /// are cut by a visited set).
+    public static func descendants(of pid: Int32, limit: Int = 1024) -> [Int32] {
+        var result = [Int32]()
+        var visited: Set<Int32> = [pid]
+        var queue = [pid]
+        var next = 0
+        while next < queue.count, result.count < limit {
+            let current = queue[next]
+            next += 1
+            guard let process = try? LinuxProcess(pid: current) else { continue }
+            for child in process.childPIDs() where visited.insert(child).inserted {
+                result.append(child)
+                queue.append(child)
+            }
+        }
+        return result
+    }
+
     /// Whether the process still exists and is not a zombie.
     public var isAlive: Bool {
         guard let stat = try? status() else { return false }

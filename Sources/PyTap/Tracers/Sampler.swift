@@ -144,22 +144,16 @@ public final class Sampler {
     /// Starts sampling descendants of the root that became Python; true if any is alive.
     @discardableResult
     private func scanChildren() -> Bool {
-        var queue = [rootPID]
-        var visited = Set<Int32>()
-        while let pid = queue.popLast(), visited.count < 1024 {
-            guard visited.insert(pid).inserted, let process = try? LinuxProcess(pid: pid) else { continue }
-            for child in process.childPIDs() where !visited.contains(child) {
-                queue.append(child)
-                if processes[child] == nil, childAttempts[child, default: 0] < 20 {
-                    childAttempts[child, default: 0] += 1
-                    if let target = try? PythonTarget(pid: child), (try? add(target)) != nil {
-                        childAttempts[child] = nil
-                    }
-                }
+        for child in LinuxProcess.descendants(of: rootPID) where processes[child] == nil {
+            guard childAttempts[child, default: 0] < 20 else { continue }
+            childAttempts[child, default: 0] += 1
+            if let target = try? PythonTarget(pid: child), (try? add(target)) != nil {
+                childAttempts[child] = nil
             }
         }
         return processes.values.contains(where: \.alive)
     }
+
 
     // MARK: Called by ProcessSampler
 
@@ -214,7 +208,7 @@ final class ProcessSampler {
             noteFailure(sampler: sampler)
             return
         }
-        if states.map(\.address) != knownAddresses || (namesPending && time >= nextNameRefresh) {
+        if !states.elementsEqual(knownAddresses, by: { $0.address == $1 }) || (namesPending && time >= nextNameRefresh) {
             refreshThreads(states, sampler: sampler)
             nextNameRefresh = time + 200_000_000
         }
