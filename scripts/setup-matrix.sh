@@ -40,7 +40,8 @@ apt_install() {
 }
 
 host_packages() {
-  apt_install debootstrap python3.11-dbg tmux
+  # man-db (with groff-base): tests/test_wheel.py renders the wheel's man page with `man -l`.
+  apt_install debootstrap python3.11-dbg tmux man-db groff-base
 }
 
 sid_chroot() {
