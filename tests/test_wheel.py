@@ -145,3 +145,12 @@ def test_installed_pytap_generates_completion_scripts(venv, shell):
         loaded = run(["bash", "-c", 'source /dev/stdin; complete -p pytap'], input=result.stdout)
         assert loaded.returncode == 0, loaded.stderr
         assert "pytap" in loaded.stdout
+
+
+def test_wheel_refuses_a_dynamically_linked_binary(tmp_path):
+    """The tags promise a binary that needs no system library: a dynamic one must not be packed."""
+    env = dict(os.environ, PYTAP_WHEEL_OUT=str(tmp_path))
+    result = run(["bash", os.path.join(ROOT, "scripts", "wheel"), "/bin/ls"], env=env)
+    assert result.returncode != 0
+    assert "dynamically linked" in result.stderr
+    assert os.listdir(str(tmp_path)) == []
