@@ -37,7 +37,8 @@ let package = Package(
         ),
         .testTarget(
             name: "PyTapTests",
-            dependencies: ["PyTap", "CLinux"],
+            // "pytap": the CLI's failure formatter is tested too (@testable import).
+            dependencies: ["PyTap", "CLinux", "pytap"],
             // Expected outputs, read from disk by the writer tests.
             exclude: ["Golden"]
         ),

@@ -33,44 +33,44 @@ struct Failure: Error {
             return failure
         case let error as ProcessError:
             switch error {
-            case .noSuchProcess(let pid):
-                return Failure(message: "no process with PID \(pid) (it does not exist or has exited)", status: .noSuchProcess)
+            case .noSuchProcess:
+                return Failure(message: error.description, status: .noSuchProcess)
             case .permissionDenied(let pid, _):
                 return permission(pid)
             case .exited(let pid):
                 return exited(pid)
-            case .system(let pid, let operation, let errno):
+            case .system(let pid, _, _):
                 if gone { return exited(pid) }
-                return Failure(message: "\(operation) failed for process \(pid): \(String(cString: strerror(errno)))", status: .failure)
+                return Failure(message: error.description, status: .failure)
             }
         case let error as MemoryReadError:
-            guard let pid else { return Failure(message: "cannot read memory: \(error)", status: .failure) }
-            if gone || error == .processGone { return exited(pid) }
-            if error == .permissionDenied { return permission(pid) }
-            return Failure(message: "process \(pid): memory read failed (\(error)); the interpreter may be shutting down", status: .failure)
+            return memoryFailure(error, context: nil, pid: pid, gone: gone)
+        case let error as StructureReadError:
+            return memoryFailure(error.cause, context: error.description, pid: pid, gone: gone)
         case let error as AttachError:
             switch error {
-            case .notPython(let pid, let name):
+            case .notPython(let pid, _, _), .notInitialized(let pid):
                 if gone { return exited(pid) }
-                return Failure(message: "process \(pid) (\(name)) is not a Python process: no libpython or python executable with CPython's runtime is mapped", status: .notPython)
-            case .notInitialized(let pid):
-                if gone { return exited(pid) }
-                return Failure(message: "process \(pid) is Python but its interpreter is not running (still starting, or shutting down); try again", status: .notPython)
-            case .unsupportedVersion(let pid, let version):
-                return Failure(message: "process \(pid) runs Python \(version), which pytap does not support (it reads 2.7 and 3.6–3.15)", status: .notPython)
-            case .unknownVersion(let pid, let path):
-                return Failure(message: "process \(pid): cannot tell the Python version of \(path)", status: .notPython)
-            case .missingSymbols(let pid, let path, let symbols):
-                return Failure(message: "process \(pid): \(path) lacks the symbol \(symbols.joined(separator: " or ")) (stripped); install its debug symbols (e.g. the -dbg package)", status: .notPython)
-            case .freeThreaded(let pid, let version):
-                return Failure(message: "process \(pid) runs a free-threaded (no-GIL) Python \(version), which pytap does not read yet", status: .notPython)
+            default:
+                break
             }
+            return Failure(message: error.description, status: .notPython)
         case let error as LayoutError:
-            return Failure(message: "layout problem: \(error)", status: .notPython)
+            return Failure(message: error.description, status: .notPython)
         default:
             if let pid, gone { return exited(pid) }
             return Failure(message: "\(error)", status: .failure)
         }
+    }
+
+    /// A failed memory read: the process is gone, access is denied, or the read itself
+    /// failed (`context` says what was being read, when known).
+    static func memoryFailure(_ error: MemoryReadError, context: String?, pid: Int32?, gone: Bool) -> Failure {
+        let detail = context ?? "memory read failed: \(error)"
+        guard let pid else { return Failure(message: detail, status: .failure) }
+        if gone || error == .processGone { return exited(pid) }
+        if error == .permissionDenied { return permission(pid) }
+        return Failure(message: "process \(pid): \(detail); the interpreter may be shutting down", status: .failure)
     }
 
     static func exited(_ pid: Int32) -> Failure {

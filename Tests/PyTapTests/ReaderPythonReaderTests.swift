@@ -490,7 +490,7 @@ import PyTap
             return .complete
         }
         func gone(_ error: any Error, _ outcome: Outcome) -> Outcome {
-            #expect(error as? MemoryReadError == .processGone, "\(error)")
+            #expect(memoryReadError(in: error) == .processGone, "\(error)")
             return outcome
         }
 

@@ -1,7 +1,8 @@
 /// Why pytap could not attach to a process as a Python interpreter.
 public enum AttachError: Error, Equatable, Sendable {
-    /// Neither the executable nor a mapped library carries a CPython runtime.
-    case notPython(pid: Int32, name: String)
+    /// Neither the executable nor a mapped library carries a CPython runtime; `unreadable`
+    /// names each candidate that could not be opened or parsed, and why.
+    case notPython(pid: Int32, name: String, unreadable: [String])
     /// A CPython binary is mapped but its runtime has no interpreter yet (starting or exiting).
     case notInitialized(pid: Int32)
     /// The interpreter's version has no layout pytap knows.
@@ -62,10 +63,18 @@ public final class PythonTarget {
             if PythonTarget.isLibPython(path) { candidates.append(path) }
         }
         var found: LoadedObject?
+        var unreadable = [String]()
         for path in candidates {
             let objectMappings = mappings.filter { $0.path == path }
-            guard !objectMappings.isEmpty, let elf = PythonTarget.openMapped(process: process, path: path, mappings: objectMappings),
-                  let object = try? LoadedObject(path: path, elf: elf, mappings: objectMappings, debugLocator: locator) else { continue }
+            guard !objectMappings.isEmpty else { continue }
+            let object: LoadedObject
+            do {
+                let elf = try PythonTarget.openMapped(process: process, path: path, mappings: objectMappings)
+                object = try LoadedObject(path: path, elf: elf, mappings: objectMappings, debugLocator: locator)
+            } catch {
+                unreadable.append("\(path) (\(error))")
+                continue
+            }
             let markers = ["_PyRuntime", "Py_Version", "interp_head", "_PyThreadState_Current", "PyEval_EvalFrameEx", "_PyEval_EvalFrameDefault"]
             if markers.contains(where: { object.elf.symbol(named: $0) != nil }) {
                 found = object
@@ -73,7 +82,7 @@ public final class PythonTarget {
             }
         }
         guard let runtimeObject = found else {
-            throw AttachError.notPython(pid: pid, name: (try? process.name()) ?? "?")
+            throw AttachError.notPython(pid: pid, name: (try? process.name()) ?? "?", unreadable: unreadable)
         }
         self.runtimeObject = runtimeObject
         self.library = runtimeObject.path == executable ? nil : runtimeObject.path
@@ -128,14 +137,16 @@ public final class PythonTarget {
 
     /// Opens an object file the way the target sees it: through /proc/PID/root, or through
     /// /proc/PID/map_files when it was deleted or replaced.
-    static func openMapped(process: LinuxProcess, path: String, mappings: [MemoryMapping]) -> ELFFile? {
-        if let first = mappings.first, !first.deleted, let elf = try? ELFFile(path: process.hostPath(forTargetPath: path)) {
-            return elf
+    /// Throws the last failure when no way works.
+    static func openMapped(process: LinuxProcess, path: String, mappings: [MemoryMapping]) throws -> ELFFile {
+        var failure: Error = ObjectFileError.cannotOpen(path: path, reason: "no mapping of its start")
+        if let first = mappings.first, !first.deleted {
+            do { return try ELFFile(path: process.hostPath(forTargetPath: path)) } catch { failure = error }
         }
         for mapping in mappings where mapping.fileOffset == 0 {
-            if let elf = try? ELFFile(path: process.mapFilesPath(for: mapping)) { return elf }
+            do { return try ELFFile(path: process.mapFilesPath(for: mapping)) } catch { failure = error }
         }
-        return nil
+        throw failure
     }
 
     /// Version from `Py_Version` (3.11+), else the version string in .rodata, else the
