@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates Sources/PyTap/CPython/LayoutTables.swift from the DWARF of real interpreters.
+"""Generates Sources/PyTap/CPython/LayoutTables+Generated.swift from the DWARF of real interpreters.
 
 Developer tool, not used at run time or in CI. For each minor version it asks gdb for
 the offset of every field pytap reads, trying the DWARF paths listed in FIELDS in order,
@@ -7,7 +7,7 @@ and writes a table of (offset, path) per version. The test suite checks every ta
 again against the DWARF of each interpreter on the machine, with pytap's own DWARF
 reader, so the two must agree.
 
-usage: scripts/gen-layout-tables.py VERSION=DEBUGFILE ... > Sources/PyTap/CPython/LayoutTables.swift
+usage: scripts/gen-layout-tables.py VERSION=DEBUGFILE ... > Sources/PyTap/CPython/LayoutTables+Generated.swift
   e.g. 2.7=/root/.pyenv/versions/2.7.18/lib/libpython2.7.so.1.0
 """
 import re
@@ -47,6 +47,7 @@ FIELDS = [
     ("frameCode", ["PyFrameObject.f_code"], (2, 7), (3, 10)),
     ("frameLasti", ["PyFrameObject.f_lasti"], (2, 7), (3, 10)),
     ("frameLineno", ["PyFrameObject.f_lineno"], (2, 7), (3, 10)),
+    ("frameLocalsPlus", ["PyFrameObject.f_localsplus"], (2, 7), (3, 10)),
     # _PyInterpreterFrame (3.11+)
     ("iframePrevious", ["_PyInterpreterFrame.previous"]),
     ("iframeCode", ["_PyInterpreterFrame.f_executable", "_PyInterpreterFrame.f_code"]),
@@ -55,6 +56,7 @@ FIELDS = [
     ("iframeIsEntry", ["_PyInterpreterFrame.is_entry"]),
     ("iframeLocalsPlus", ["_PyInterpreterFrame.localsplus"]),
     ("firstNonPythonFrameOwner", ["enum(FRAME_OWNED_BY_INTERPRETER)", "enum(FRAME_OWNED_BY_CSTACK)"]),
+    ("frameOwnedByGenerator", ["enum(FRAME_OWNED_BY_GENERATOR)"]),
     # PyCodeObject
     ("codeFilename", ["PyCodeObject.co_filename"]),
     ("codeName", ["PyCodeObject.co_name"]),
@@ -63,6 +65,15 @@ FIELDS = [
     ("codeLineTable", ["PyCodeObject.co_linetable", "PyCodeObject.co_lnotab"]),
     ("codeCodeAdaptive", ["PyCodeObject.co_code_adaptive"]),
     ("codeFirstTraceable", ["PyCodeObject._co_firsttraceable"]),
+    ("codeUnitSize", ["sizeof(_Py_CODEUNIT)"], (3, 11), (3, 99)),
+    # Local variables: <= 3.10 names in co_varnames/co_cellvars/co_freevars, 3.11+ in co_localsplusnames
+    ("codeNLocals", ["PyCodeObject.co_nlocals"], (2, 7), (3, 10)),
+    ("codeVarNames", ["PyCodeObject.co_varnames"], (2, 7), (3, 10)),
+    ("codeCellVars", ["PyCodeObject.co_cellvars"], (2, 7), (3, 10)),
+    ("codeFreeVars", ["PyCodeObject.co_freevars"], (2, 7), (3, 10)),
+    ("codeLocalsPlusNames", ["PyCodeObject.co_localsplusnames"]),
+    ("codeLocalsPlusKinds", ["PyCodeObject.co_localspluskinds"]),
+    ("codeNLocalsPlus", ["PyCodeObject.co_nlocalsplus"]),
     # Objects
     ("objectType", ["PyObject.ob_type"]),
     ("varObjectSize", ["PyVarObject.ob_size"]),
@@ -100,7 +111,13 @@ FIELDS = [
     ("keysNentries", ["PyDictKeysObject.dk_nentries"]),
     ("keysIndices", ["PyDictKeysObject.dk_indices"]),
     ("dictValuesValues", ["PyDictValues.values"]),
+    ("dictUsed", ["PyDictObject.ma_used"]),
+    ("dictKeysGeneral", ["enum(DICT_KEYS_GENERAL)"]),
     ("moduleDict", ["PyModuleObject.md_dict"]),
+    # Other objects a local variable's value is shown from
+    ("tupleItems", ["PyTupleObject.ob_item"]),
+    ("floatValue", ["PyFloatObject.ob_fval"]),
+    ("cellReference", ["PyCellObject.ob_ref"]),
 ]
 
 

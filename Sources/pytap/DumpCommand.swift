@@ -18,13 +18,20 @@ struct DumpCommand: ParsableCommand {
     @Option(name: [.customLong("pid"), .customShort("x")], help: "Process ID of the Python process to read.")
     var pid: Int32
 
+    @Flag(name: .long, help: "Show each frame's arguments and local variables (short reprs; see README).")
+    var locals = false
+
     @Flag(name: .long, help: "Print JSON (schema in README: {pid, python, threads: [{tid, ident, name, gil, idle, frames}]}).")
     var json = false
 
     func run() throws {
         let snapshot: ProcessSnapshot
         do {
-            snapshot = try Snapshotter(target: try PythonTarget(pid: pid)).snapshot()
+            let target = try PythonTarget(pid: pid)
+            warnAboutLayoutMismatches(target.layout)
+            let snapshotter = try Snapshotter(target: target)
+            snapshotter.includeLocals = locals
+            snapshot = try snapshotter.snapshot()
         } catch {
             Failure.from(error, pid: pid).exit()
         }
@@ -38,5 +45,14 @@ struct DumpCommand: ParsableCommand {
             writeStandardError("pytap: warning: \(partial.count) of \(snapshot.threads.count) stacks are partial: \(partial[0].defect.map { "\($0)" } ?? "")\n")
             throw ExitCode(ExitStatus.partialStacks.rawValue)
         }
+    }
+}
+
+/// Where the target's own `_Py_DebugOffsets` disagrees with pytap's table (the target's
+/// value is used): one line per field, a sign of a patch release newer than the table.
+func warnAboutLayoutMismatches(_ layout: PythonLayout) {
+    for mismatch in layout.mismatches {
+        writeStandardError("pytap: note: Python \(layout.version)'s _Py_DebugOffsets puts \(mismatch.field.rawValue) at \(mismatch.target), "
+                           + "pytap's \(layout.version.minorVersion) table at \(mismatch.table); using the target's value (a newer patch release?)\n")
     }
 }

@@ -126,6 +126,25 @@ struct LayoutTablesDWARFTests {
         print("CHECKED \(interpreter.name): \(order.count) _Py_DebugOffsets members")
     }
 
+    @Test("The str state bits of VersionTraits (a bitfield) match the interpreter's DWARF", arguments: interpreters)
+    func unicodeStateBitsMatchDWARF(_ interpreter: Interpreter) throws {
+        let traits = try #require(VersionTraits.traits(for: interpreter.version))
+        guard traits.strings == .pep393 else { return }
+        let debug: ELFFile
+        switch interpreter.debugFile() {
+        case .success(let file): debug = file
+        case .failure(let reason):
+            print("SKIPPED \(interpreter.name): \(reason.text)")
+            return
+        }
+        let types = try DWARFTypes(elf: debug)
+        let state = try types.resolve("PyASCIIObject.state") * 8
+        let bits = traits.unicodeState
+        #expect(try types.bitOffset("PyASCIIObject.state.kind") - state == Int(bits.kindShift), "\(interpreter.name)")
+        #expect(try types.bitOffset("PyASCIIObject.state.compact") - state == Int(bits.compactBit), "\(interpreter.name)")
+        #expect(try types.bitOffset("PyASCIIObject.state.ascii") - state == Int(bits.asciiBit), "\(interpreter.name)")
+    }
+
     @Test("An absent interpreter is skipped with a reason, not checked")
     func absentInterpreterIsSkipped() {
         let missing = [

@@ -256,11 +256,11 @@ final class FakeObjects {
                 memory.pointer(entry.key, at: slot + offset(.dictEntryKey))
                 memory.pointer(entry.value, at: slot + offset(.dictEntryValue))
             }
-            memory.i64(Int64(entries.count), at: dict + 24)  // ma_used
+            memory.i64(Int64(entries.count), at: dict + offset(.dictUsed))
             memory.i64(Int64(size - 1), at: dict + offset(.dictMask27))
             memory.pointer(table, at: dict + offset(.dictTable27))
         case .compact36, .compact311:
-            memory.i64(Int64(entries.count), at: dict + 16)  // ma_used
+            memory.i64(Int64(entries.count), at: dict + offset(.dictUsed))
             memory.pointer(keys(entries, kind: kind), at: dict + offset(.dictKeys))
         }
         return dict

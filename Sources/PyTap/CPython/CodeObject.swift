@@ -90,7 +90,7 @@ public final class CodeObjectCache {
 
     private func read(_ address: UInt64) throws -> CodeObject? {
         let head = try objects.memory.readStruct(address, count: headerSize)
-        if let codeType, try head.pointer(layout[.objectType] ?? 8) != codeType { return nil }
+        if let codeType, try head.pointer(try layout.require(.objectType)) != codeType { return nil }
         let filenamePointer = try head.pointer(try layout.require(.codeFilename))
         let namePointer = try head.pointer(try layout.require(.codeName))
         let name = try objects.string(namePointer, maximumLength: 1024)
@@ -106,10 +106,10 @@ public final class CodeObjectCache {
         var instructionBytes: Int?
         if let offset = layout[.codeCodeAdaptive] {
             instructionsStart = address &+ UInt64(offset)
-            // 3.11+ code objects are variable-size: ob_size counts 2-byte code units.
+            // 3.11+ code objects are variable-size: ob_size counts code units.
             let units = try head.i64(try layout.require(.varObjectSize))
             guard units >= 0, units < 1 << 24 else { throw ObjectReadError.implausible(what: "code units", value: units) }
-            instructionBytes = Int(units) * 2
+            instructionBytes = Int(units) * (try layout.require(.codeUnitSize))
         }
         var firstTraceable = 0
         if let offset = layout[.codeFirstTraceable] { firstTraceable = Int(try head.i32(offset)) }

@@ -28,6 +28,7 @@ public enum LayoutField: String, CaseIterable, Sendable {
     case frameCode
     case frameLasti
     case frameLineno
+    case frameLocalsPlus
     case iframePrevious
     case iframeCode
     case iframeInstruction
@@ -35,6 +36,7 @@ public enum LayoutField: String, CaseIterable, Sendable {
     case iframeIsEntry
     case iframeLocalsPlus
     case firstNonPythonFrameOwner
+    case frameOwnedByGenerator
     case codeFilename
     case codeName
     case codeQualname
@@ -42,6 +44,14 @@ public enum LayoutField: String, CaseIterable, Sendable {
     case codeLineTable
     case codeCodeAdaptive
     case codeFirstTraceable
+    case codeUnitSize
+    case codeNLocals
+    case codeVarNames
+    case codeCellVars
+    case codeFreeVars
+    case codeLocalsPlusNames
+    case codeLocalsPlusKinds
+    case codeNLocalsPlus
     case objectType
     case varObjectSize
     case typeName
@@ -75,7 +85,12 @@ public enum LayoutField: String, CaseIterable, Sendable {
     case keysNentries
     case keysIndices
     case dictValuesValues
+    case dictUsed
+    case dictKeysGeneral
     case moduleDict
+    case tupleItems
+    case floatValue
+    case cellReference
 }
 
 /// One entry of a layout table: the value and where it comes from in DWARF

@@ -30,7 +30,7 @@ public final class ObjectReader {
     // MARK: Types
 
     public func typeOf(_ object: UInt64) throws -> UInt64 {
-        try memory.readPointer(object &+ UInt64(layout[.objectType] ?? 8))
+        try memory.readPointer(object &+ UInt64(try layout.require(.objectType)))
     }
 
     /// `tp_name` of a type object, cached by address.
@@ -112,11 +112,11 @@ public final class ObjectReader {
         guard length >= 0, length <= Int64(maximumLength) else {
             throw ObjectReadError.implausible(what: "str length", value: length)
         }
-        let state = try head.u32(stateOffset)
-        // state bits: interned:2, kind:3, compact:1, ascii:1 (unchanged from 3.3 to 3.15).
-        let kind = Int((state >> 2) & 7)
-        let compact = (state >> 5) & 1 == 1
-        let ascii = (state >> 6) & 1 == 1
+        let state = layout.traits.unicodeState
+        let stateWord = try head.u32(stateOffset)
+        let kind = Int((stateWord >> state.kindShift) & state.kindMask)
+        let compact = (stateWord >> state.compactBit) & 1 == 1
+        let ascii = (stateWord >> state.asciiBit) & 1 == 1
         guard kind == 1 || kind == 2 || kind == 4 else { throw ObjectReadError.unsupportedString(kind: kind) }
         let byteCount = Int(length) * kind
         var data: [UInt8]
@@ -140,7 +140,7 @@ public final class ObjectReader {
         guard length >= 0, length <= Int64(maximumLength) else {
             throw ObjectReadError.implausible(what: "unicode length", value: length)
         }
-        let unit = layout[.unicodeCharSize27] ?? 4
+        let unit = try layout.require(.unicodeCharSize27)
         let pointer = try head.pointer(try layout.require(.unicodeData))
         return ObjectReader.decode(try memory.readBytes(pointer, count: Int(length) * unit), kind: unit)
     }
@@ -196,7 +196,7 @@ public final class ObjectReader {
     private func integerParts(_ object: UInt64) throws -> (negative: Bool, magnitude: UInt64) {
         let digitsOffset = try layout.require(.longDigits)
         let head = try readPrefetched(object, minimum: digitsOffset, preferred: digitsOffset + 16)
-        let digitSize = layout[.digitSize] ?? 4
+        let digitSize = try layout.require(.digitSize)
         let digitBits = digitSize == 4 ? 30 : 15
         var count: Int
         var negative: Bool
@@ -250,7 +250,7 @@ public final class ObjectReader {
             let head = try memory.readStruct(dict, count: 48)
             let keys = try head.pointer(try layout.require(.dictKeys))
             let values = try head.pointer(try layout.require(.dictValues))
-            return try keysEntries(keys, values: values == 0 ? nil : values &+ UInt64(layout[.dictValuesValues] ?? 0))
+            return try keysEntries(keys, values: values == 0 ? nil : try splitValuesArray(values))
         }
     }
 
@@ -278,7 +278,7 @@ public final class ObjectReader {
             guard log2IndexBytes < 24 else { throw ObjectReadError.implausible(what: "dict index bytes", value: Int64(log2IndexBytes)) }
             entries = keys &+ UInt64(indicesOffset) &+ (UInt64(1) << UInt64(log2IndexBytes))
             let kind = try head.u8(try layout.require(.keysKind))
-            if kind != 0 {
+            if Int(kind) != (try layout.require(.dictKeysGeneral)) {
                 // DICT_KEYS_UNICODE / DICT_KEYS_SPLIT: entries are (key, value) without the hash.
                 entrySize = try layout.require(.dictUnicodeEntrySize)
                 keyOffset = 0
@@ -339,10 +339,11 @@ public final class ObjectReader {
         let copy = RemoteBytes(address: 0, bytes: bytes)
         switch layout.traits.strings {
         case .pep393:
+            let bits = layout.traits.unicodeState
             guard let lengthOffset = layout[.unicodeLength], let stateOffset = layout[.unicodeState],
                   let length = try? copy.i64(lengthOffset), let state = try? copy.u32(stateOffset) else { return .undecided }
-            let compact = (state >> 5) & 1 == 1
-            let ascii = (state >> 6) & 1 == 1
+            let compact = (state >> bits.compactBit) & 1 == 1
+            let ascii = (state >> bits.asciiBit) & 1 == 1
             // For an ASCII key, characters are bytes: a different length cannot match.
             if wanted.allSatisfy({ $0 < 0x80 }) {
                 guard length == Int64(wanted.count) else { return .different }
@@ -374,9 +375,9 @@ public final class ObjectReader {
             if typeHeads.count < 4096 { typeHeads[type] = typeHead }
         }
         let flags = try typeHead.u64(try layout.require(.typeFlags))
-        let managedDict: UInt64 = 1 << 4   // Py_TPFLAGS_MANAGED_DICT (3.11+)
-        let inlineValues: UInt64 = 1 << 2  // Py_TPFLAGS_INLINE_VALUES (3.13+)
         let traits = layout.traits
+        let managedDict = traits.typeFlags.managedDict
+        let inlineValues = traits.typeFlags.inlineValues
         if traits.managedDicts != .dictOffset && flags & managedDict != 0 {
             let pointer = try memory.readPointer(object &- 3 * 8)
             switch traits.managedDicts {
@@ -414,6 +415,12 @@ public final class ObjectReader {
     private func cachedKeysLookup(type: UInt64, values: UInt64, name: String) throws -> UInt64? {
         let keys = try memory.readPointer(type &+ UInt64(try layout.require(.heapTypeCachedKeys)))
         if keys == 0 { return nil }
-        return try lookup(in: try keysEntries(keys, values: values &+ UInt64(layout[.dictValuesValues] ?? 0)), key: name)
+        return try lookup(in: try keysEntries(keys, values: try splitValuesArray(values)), key: name)
+    }
+
+    /// The array of a split dict's values: `ma_values` itself (3.6–3.10), or the array in
+    /// the `PyDictValues` it points to (3.11+).
+    private func splitValuesArray(_ values: UInt64) throws -> UInt64 {
+        layout.traits.dicts == .compact311 ? values &+ UInt64(try layout.require(.dictValuesValues)) : values
     }
 }

@@ -30,10 +30,53 @@ public struct PythonLayout: Sendable {
               let traits = VersionTraits.traits(for: version.minorVersion) else {
             throw LayoutError.unsupportedVersion(version.description)
         }
+        try self.init(version: version, table: table, traits: traits)
+    }
+
+    /// A layout from an explicit table; throws `missingField` when it lacks a field the
+    /// reader of these traits uses.
+    public init(version: PythonVersion, table: [LayoutField: FieldSpec], traits: VersionTraits) throws {
         self.version = version
         self.traits = traits
         self.values = table.mapValues(\.value)
         self.sources = table.mapValues { _ in .table }
+        // A gap in a table is found here, once, not as a wrong default in the middle of a walk.
+        if let missing = PythonLayout.requiredFields(for: traits).first(where: { values[$0] == nil }) {
+            throw LayoutError.missingField(missing, version: version.description)
+        }
+    }
+
+    /// The fields every reader of a version with these traits uses.
+    public static func requiredFields(for traits: VersionTraits) -> [LayoutField] {
+        var fields: [LayoutField] = [
+            .interpNext, .interpThreadsHead, .interpModules, .tstateNext, .tstateInterp, .tstateThreadID,
+            .codeFilename, .codeName, .codeFirstLineno, .codeLineTable,
+            .objectType, .varObjectSize, .typeName, .typeBasicSize, .typeFlags, .typeDictOffset,
+            .bytesData, .unicodeLength, .unicodeData, .longDigits, .digitSize,
+            .dictEntrySize, .dictEntryKey, .dictEntryValue, .dictUsed, .moduleDict,
+            .tupleItems, .floatValue, .cellReference,
+        ]
+        switch traits.frameModel {
+        case .frameObjects:
+            fields += [.tstateFrame, .frameBack, .frameCode, .frameLasti, .frameLocalsPlus,
+                       .codeNLocals, .codeVarNames, .codeCellVars, .codeFreeVars]
+        case .interpreterFrames:
+            fields += [.iframePrevious, .iframeCode, .iframeInstruction, .iframeOwner, .iframeLocalsPlus, .frameOwnedByGenerator,
+                       .codeCodeAdaptive, .codeUnitSize, .codeQualname, .codeLocalsPlusNames, .codeLocalsPlusKinds]
+        }
+        switch traits.strings {
+        case .python2: fields += [.unicodeCharSize27, .intValue27]
+        case .pep393: fields += [.unicodeState, .asciiObjectSize, .compactUnicodeObjectSize]
+        }
+        switch traits.dicts {
+        case .python27: fields += [.dictMask27, .dictTable27]
+        case .compact36: fields += [.dictKeys, .dictValues, .keysIndices, .keysNentries, .keysSize]
+        case .compact311: fields += [.dictKeys, .dictValues, .keysIndices, .keysNentries, .keysLog2IndexBytes, .keysKind,
+                                     .dictUnicodeEntrySize, .dictKeysGeneral, .dictValuesValues]
+        }
+        if traits.longs == .taggedValue { fields.append(.longTag) }
+        if traits.managedDicts != .dictOffset { fields.append(.heapTypeCachedKeys) }
+        return fields
     }
 
     /// Overrides fields with the target's own values, recording disagreements.

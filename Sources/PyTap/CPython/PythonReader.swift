@@ -37,6 +37,8 @@ public struct RawStack: Sendable {
     public var defect: WalkDefect?
     /// How many times the walk was repeated because the stack changed under it.
     public var retries: Int
+    /// The address of each frame of `frames` (`PyFrameObject` or `_PyInterpreterFrame`).
+    public var frameAddresses: [UInt64] = []
 }
 
 /// Where a walk starts: the runtime's symbols in the target's address space.
@@ -119,7 +121,10 @@ public final class PythonReader {
         switch layout.traits.interpreterRoot {
         case .runtime:
             guard let runtime = addresses.runtime else { return [] }
-            head = try memory.readPointer(runtime &+ UInt64(try layout.require(.runtimeInterpretersHead)))
+            let offset = try layout.require(.runtimeInterpretersHead)
+            head = try reading("interpreter list head (_PyRuntime.interpreters.head)", at: runtime &+ UInt64(offset)) {
+                try memory.readPointer(runtime &+ UInt64(offset))
+            }
         case .interpHeadSymbol:
             if let variable = addresses.interpHead {
                 head = try memory.readPointer(variable)
@@ -134,7 +139,7 @@ public final class PythonReader {
         let nextOffset = UInt64(try layout.require(.interpNext))
         while interp != 0, result.count < PythonReader.maximumInterpreters, seen.insert(interp).inserted {
             result.append(interp)
-            interp = try memory.readPointer(interp &+ nextOffset)
+            interp = try reading("interpreter state", at: interp) { try memory.readPointer(interp &+ nextOffset) }
         }
         return result
     }
@@ -143,12 +148,13 @@ public final class PythonReader {
     public func threadStates(of interpreter: UInt64) throws -> [ThreadState] {
         var result = [ThreadState]()
         var seen = Set<UInt64>()
-        var address = try memory.readPointer(interpreter &+ UInt64(try layout.require(.interpThreadsHead)))
+        let headOffset = UInt64(try layout.require(.interpThreadsHead))
+        var address = try reading("thread list of the interpreter", at: interpreter) { try memory.readPointer(interpreter &+ headOffset) }
         let nextOffset = try layout.require(.tstateNext)
         let identOffset = try layout.require(.tstateThreadID)
         let nativeOffset = layout[.tstateNativeThreadID]
         while address != 0, result.count < PythonReader.maximumThreads, seen.insert(address).inserted {
-            let bytes = try memory.readStruct(address, count: threadStateSize)
+            let bytes = try reading("thread state", at: address) { try memory.readStruct(address, count: threadStateSize) }
             var native: Int32?
             if let nativeOffset {
                 let value = try bytes.i64(nativeOffset)
@@ -243,18 +249,22 @@ public final class PythonReader {
         var state = thread
         while true {
             // Each attempt starts from a copy of the thread state made for it.
-            let top = try topFrame(of: state)
-            let (frames, walked, defect) = walk(from: top, thread: state)
+            let top = try reading("innermost frame of the thread state", at: state.address) { try topFrame(of: state) }
+            let (frames, walked, defect, frameAddresses) = walk(from: top, thread: state)
             var problem = defect
-            if problem == nil, try !isStillCurrent(walked, thread: state) { problem = .changedWhileReading }
-            guard let found = problem else { return RawStack(frames: frames, defect: nil, retries: attempt) }
+            if problem == nil, try !reading("innermost frame of the thread state", at: state.address, { try isStillCurrent(walked, thread: state) }) {
+                problem = .changedWhileReading
+            }
+            guard let found = problem else {
+                return RawStack(frames: frames, defect: nil, retries: attempt, frameAddresses: frameAddresses)
+            }
             // A chain too deep is a property of the stack, not a tear: retrying won't help.
-            if case .tooDeep = found { return RawStack(frames: frames, defect: found, retries: attempt) }
-            if attempt >= maximumRetries { return RawStack(frames: frames, defect: found, retries: attempt) }
+            if case .tooDeep = found { return RawStack(frames: frames, defect: found, retries: attempt, frameAddresses: frameAddresses) }
+            if attempt >= maximumRetries { return RawStack(frames: frames, defect: found, retries: attempt, frameAddresses: frameAddresses) }
             attempt += 1
             state = ThreadState(address: thread.address, interpreter: thread.interpreter, ident: thread.ident,
                                 nativeThreadID: thread.nativeThreadID,
-                                bytes: try memory.readStruct(thread.address, count: threadStateSize))
+                                bytes: try reading("thread state", at: thread.address) { try memory.readStruct(thread.address, count: threadStateSize) })
         }
     }
 
@@ -280,7 +290,7 @@ public final class PythonReader {
 
     /// Walks the frame chain from `top`. Returns frames, the walked of the frames
     /// walked (including skipped shim frames' neighbours) and a defect when incomplete.
-    private func walk(from top: UInt64, thread: ThreadState) -> ([RawFrame], [UInt64], WalkDefect?) {
+    private func walk(from top: UInt64, thread: ThreadState) -> ChainWalk.Result {
         switch layout.traits.frameModel {
         case .frameObjects(let lastiUnit):
             return walkFrameObjects(from: top, lastiUnit: lastiUnit)
@@ -289,14 +299,14 @@ public final class PythonReader {
         }
     }
 
-    private func walkFrameObjects(from top: UInt64, lastiUnit: Int) -> ([RawFrame], [UInt64], WalkDefect?) {
+    private func walkFrameObjects(from top: UInt64, lastiUnit: Int) -> ChainWalk.Result {
         var walk = ChainWalk(maximumDepth: maximumDepth)
         var address = top
         do {
             let backOffset = try layout.require(.frameBack)
             let codeOffset = try layout.require(.frameCode)
             let lastiOffset = try layout.require(.frameLasti)
-            let typeOffset = layout[.objectType] ?? 8
+            let typeOffset = try layout.require(.objectType)
             while address != 0 {
                 if let defect = walk.visit(address) { return walk.result(defect) }
                 let frame: RemoteBytes
@@ -309,7 +319,7 @@ public final class PythonReader {
                     return walk.result(.unreadable(address: address, what: "frame (not a frame object)"))
                 }
                 let lasti = Int(try frame.i32(lastiOffset))
-                walk.frames.append(RawFrame(code: try frame.pointer(codeOffset), instructionOffset: lasti < 0 ? -1 : lasti * lastiUnit))
+                walk.append(RawFrame(code: try frame.pointer(codeOffset), instructionOffset: lasti < 0 ? -1 : lasti * lastiUnit))
                 address = try frame.pointer(backOffset)
             }
         } catch {
@@ -318,7 +328,7 @@ public final class PythonReader {
         return walk.result(nil)
     }
 
-    private func walkInterpreterFrames(from top: UInt64, thread: ThreadState) -> ([RawFrame], [UInt64], WalkDefect?) {
+    private func walkInterpreterFrames(from top: UInt64, thread: ThreadState) -> ChainWalk.Result {
         var walk = ChainWalk(maximumDepth: maximumDepth)
         var address = top
         do {
@@ -329,7 +339,9 @@ public final class PythonReader {
             let ownerOffset = layout[.iframeOwner]
             let firstNonPythonOwner = layout[.firstNonPythonFrameOwner]
             let tagMask = ~layout.traits.codeReferenceTagBits
-            let ownedByGenerator: UInt8 = 1  // FRAME_OWNED_BY_GENERATOR, 3.11+
+            let ownedByGenerator = UInt8(truncatingIfNeeded: try layout.require(.frameOwnedByGenerator))
+            let codeUnit = try layout.require(.codeUnitSize)
+            let lowestOffset = -layout.traits.instructionPointerLead * codeUnit
             while address != 0 {
                 if let defect = walk.visit(address) { return walk.result(defect) }
                 // Frames in the copied chunk are read in place; others (generators) from memory.
@@ -365,13 +377,12 @@ public final class PythonReader {
                 let offset = Int(Int64(bitPattern: instruction &- codeObject.instructionsStart))
                 // An instruction outside its code object means the frame slot was reused
                 // while it was copied (a call returned and another began at the same place).
-                // -2: 3.11/3.12 point one code unit before the start until the first instruction.
-                if let length = codeObject.instructionBytes, offset < -2 || offset >= length {
+                if let length = codeObject.instructionBytes, offset < lowestOffset || offset >= length {
                     return walk.result(.changedWhileReading)
                 }
                 // A frame still in its prologue is not yet visible to Python (_PyFrame_IsIncomplete).
-                if owner != ownedByGenerator && offset / 2 < codeObject.firstTraceable { continue }
-                walk.frames.append(RawFrame(code: code, instructionOffset: offset))
+                if owner != ownedByGenerator && offset / codeUnit < codeObject.firstTraceable { continue }
+                walk.append(RawFrame(code: code, instructionOffset: offset))
             }
         } catch {
             return walk.result(.unreadable(address: address, what: "interpreter frame"))
@@ -433,7 +444,8 @@ struct ThreadNameCache {
         guard let modulesOffset = layout[.interpModules],
               let modules = try? reader.memory.readPointer(interpreter &+ UInt64(modulesOffset)), modules != 0,
               let module = try? reader.dictLookup(modules, key: "threading"),
-              let dict = try? reader.memory.readPointer(module &+ UInt64(layout[.moduleDict] ?? 16)), dict != 0,
+              let dictOffset = layout[.moduleDict],
+              let dict = try? reader.memory.readPointer(module &+ UInt64(dictOffset)), dict != 0,
               let active = try? reader.dictLookup(dict, key: "_active") else { return nil }
         activeDicts[interpreter] = active
         return active
@@ -446,6 +458,7 @@ struct ThreadNameCache {
 struct ChainWalk {
     let maximumDepth: Int
     var frames: [RawFrame] = []
+    var frameAddresses: [UInt64] = []
     var addresses: [UInt64] = []
     /// Frames found before each step: a cycle's repeated frames are cut off with it.
     private var framesBefore: [Int] = []
@@ -489,10 +502,20 @@ struct ChainWalk {
         let end = first + cycleLength
         guard end < count else { return }
         frames.removeLast(frames.count - framesBefore[end])
+        frameAddresses.removeLast(frameAddresses.count - framesBefore[end])
         addresses.removeLast(count - end)
     }
 
-    func result(_ defect: WalkDefect?) -> ([RawFrame], [UInt64], WalkDefect?) {
-        (frames, addresses, defect)
+    /// Frames, every address walked, the defect, and the address of each frame.
+    typealias Result = ([RawFrame], [UInt64], WalkDefect?, [UInt64])
+
+    func result(_ defect: WalkDefect?) -> Result {
+        (frames, addresses, defect, frameAddresses)
+    }
+
+    /// Adds a frame found at the address visited last.
+    mutating func append(_ frame: RawFrame) {
+        frames.append(frame)
+        frameAddresses.append(addresses.last ?? 0)
     }
 }

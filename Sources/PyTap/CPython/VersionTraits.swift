@@ -73,6 +73,31 @@ public struct VersionTraits: Sendable, Equatable {
         case inlineValues
     }
 
+    /// Bits of `co_localspluskinds` (3.11+; `CO_FAST_*`, macros of pycore_code.h, so not in DWARF).
+    public struct LocalKinds: Sendable, Equatable {
+        public var local: UInt8
+        public var cell: UInt8
+        public var free: UInt8
+        /// Locals of an inlined comprehension (3.12+), not the function's own; 0 when none.
+        public var hidden: UInt8
+    }
+
+    /// The state bits of a PEP 393 str (`PyASCIIObject.state`, a bitfield: checked against DWARF).
+    public struct UnicodeStateBits: Sendable, Equatable {
+        public var kindShift: UInt32
+        public var kindMask: UInt32
+        public var compactBit: UInt32
+        public var asciiBit: UInt32
+    }
+
+    /// `tp_flags` bits the reader tests (macros of object.h, so not in DWARF).
+    public struct TypeFlags: Sendable, Equatable {
+        /// Py_TPFLAGS_MANAGED_DICT (3.11+), 0 before.
+        public var managedDict: UInt64
+        /// Py_TPFLAGS_INLINE_VALUES (3.13+), 0 before.
+        public var inlineValues: UInt64
+    }
+
     public var frameModel: FrameModel
     public var lineTable: LineTableFormat
     public var interpreterRoot: InterpreterRoot
@@ -85,6 +110,12 @@ public struct VersionTraits: Sendable, Equatable {
     public var codeReferenceTagBits: UInt64
     /// Whether `_Py_DebugOffsets` sits at the start of `_PyRuntime` (3.13+).
     public var hasDebugOffsets: Bool
+    public var localKinds: LocalKinds
+    public var unicodeState: UnicodeStateBits
+    public var typeFlags: TypeFlags
+    /// How far before its code's first instruction a new frame's instruction pointer may
+    /// point, in code units (3.11/3.12 point one unit before until the first instruction).
+    public var instructionPointerLead: Int
 
     /// Traits of a minor version, nil when pytap does not know it.
     public static func traits(for version: PythonMinorVersion) -> VersionTraits? {
@@ -101,6 +132,11 @@ public struct VersionTraits: Sendable, Equatable {
             longs: atLeast(3, 12) ? .taggedValue : version.major == 3 ? .signedSize : .python2,
             managedDicts: atLeast(3, 13) ? .inlineValues : atLeast(3, 12) ? .python312 : atLeast(3, 11) ? .python311 : .dictOffset,
             codeReferenceTagBits: atLeast(3, 15) ? 3 : atLeast(3, 14) ? 1 : 0,
-            hasDebugOffsets: atLeast(3, 13))
+            hasDebugOffsets: atLeast(3, 13),
+            localKinds: LocalKinds(local: 0x20, cell: 0x40, free: 0x80, hidden: atLeast(3, 12) ? 0x10 : 0),
+            // interned:2, kind:3, compact:1, ascii:1 from 3.3 to 3.15.
+            unicodeState: UnicodeStateBits(kindShift: 2, kindMask: 7, compactBit: 5, asciiBit: 6),
+            typeFlags: TypeFlags(managedDict: atLeast(3, 11) ? 1 << 4 : 0, inlineValues: atLeast(3, 13) ? 1 << 2 : 0),
+            instructionPointerLead: atLeast(3, 13) ? 0 : 1)
     }
 }

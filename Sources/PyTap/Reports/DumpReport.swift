@@ -1,7 +1,8 @@
 /// Writes a `ProcessSnapshot` as text (like `py-spy dump`) or as the `dump --json` contract:
 /// `{"pid", "python": {"version", "executable", "library"}, "threads": [{"tid", "ident",
 /// "name", "gil", "idle", "frames": [{"kind", "name", "qualname", "file", "line", "module"}]}]}`,
-/// frames innermost first.
+/// frames innermost first. With `--locals` each frame also has `"locals": [{"name", "repr"}]`
+/// in the code object's order (`repr` null when unbound; the list null when unreadable).
 public enum DumpReport {
     public static func json(_ snapshot: ProcessSnapshot) -> String {
         var json = JSONWriter()
@@ -26,7 +27,7 @@ public enum DumpReport {
             if let defect = thread.defect { json.field("partial", defect.description) }
             json.key("frames")
             json.beginArray()
-            for frame in thread.frames {
+            for (index, frame) in thread.frames.enumerated() {
                 json.beginObject()
                 json.field("kind", frame.kind.rawValue)
                 json.field("name", frame.name)
@@ -34,6 +35,7 @@ public enum DumpReport {
                 json.field("file", frame.file)
                 json.field("line", frame.line)
                 json.field("module", frame.module)
+                if index < thread.locals.count { writeLocals(thread.locals[index], to: &json) }
                 json.endObject()
             }
             json.endArray()
@@ -42,6 +44,25 @@ public enum DumpReport {
         json.endArray()
         json.endObject()
         return json.output + "\n"
+    }
+
+    private static func writeLocals(_ locals: [LocalVariable]?, to json: inout JSONWriter) {
+        json.key("locals")
+        guard let locals else { return json.null() }
+        json.beginArray()
+        for variable in locals {
+            json.beginObject()
+            json.field("name", variable.name)
+            json.field("repr", variable.repr)
+            json.endObject()
+        }
+        json.endArray()
+    }
+
+    /// Text lines of a frame's locals, indented under the frame.
+    private static func localsText(_ locals: [LocalVariable]?) -> String {
+        guard let locals else { return "        (locals unreadable)\n" }
+        return locals.map { "        \($0.name) = \($0.repr ?? "<unbound>")\n" }.joined()
     }
 
     public static func text(_ snapshot: ProcessSnapshot) -> String {
@@ -56,10 +77,11 @@ public enum DumpReport {
             out += " (" + states.joined(separator: ", ") + ")"
             if let name = thread.name { out += ": \"\(name)\"" }
             out += "\n"
-            for frame in thread.frames {
+            for (index, frame) in thread.frames.enumerated() {
                 out += "    \(frame.qualname)"
                 if let file = frame.file { out += " (\(file)" + (frame.line.map { ":\($0)" } ?? "") + ")" }
                 out += "\n"
+                if index < thread.locals.count { out += localsText(thread.locals[index]) }
             }
             if thread.frames.isEmpty && thread.defect == nil { out += "    (no Python frames)\n" }
             if let defect = thread.defect { out += "    (partial stack: \(defect))\n" }

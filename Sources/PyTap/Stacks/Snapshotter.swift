@@ -12,6 +12,8 @@ public final class Snapshotter {
     public let target: PythonTarget
     public let reader: PythonReader
     private let stats: ThreadStatReader
+    /// Whether snapshots read each frame's arguments and local variables (`dump --locals`).
+    public var includeLocals = false
 
     public init(target: PythonTarget) throws {
         self.target = target
@@ -33,9 +35,13 @@ public final class Snapshotter {
                 let raw = try reader.rawStack(of: state)
                 var frames = [Frame]()
                 var defect = raw.defect
-                for rawFrame in raw.frames {
+                var locals = [[LocalVariable]?]()
+                for (index, rawFrame) in raw.frames.enumerated() {
                     do {
                         frames.append(Frame(python: try reader.location(of: rawFrame)))
+                        if includeLocals {
+                            locals.append(try? reader.locals(ofFrameAt: raw.frameAddresses[index], code: rawFrame.code))
+                        }
                     } catch let error as MemoryReadError where error == .processGone {
                         throw error
                     } catch {
@@ -45,8 +51,10 @@ public final class Snapshotter {
                 }
                 let tid = tids[state.address]
                 let idle = tid.flatMap { stats.stat(tid: $0) }.map { !$0.isRunning } ?? false
-                threads.append(ThreadStack(tid: tid, ident: state.ident, name: names[state.ident],
-                                           holdsGIL: holder == state.address, idle: idle, frames: frames, defect: defect))
+                var stack = ThreadStack(tid: tid, ident: state.ident, name: names[state.ident],
+                                        holdsGIL: holder == state.address, idle: idle, frames: frames, defect: defect)
+                stack.locals = locals
+                threads.append(stack)
             }
         }
         threads.sort { ($0.tid ?? Int32.max, $0.ident) < ($1.tid ?? Int32.max, $1.ident) }

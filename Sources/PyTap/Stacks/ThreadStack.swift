@@ -14,6 +14,9 @@ public struct ThreadStack: Sendable {
     public var frames: [Frame]
     /// Set when the stack is partial; `frames` holds what could be read.
     public var defect: WalkDefect?
+    /// With `dump --locals`: each frame's local variables, index for index with `frames`
+    /// (nil for a frame whose locals could not be read); empty when not asked for.
+    public var locals: [[LocalVariable]?] = []
 
     public init(tid: Int32?, ident: UInt64, name: String?, holdsGIL: Bool, idle: Bool, frames: [Frame], defect: WalkDefect? = nil) {
         self.tid = tid
