@@ -111,6 +111,7 @@ FIELDS = [
     ("keysNentries", ["PyDictKeysObject.dk_nentries"]),
     ("keysIndices", ["PyDictKeysObject.dk_indices"]),
     ("dictValuesValues", ["PyDictValues.values"]),
+    ("dictValuesValid", ["PyDictValues.valid"]),
     ("dictUsed", ["PyDictObject.ma_used"]),
     ("dictKeysGeneral", ["enum(DICT_KEYS_GENERAL)"]),
     ("moduleDict", ["PyModuleObject.md_dict"]),

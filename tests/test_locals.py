@@ -32,6 +32,7 @@ def test_dump_locals_equal_the_frames_own(interp, workload):
     outer = dict((v["name"], v["repr"]) for v in truth["frames"][1]["locals"])
     assert inner["not_yet"] is None and inner["captured"] == "<dict of 1>"
     assert outer["deleted"] is None and outer["cell_argument"] == "<list of 2>"
+    assert outer["late_cell"] is None and "late_cell" in [v["name"] for v in truth["frames"][1]["locals"]]
     assert outer["huge"].startswith("<int of ") and outer["long_text"].endswith("...")
 
 

@@ -28,7 +28,7 @@ struct DumpCommand: ParsableCommand {
         let snapshot: ProcessSnapshot
         do {
             let target = try PythonTarget(pid: pid)
-            warnAboutLayoutMismatches(target.layout)
+            for note in layoutMismatchNotes(target.layout) { writeStandardError(note) }
             let snapshotter = try Snapshotter(target: target)
             snapshotter.includeLocals = locals
             snapshot = try snapshotter.snapshot()
@@ -50,9 +50,9 @@ struct DumpCommand: ParsableCommand {
 
 /// Where the target's own `_Py_DebugOffsets` disagrees with pytap's table (the target's
 /// value is used): one line per field, a sign of a patch release newer than the table.
-func warnAboutLayoutMismatches(_ layout: PythonLayout) {
-    for mismatch in layout.mismatches {
-        writeStandardError("pytap: note: Python \(layout.version)'s _Py_DebugOffsets puts \(mismatch.field.rawValue) at \(mismatch.target), "
-                           + "pytap's \(layout.version.minorVersion) table at \(mismatch.table); using the target's value (a newer patch release?)\n")
+func layoutMismatchNotes(_ layout: PythonLayout) -> [String] {
+    layout.mismatches.map { mismatch in
+        "pytap: note: Python \(layout.version)'s _Py_DebugOffsets puts \(mismatch.field.rawValue) at \(mismatch.target), "
+            + "pytap's \(layout.version.minorVersion) table at \(mismatch.table); using the target's value (a newer patch release?)\n"
     }
 }

@@ -119,3 +119,20 @@ import PyTap
         #expect(failure.message.contains("could not read /lib/libpython3.12.so (not an ELF file)"))
     }
 }
+
+/// Where the target's `_Py_DebugOffsets` disagrees with the table, `dump` prints one note per field.
+@Suite struct LayoutMismatchNotesTests {
+    @Test func oneNotePerDisagreeingField() throws {
+        let version = try #require(PythonVersion(string: "3.13.9"))
+        var layout = try PythonLayout(version: version)
+        let frame = try layout.require(.tstateFrame)
+        let next = try layout.require(.tstateNext)
+        layout.apply(targetValues: [.tstateFrame: frame + 8, .tstateNext: next, .interpNext: try layout.require(.interpNext) + 16])
+        let notes = layoutMismatchNotes(layout)
+        #expect(notes.count == 2)
+        #expect(notes.contains { $0.contains("tstateFrame at \(frame + 8)") && $0.contains("table at \(frame)") })
+        #expect(notes.allSatisfy { $0.hasPrefix("pytap: note: Python 3.13.9") && $0.hasSuffix("\n") && $0.filter { $0 == "\n" }.count == 1 })
+        #expect(notes.allSatisfy { !ErrorMessagesTests.looksLikeADump($0) })
+        #expect(layoutMismatchNotes(try PythonLayout(version: version)).isEmpty)
+    }
+}

@@ -98,11 +98,14 @@ def outer(truth_path, cell_argument, number=-7, *rest, **options):
 
     def inner(parameter):
         seen = (captured, cell_argument)  # free variables
+        later = lambda: late_cell  # noqa: E731 (a free variable of the lambda, a cell of outer: empty while parked)
         report_and_park(truth_path, [frame_truth(sys._getframe()), frame_truth(sys._getframe(1))])
         not_yet = 1  # unbound while parked
-        return seen, not_yet
+        return seen, not_yet, later
 
     inner(u"p\u00e4ram")
+    late_cell = 1
+    return late_cell
 
 
 def main(truth_path):

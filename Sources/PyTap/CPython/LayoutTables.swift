@@ -85,6 +85,7 @@ public enum LayoutField: String, CaseIterable, Sendable {
     case keysNentries
     case keysIndices
     case dictValuesValues
+    case dictValuesValid
     case dictUsed
     case dictKeysGeneral
     case moduleDict

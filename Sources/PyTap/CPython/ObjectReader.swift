@@ -135,7 +135,7 @@ public final class ObjectReader {
     }
 
     private func unicode27(_ object: UInt64, maximumLength: Int) throws -> String {
-        let head = try memory.readStruct(object, count: 40)
+        let head = try memory.readStruct(object, count: max(try layout.require(.unicodeLength), try layout.require(.unicodeData)) + 8)
         let length = try head.i64(try layout.require(.unicodeLength))
         guard length >= 0, length <= Int64(maximumLength) else {
             throw ObjectReadError.implausible(what: "unicode length", value: length)
@@ -237,7 +237,7 @@ public final class ObjectReader {
     public func dictEntries(_ dict: UInt64) throws -> [(key: UInt64, value: UInt64)] {
         switch layout.traits.dicts {
         case .python27:
-            let head = try memory.readStruct(dict, count: 48)
+            let head = try memory.readStruct(dict, count: max(try layout.require(.dictMask27), try layout.require(.dictTable27)) + 8)
             let mask = try head.i64(try layout.require(.dictMask27))
             guard mask >= 0, mask < Int64(ObjectReader.maximumDictEntries) else {
                 throw ObjectReadError.implausible(what: "dict mask", value: mask)
@@ -247,7 +247,7 @@ public final class ObjectReader {
                                   keyOffset: try layout.require(.dictEntryKey), valueOffset: try layout.require(.dictEntryValue),
                                   values: nil)
         case .compact36, .compact311:
-            let head = try memory.readStruct(dict, count: 48)
+            let head = try memory.readStruct(dict, count: max(try layout.require(.dictKeys), try layout.require(.dictValues)) + 8)
             let keys = try head.pointer(try layout.require(.dictKeys))
             let values = try head.pointer(try layout.require(.dictValues))
             return try keysEntries(keys, values: values == 0 ? nil : try splitValuesArray(values))
@@ -379,11 +379,11 @@ public final class ObjectReader {
         let managedDict = traits.typeFlags.managedDict
         let inlineValues = traits.typeFlags.inlineValues
         if traits.managedDicts != .dictOffset && flags & managedDict != 0 {
-            let pointer = try memory.readPointer(object &- 3 * 8)
+            let pointer = try memory.readPointer(object &+ UInt64(bitPattern: Int64(traits.managedDictOffset)))
             switch traits.managedDicts {
             case .python311:
                 if pointer != 0 { return try dictLookup(pointer, key: name) }
-                let values = try memory.readPointer(object &- 4 * 8)
+                let values = try memory.readPointer(object &+ UInt64(bitPattern: Int64(traits.managedValuesOffset)))
                 if values == 0 { return nil }
                 return try cachedKeysLookup(type: type, values: values, name: name)
             case .python312:
@@ -397,8 +397,7 @@ public final class ObjectReader {
                 guard basicSize > 0, basicSize < 1 << 20 else { throw ObjectReadError.implausible(what: "tp_basicsize", value: basicSize) }
                 let values = object &+ UInt64(basicSize)
                 // PyDictValues: capacity, size, embedded, valid (bytes), then the values.
-                let header = try memory.readStruct(values, count: 4)
-                guard try header.u8(3) != 0 else { return nil }
+                guard try memory.readInteger(values &+ UInt64(try layout.require(.dictValuesValid)), as: UInt8.self) != 0 else { return nil }
                 return try cachedKeysLookup(type: type, values: values, name: name)
             case .dictOffset:
                 return nil

@@ -76,6 +76,7 @@ public struct PythonLayout: Sendable {
         }
         if traits.longs == .taggedValue { fields.append(.longTag) }
         if traits.managedDicts != .dictOffset { fields.append(.heapTypeCachedKeys) }
+        if traits.managedDicts == .inlineValues { fields.append(.dictValuesValid) }
         return fields
     }
 

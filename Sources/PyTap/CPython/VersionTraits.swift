@@ -113,6 +113,11 @@ public struct VersionTraits: Sendable, Equatable {
     public var localKinds: LocalKinds
     public var unicodeState: UnicodeStateBits
     public var typeFlags: TypeFlags
+    /// Where a managed dict's pointer sits relative to its object (3.11+: -3 words;
+    /// `MANAGED_DICT_OFFSET`, a macro), 0 when there is none.
+    public var managedDictOffset: Int
+    /// 3.11: where the managed values pointer sits (-4 words), 0 in other versions.
+    public var managedValuesOffset: Int
     /// How far before its code's first instruction a new frame's instruction pointer may
     /// point, in code units (3.11/3.12 point one unit before until the first instruction).
     public var instructionPointerLead: Int
@@ -137,6 +142,8 @@ public struct VersionTraits: Sendable, Equatable {
             // interned:2, kind:3, compact:1, ascii:1 from 3.3 to 3.15.
             unicodeState: UnicodeStateBits(kindShift: 2, kindMask: 7, compactBit: 5, asciiBit: 6),
             typeFlags: TypeFlags(managedDict: atLeast(3, 11) ? 1 << 4 : 0, inlineValues: atLeast(3, 13) ? 1 << 2 : 0),
+            managedDictOffset: atLeast(3, 11) ? -3 * 8 : 0,
+            managedValuesOffset: atLeast(3, 12) ? 0 : atLeast(3, 11) ? -4 * 8 : 0,
             instructionPointerLead: atLeast(3, 13) ? 0 : 1)
     }
 }
