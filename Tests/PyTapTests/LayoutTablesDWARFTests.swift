@@ -108,15 +108,8 @@ struct LayoutTablesDWARFTests {
 
     @Test("The _Py_DebugOffsets member order (3.13+) matches the interpreter's DWARF", arguments: interpreters)
     func debugOffsetsOrderMatchesDWARF(_ interpreter: Interpreter) throws {
-        guard let order = DebugOffsets.memberOrder(for: interpreter.version) else { return }
-        let debug: ELFFile
-        switch interpreter.debugFile() {
-        case .success(let file): debug = file
-        case .failure(let reason):
-            print("SKIPPED \(interpreter.name): \(reason.text)")
-            return
-        }
-        let types = try DWARFTypes(elf: debug)
+        guard let order = DebugOffsets.memberOrder(for: interpreter.version),
+              let types = try Self.dwarfTypes(of: interpreter) else { return }
         for (index, member) in order.enumerated() {
             // Members follow the 8-byte cookie, 8 bytes each.
             let dwarfOffset = try types.resolve("struct _Py_DebugOffsets.\(member)")
@@ -130,19 +123,22 @@ struct LayoutTablesDWARFTests {
     func unicodeStateBitsMatchDWARF(_ interpreter: Interpreter) throws {
         let traits = try #require(VersionTraits.traits(for: interpreter.version))
         guard traits.strings == .pep393 else { return }
-        let debug: ELFFile
-        switch interpreter.debugFile() {
-        case .success(let file): debug = file
-        case .failure(let reason):
-            print("SKIPPED \(interpreter.name): \(reason.text)")
-            return
-        }
-        let types = try DWARFTypes(elf: debug)
+        guard let types = try Self.dwarfTypes(of: interpreter) else { return }
         let state = try types.resolve("PyASCIIObject.state") * 8
         let bits = traits.unicodeState
         #expect(try types.bitOffset("PyASCIIObject.state.kind") - state == Int(bits.kindShift), "\(interpreter.name)")
         #expect(try types.bitOffset("PyASCIIObject.state.compact") - state == Int(bits.compactBit), "\(interpreter.name)")
         #expect(try types.bitOffset("PyASCIIObject.state.ascii") - state == Int(bits.asciiBit), "\(interpreter.name)")
+    }
+
+    /// The interpreter's DWARF types, or nil (after saying so) when it is not installed.
+    static func dwarfTypes(of interpreter: Interpreter) throws -> DWARFTypes? {
+        switch interpreter.debugFile() {
+        case .success(let file): return try DWARFTypes(elf: file)
+        case .failure(let reason):
+            print("SKIPPED \(interpreter.name): \(reason.text)")
+            return nil
+        }
     }
 
     @Test("An absent interpreter is skipped with a reason, not checked")

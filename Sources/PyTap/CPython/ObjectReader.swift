@@ -200,22 +200,13 @@ public final class ObjectReader {
         let digitBits = digitSize == 4 ? 30 : 15
         var count: Int
         var negative: Bool
-        switch layout.traits.longs {
-        case .python2:
-            if try typeNameOf(object) == "int" {
-                let value = try head.i64(try layout.require(.intValue27))
-                return (value < 0, value.magnitude)
-            }
-            fallthrough
-        case .signedSize:
-            let size = try head.i64(try layout.require(.varObjectSize))
-            count = Int(size.magnitude > 8 ? 9 : size.magnitude)
-            negative = size < 0
-        case .taggedValue:
-            let tag = try head.u64(try layout.require(.longTag))
-            count = Int(min(tag >> 3, 9))
-            negative = tag & 3 == 2
+        if layout.traits.longs == .python2, try typeNameOf(object) == "int" {
+            let value = try head.i64(try layout.require(.intValue27))
+            return (value < 0, value.magnitude)
         }
+        let header = try longHeader(head)
+        count = Int(min(header.count, 9))
+        negative = header.negative
         guard count * digitBits <= 64 + digitBits else { throw ObjectReadError.implausible(what: "int digits", value: Int64(count)) }
         let digits = digitsOffset + count * digitSize <= head.count
             ? head : try memory.readStruct(object, count: digitsOffset + count * digitSize)
@@ -229,6 +220,18 @@ public final class ObjectReader {
             if digit != 0 { magnitude |= digit << UInt64(shift) }
         }
         return (negative, magnitude)
+    }
+
+    /// Sign and digit count of an int (3.x, or a 2.7 long) from a copy of its header.
+    func longHeader(_ head: RemoteBytes) throws -> (negative: Bool, count: UInt64) {
+        switch layout.traits.longs {
+        case .python2, .signedSize:
+            let size = try head.i64(try layout.require(.varObjectSize))
+            return (size < 0, size.magnitude)
+        case .taggedValue:
+            let tag = try head.u64(try layout.require(.longTag))
+            return (tag & 3 == 2, tag >> 3)
+        }
     }
 
     // MARK: Dicts

@@ -90,27 +90,16 @@ extension ObjectReader {
         let digitsOffset = try layout.require(.longDigits)
         let digitSize = try layout.require(.digitSize)
         let digitBits = digitSize == 4 ? 30 : 15
-        var count: Int64
-        var negative: Bool
-        switch layout.traits.longs {
-        case .python2:
-            if try typeNameOf(object) == "int" {
-                let value = try memory.readInteger(object &+ UInt64(try layout.require(.intValue27)), as: Int64.self)
-                var magnitude = [UInt32(value.magnitude & 0x3fff_ffff), UInt32(value.magnitude >> 30 & 0x3fff_ffff),
-                                 UInt32(value.magnitude >> 60)]
-                while magnitude.last == 0 { magnitude.removeLast() }
-                return (value < 0, magnitude, 30, ObjectReader.bitLength(magnitude, digitBits: 30))
-            }
-            fallthrough
-        case .signedSize:
-            let size = try memory.readInteger(object &+ UInt64(try layout.require(.varObjectSize)), as: Int64.self)
-            count = Int64(size.magnitude)
-            negative = size < 0
-        case .taggedValue:
-            let tag = try memory.readInteger(object &+ UInt64(try layout.require(.longTag)), as: UInt64.self)
-            count = Int64(tag >> 3)
-            negative = tag & 3 == 2
+        if layout.traits.longs == .python2, try typeNameOf(object) == "int" {
+            let value = try memory.readInteger(object &+ UInt64(try layout.require(.intValue27)), as: Int64.self)
+            var magnitude = [UInt32(value.magnitude & 0x3fff_ffff), UInt32(value.magnitude >> 30 & 0x3fff_ffff),
+                             UInt32(value.magnitude >> 60)]
+            while magnitude.last == 0 { magnitude.removeLast() }
+            return (value < 0, magnitude, 30, ObjectReader.bitLength(magnitude, digitBits: 30))
         }
+        let header = try longHeader(try memory.readStruct(object, count: digitsOffset))
+        let negative = header.negative
+        let count = Int64(min(header.count, 1 << 40))
         // Python caps an int at about 2^63 digits; beyond 2^40 this is garbage.
         guard count >= 0, count < 1 << 40 else { throw ObjectReadError.implausible(what: "int digits", value: count) }
         if count > Int64(ObjectReader.maximumReprIntBits / digitBits + 1) {
