@@ -12,6 +12,7 @@ struct DumpCommand: ParsableCommand {
             Examples:
               pytap dump --pid 1234
               pytap dump -x 1234 --json | jq '.threads[].frames[0]'
+              pytap dump -x 1234 --locals
             """
     )
 
