@@ -10,6 +10,18 @@ public struct ThreadState: Sendable {
     let bytes: RemoteBytes
 }
 
+/// Where thread states run: see `PythonReader.placement(of:in:)`.
+public struct ThreadPlacement: Sendable {
+    /// Host thread id (as /proc names it) by thread-state address, for those resolved.
+    public var tids: [UInt64: Int32] = [:]
+    /// States of threads still starting: their ident and ids are their creator's.
+    public var starting: Set<UInt64> = []
+    /// States whose OS thread is running another interpreter's thread state.
+    public var suspended: Set<UInt64> = []
+
+    public init() {}
+}
+
 /// One Python frame as found in memory: its code object and the byte offset of the
 /// instruction it is at. The same pair a BPF-side reader emits; decoded in user space.
 public struct RawFrame: Hashable, Sendable {
@@ -174,21 +186,40 @@ public final class PythonReader {
         return all
     }
 
-    /// OS thread ids of thread states: `native_thread_id` where the version has it, else
-    /// through the pthread structure.
-    public func threadIDs(of threads: [ThreadState], liveTIDs: Set<Int32>) -> [UInt64: Int32] {
-        var result = [UInt64: Int32]()
-        var unresolved = [UInt64]()
+    /// Which OS thread each thread state runs on (host tids, for /proc), and which thread
+    /// states are not the one running on their OS thread.
+    public func placement(of threads: [ThreadState], in table: ThreadTable) -> ThreadPlacement {
+        var placement = ThreadPlacement()
+        // `native_thread_id` where the version has it, else through the pthread structure;
+        // both in the target's PID namespace.
+        let unresolved = threads.filter { $0.nativeThreadID == nil }.map(\.ident)
+        let byIdent = unresolved.isEmpty ? [:] : tids.tids(for: unresolved, liveTIDs: table.targetTIDs)
         for thread in threads {
-            if let tid = thread.nativeThreadID { result[thread.address] = tid } else { unresolved.append(thread.ident) }
-        }
-        if !unresolved.isEmpty {
-            let byIdent = tids.tids(for: unresolved, liveTIDs: liveTIDs)
-            for thread in threads where thread.nativeThreadID == nil {
-                if let tid = byIdent[thread.ident] { result[thread.address] = tid }
+            if let tid = thread.nativeThreadID ?? byIdent[thread.ident], let host = table.hostTID(forTargetTID: tid) {
+                placement.tids[thread.address] = host
             }
         }
-        return result
+        // Several states with one ident share an OS thread: a thread still starting (its
+        // state was made by its creator and carries the creator's ids until it runs), or a
+        // thread inside a call into another interpreter (3.12 `run_string`). The one running
+        // has frames; when several have, the newest interpreter's (lists are newest first)
+        // is the innermost call.
+        var byThread = [UInt64: [Int]]()
+        for (index, thread) in threads.enumerated() where thread.ident != 0 { byThread[thread.ident, default: []].append(index) }
+        for indices in byThread.values where indices.count > 1 {
+            let withFrames = indices.first(where: { ((try? topFrame(of: threads[$0])) ?? 0) != 0 })
+            guard let running = withFrames ?? indices.last else { continue }
+            for index in indices where index != running {
+                let thread = threads[index]
+                if thread.interpreter == threads[running].interpreter {
+                    placement.starting.insert(thread.address)
+                    placement.tids[thread.address] = nil
+                } else {
+                    placement.suspended.insert(thread.address)
+                }
+            }
+        }
+        return placement
     }
 
     /// The thread state holding the GIL, nil when none does (or it cannot be told).

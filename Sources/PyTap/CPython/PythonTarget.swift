@@ -12,6 +12,15 @@ public enum AttachError: Error, Equatable, Sendable {
     /// The binary lacks the symbols pytap needs to find the interpreter (stripped, no debug file).
     case missingSymbols(pid: Int32, path: String, symbols: [String])
     case freeThreaded(pid: Int32, version: String)
+
+    /// Whether waiting cannot change the answer: a starting process may not have mapped
+    /// libpython yet (`notPython`) or set up its runtime, but its version stays what it is.
+    public var isFinal: Bool {
+        switch self {
+        case .notPython, .notInitialized, .missingSymbols: return false
+        case .unsupportedVersion, .unknownVersion, .freeThreaded: return true
+        }
+    }
 }
 
 /// A CPython interpreter found in a process: which file holds its runtime, its exact

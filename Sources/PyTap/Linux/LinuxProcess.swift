@@ -51,6 +51,13 @@ public final class LinuxProcess {
         return mappings
     }
 
+    /// Whether the process is in another PID namespace than pytap's /proc (a container seen
+    /// from the host): its thread ids then differ from /proc's (see `ThreadTable`).
+    public lazy var inOtherPIDNamespace: Bool = {
+        guard let text = try? readText("status") else { return false }
+        return ThreadTable.namespaceDepth(statusText: text) > 1
+    }()
+
     /// Thread ids, from /proc/PID/task.
     public func threadIDs() throws -> [Int32] {
         do {
@@ -125,9 +132,16 @@ public final class LinuxProcess {
     }
 
     /// Whether the process still exists and is not a zombie.
+    /// A failure to open /proc for want of file descriptors says nothing of the process.
     public var isAlive: Bool {
-        guard let stat = try? status() else { return false }
-        return stat.state != "Z" && stat.state != "X"
+        do {
+            let stat = try status()
+            return stat.state != "Z" && stat.state != "X"
+        } catch ProcessError.system(_, _, let errno) where errno == EMFILE || errno == ENFILE {
+            return true
+        } catch {
+            return false
+        }
     }
 
     func readBytes(_ file: String) throws -> [UInt8] {

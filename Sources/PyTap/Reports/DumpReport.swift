@@ -22,7 +22,7 @@ public enum DumpReport {
             json.field("ident", thread.ident)
             json.field("name", thread.name)
             json.field("gil", thread.holdsGIL)
-            json.field("idle", thread.idle)
+            if let idle = thread.idle { json.field("idle", idle) } else { json.key("idle"); json.null() }
             // Only partial stacks carry this extra key; complete ones are exactly the contract.
             if let defect = thread.defect { json.field("partial", defect.description) }
             json.key("frames")
@@ -73,7 +73,7 @@ public enum DumpReport {
             out += "Thread \(thread.tid.map(String.init) ?? "?") (0x\(String(thread.ident, radix: 16)))"
             var states = [String]()
             if thread.holdsGIL { states.append("gil") }
-            states.append(thread.idle ? "idle" : "active")
+            states.append(thread.idle.map { $0 ? "idle" : "active" } ?? "unknown")
             out += " (" + states.joined(separator: ", ") + ")"
             if let name = thread.name { out += ": \"\(name)\"" }
             out += "\n"

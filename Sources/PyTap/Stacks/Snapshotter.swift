@@ -24,14 +24,14 @@ public final class Snapshotter {
     public func snapshot() throws -> ProcessSnapshot {
         let interpreters = try reader.interpreters()
         guard !interpreters.isEmpty else { throw AttachError.notInitialized(pid: target.pid) }
-        let liveTIDs = Set(try target.process.threadIDs())
+        let table = try target.process.threadTable()
+        let states = try interpreters.flatMap { try reader.threadStates(of: $0) }
+        let placement = reader.placement(of: states, in: table)
         var threads = [ThreadStack]()
         for interpreter in interpreters {
-            let states = try reader.threadStates(of: interpreter)
             let names = reader.threadNames(interpreter: interpreter)
             let holder = reader.gilHolder(interpreter: interpreter)
-            let tids = reader.threadIDs(of: states, liveTIDs: liveTIDs)
-            for state in states {
+            for state in states where state.interpreter == interpreter {
                 let raw = try reader.rawStack(of: state)
                 var frames = [Frame]()
                 var defect = raw.defect
@@ -49,9 +49,13 @@ public final class Snapshotter {
                         break
                     }
                 }
-                let tid = tids[state.address]
-                let idle = tid.flatMap { stats.stat(tid: $0) }.map { !$0.isRunning } ?? false
-                var stack = ThreadStack(tid: tid, ident: state.ident, name: names[state.ident],
+                let tid = placement.tids[state.address]
+                // A state whose OS thread runs another interpreter waits; one without a
+                // known OS thread is neither idle nor active.
+                var idle = tid.flatMap { stats.stat(tid: $0) }.map { !$0.isRunning }
+                if placement.suspended.contains(state.address) { idle = true }
+                let starting = placement.starting.contains(state.address)
+                var stack = ThreadStack(tid: tid, ident: state.ident, name: starting ? nil : names[state.ident],
                                         holdsGIL: holder == state.address, idle: idle, frames: frames, defect: defect)
                 stack.locals = locals
                 threads.append(stack)

@@ -8,8 +8,9 @@ public struct ThreadStack: Sendable {
     public var name: String?
     /// Whether the thread held the GIL when read.
     public var holdsGIL: Bool
-    /// Whether the thread was off-CPU (sleeping or waiting) when read.
-    public var idle: Bool
+    /// Whether the thread was off-CPU (sleeping or waiting) when read; nil when unknown
+    /// (its OS thread could not be told: starting, exiting, or unreadable).
+    public var idle: Bool?
     /// Innermost frame first.
     public var frames: [Frame]
     /// Set when the stack is partial; `frames` holds what could be read.
@@ -18,7 +19,7 @@ public struct ThreadStack: Sendable {
     /// (nil for a frame whose locals could not be read); empty when not asked for.
     public var locals: [[LocalVariable]?] = []
 
-    public init(tid: Int32?, ident: UInt64, name: String?, holdsGIL: Bool, idle: Bool, frames: [Frame], defect: WalkDefect? = nil) {
+    public init(tid: Int32?, ident: UInt64, name: String?, holdsGIL: Bool, idle: Bool?, frames: [Frame], defect: WalkDefect? = nil) {
         self.tid = tid
         self.ident = ident
         self.name = name

@@ -35,6 +35,8 @@ public struct SamplerStatistics: Sendable {
     public var processes = 0
     /// Distinct threads sampled so far.
     public var threads = 0
+    /// Times a sampled process exec'd a new Python and was re-attached.
+    public var execs = 0
     /// Seconds since the recording started.
     public var elapsed = 0.0
 
@@ -49,6 +51,8 @@ public struct SamplerStatistics: Sendable {
 public enum SamplerStop: Sendable, Equatable {
     case requested
     case targetExited
+    /// The target exec'd a program that is not Python (its executable path).
+    case targetExecutedNonPython(executable: String)
 }
 
 /// Samples the Python stacks of a process (and optionally its children) at a fixed rate,
@@ -64,6 +68,14 @@ public final class Sampler {
     private var order: [Int32] = []
     private var childAttempts: [Int32: Int] = [:]
     private var seenThreads = Set<SampledThread>()
+    /// Processes that exec'd and are not yet re-attached: since when (ns since start).
+    private var execed: [Int32: UInt64] = [:]
+    /// The root process exec'd this executable, which is not Python.
+    private var rootImageNotPython: String?
+    /// How long a new image may stay unreadable as Python before it is given up: the
+    /// dynamic loader maps libpython within milliseconds, the interpreter starts within seconds.
+    static let execNotPythonGrace: UInt64 = 1_000_000_000
+    static let execStartupGrace: UInt64 = 30_000_000_000
     /// How late the loop may fall (rounds, or nanoseconds at high rates) before it drops
     /// rounds instead of catching up.
     static let catchUpRounds = 10
@@ -79,14 +91,18 @@ public final class Sampler {
     public var pythonVersion: String? { order.first.flatMap { processes[$0]?.target.version.description } }
 
     private func add(_ target: PythonTarget) throws {
+        processes[target.pid] = try makeProcessSampler(target)
+        order.append(target.pid)
+        statistics.processes = processes.count
+    }
+
+    private func makeProcessSampler(_ target: PythonTarget) throws -> ProcessSampler {
         var root: UInt32?
         if options.followChildren {
             let command = ((try? target.process.commandLine()) ?? []).joined(separator: " ")
             root = frames.id(for: .marker("process \(target.pid) (\(command.prefix(120)))"))
         }
-        processes[target.pid] = try ProcessSampler(target: target, rootFrame: root)
-        order.append(target.pid)
-        statistics.processes = processes.count
+        return try ProcessSampler(target: target, rootFrame: root)
     }
 
     /// Samples until `shouldStop` says so or every target has exited. `record` gets each
@@ -103,6 +119,7 @@ public final class Sampler {
         var lastProgress = start
         var lastChildScan = start
         var lastRevalidate = start
+        var lastImageCheck = start
         while true {
             let now = MonotonicClock.now()
             statistics.elapsed = Double(now - start) / 1e9
@@ -114,13 +131,18 @@ public final class Sampler {
                 next = now
             }
             let time = now - start
-            for pid in order {
+            for pid in order where execed[pid] == nil {
                 guard let process = processes[pid], process.alive else { continue }
                 process.sample(sampler: self, time: time, record: record)
             }
             statistics.rounds += 1
+            let checkImages = now - lastImageCheck >= 250_000_000
+            if checkImages { lastImageCheck = now }
+            followExecs(time: time, checkAll: checkImages)
             if !processes.values.contains(where: \.alive) {
-                if !options.followChildren || !scanChildren() { return .targetExited }
+                if !options.followChildren || !scanChildren() {
+                    return rootImageNotPython.map { .targetExecutedNonPython(executable: $0) } ?? .targetExited
+                }
             }
             let after = MonotonicClock.now()
             if after - lastProgress >= 250_000_000 {
@@ -138,6 +160,35 @@ public final class Sampler {
             }
             next += interval
             if next > after { MonotonicClock.sleep(until: next) }
+        }
+    }
+
+    /// Notices processes that exec'd (checked after a failed read, and every 250 ms) and
+    /// re-attaches to the new image once it is an initialized Python; a new image that is
+    /// not Python ends that process's sampling.
+    private func followExecs(time: UInt64, checkAll: Bool) {
+        for pid in order where execed[pid] == nil {
+            guard let process = processes[pid], process.alive, checkAll || process.failedSinceImageCheck else { continue }
+            if process.imageChanged() { execed[pid] = time }
+        }
+        for (pid, since) in execed {
+            guard let old = processes[pid] else { continue }
+            do {
+                let target = try PythonTarget(pid: pid)
+                processes[pid] = try makeProcessSampler(target)
+                execed[pid] = nil
+                statistics.execs += 1
+            } catch AttachError.notInitialized where time - since < Sampler.execStartupGrace {
+                continue
+            } catch let error as AttachError where time - since < Sampler.execNotPythonGrace && !error.isFinal {
+                continue
+            } catch {
+                execed[pid] = nil
+                old.markGone()
+                if pid == rootPID, old.target.process.isAlive {
+                    rootImageNotPython = (try? old.target.process.executablePath()) ?? "?"
+                }
+            }
         }
     }
 
@@ -176,17 +227,25 @@ final class ProcessSampler {
     private let stats: ThreadStatReader
     private var frameIDs: [RawFrame: UInt32] = [:]
     private var threads: [UInt64: ThreadInfo] = [:]
+    private var threadTable: ThreadTable?
     private var knownAddresses: [UInt64] = []
     private var stackBuffer: [UInt32] = []
     private var nextNameRefresh: UInt64 = 0
     private(set) var alive = true
-    /// Some thread has no name yet (the threading module names it after its thread starts);
-    /// names are then re-read a few times a second.
-    private var namesPending = false
+    /// The image attached to, to notice an exec.
+    private let image: ProcessImage?
+    /// A read failed since the image was last checked.
+    private(set) var failedSinceImageCheck = false
+    /// Some thread has no name or OS thread yet (the threading module names a thread after
+    /// it starts; a starting thread's state carries its creator's ids): threads are then
+    /// re-read a few times a second.
+    private var threadsPending = false
 
     struct ThreadInfo {
         var thread: SampledThread
         var rootFrame: UInt32?
+        /// False for a state whose OS thread runs another one (see `ThreadPlacement`).
+        var sampled: Bool
     }
 
     init(target: PythonTarget, rootFrame: UInt32?) throws {
@@ -194,6 +253,7 @@ final class ProcessSampler {
         self.reader = try PythonReader(target: target)
         self.rootFrame = rootFrame
         self.stats = ThreadStatReader(pid: target.pid)
+        self.image = try? target.process.image()
         // Sampling favours a fresh stack over a deep retry loop.
         reader.maximumRetries = 2
     }
@@ -208,15 +268,16 @@ final class ProcessSampler {
             noteFailure(sampler: sampler)
             return
         }
-        if !states.elementsEqual(knownAddresses, by: { $0.address == $1 }) || (namesPending && time >= nextNameRefresh) {
+        if !states.elementsEqual(knownAddresses, by: { $0.address == $1 }) || (threadsPending && time >= nextNameRefresh) {
             refreshThreads(states, sampler: sampler)
             nextNameRefresh = time + 200_000_000
         }
         var holders: [UInt64: UInt64?] = [:]
         for state in states {
-            guard let info = threads[state.address] else { continue }
-            if !sampler.options.includeIdle, let tid = info.thread.tid {
-                guard let stat = stats.stat(tid: tid), stat.isRunning else { continue }
+            guard let info = threads[state.address], info.sampled else { continue }
+            // A thread whose OS thread is unknown is never taken for running.
+            if !sampler.options.includeIdle {
+                guard let tid = info.thread.tid, let stat = stats.stat(tid: tid), stat.isRunning else { continue }
             }
             if sampler.options.onlyGIL {
                 if holders[state.interpreter] == nil { holders[state.interpreter] = reader.gilHolder(interpreter: state.interpreter) }
@@ -267,6 +328,7 @@ final class ProcessSampler {
 
     /// A failed read: the process exited, or its memory was inconsistent for a moment.
     private func noteFailure(sampler: Sampler) {
+        failedSinceImageCheck = true
         if !target.process.isAlive {
             alive = false
         } else {
@@ -276,16 +338,20 @@ final class ProcessSampler {
 
     private func refreshThreads(_ states: [ThreadState], sampler: Sampler) {
         knownAddresses = states.map(\.address)
-        let live = Set((try? target.process.threadIDs()) ?? [])
-        let tids = reader.threadIDs(of: states, liveTIDs: live)
+        let table = (try? target.process.threadTable(previous: threadTable)) ?? ThreadTable(hostTIDs: [])
+        threadTable = table
+        let placement = reader.placement(of: states, in: table)
         var names = [UInt64: String]()
         for interpreter in Set(states.map(\.interpreter)) {
             names.merge(reader.threadNames(interpreter: interpreter)) { first, _ in first }
         }
         var fresh = [UInt64: ThreadInfo]()
         for state in states {
-            let thread = SampledThread(pid: pid, tid: tids[state.address], ident: state.ident, name: names[state.ident])
-            if let known = threads[state.address], known.thread == thread, known.thread.name == thread.name {
+            let starting = placement.starting.contains(state.address)
+            let sampled = !starting && !placement.suspended.contains(state.address)
+            let thread = SampledThread(pid: pid, tid: placement.tids[state.address], ident: state.ident,
+                                       name: starting ? nil : names[state.ident])
+            if let known = threads[state.address], known.thread == thread, known.thread.name == thread.name, known.sampled == sampled {
                 fresh[state.address] = known
                 continue
             }
@@ -293,12 +359,21 @@ final class ProcessSampler {
             if sampler.options.threadRoots {
                 root = sampler.intern(.marker("thread \(thread.label)"))
             }
-            fresh[state.address] = ThreadInfo(thread: thread, rootFrame: root)
+            fresh[state.address] = ThreadInfo(thread: thread, rootFrame: root, sampled: sampled)
         }
         threads = fresh
-        namesPending = fresh.values.contains { $0.thread.name == nil }
+        threadsPending = fresh.values.contains { $0.sampled && ($0.thread.name == nil || $0.thread.tid == nil) }
         stats.retain(only: Set(fresh.values.compactMap(\.thread.tid)))
     }
+
+    /// Whether the process runs another image than the one attached to (it exec'd).
+    func imageChanged() -> Bool {
+        failedSinceImageCheck = false
+        guard let image, let now = try? target.process.image() else { return false }
+        return now != image
+    }
+
+    func markGone() { alive = false }
 
     /// Re-checks cached code objects; decoded frames are dropped if any code object moved.
     func revalidate() {
