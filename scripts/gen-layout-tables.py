@@ -24,6 +24,7 @@ FIELDS = [
     ("runtimeGILLastHolder", ["_PyRuntimeState.ceval.gil.last_holder"]),
     # PyInterpreterState
     ("interpNext", ["PyInterpreterState.next"]),
+    ("interpID", ["PyInterpreterState.id"]),
     ("interpThreadsHead", ["PyInterpreterState.threads.head", "PyInterpreterState.tstate_head"]),
     ("interpModules", ["PyInterpreterState.imports.modules", "PyInterpreterState.modules"]),
     ("interpGIL", ["PyInterpreterState.ceval.gil"]),

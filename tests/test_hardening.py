@@ -198,7 +198,7 @@ def test_sample_follows_exec(interp, target):
 
 @pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.12"]))
 def test_sample_stops_when_target_execs_non_python(interp, target):
-    t = target(interp, "exec", "/bin/sleep", "/bin/sleep", "30")
+    t = target(interp, "exec", "/bin/sleep", "30")
     t.truth()
     started = time.time()
     result = run_pytap("sample", "--pid", t.process.pid, "-t", "10", "-r", "200")
@@ -228,10 +228,13 @@ def test_more_threads_than_descriptors(interp, limits, target):
         assert by_ident[thread["ident"]]["idle"] == (thread["name"] != "spinner"), thread["name"]
     assert sum(1 for x in data["threads"] if x["idle"] is not True) <= 3
 
-    result = run_pytap("sample", "--pid", pid, "-t", "1", "-r", "100", preexec_fn=preexec)
+    # 3 s: the first round reads 1,500 thread names.
+    result = run_pytap("sample", "--pid", pid, "-t", "3", "-r", "100", preexec_fn=preexec)
     assert result.returncode == 0, result.stderr.decode()
     assert "exited" not in result.stderr.decode(), result.stderr.decode()
     rows = parse_folded(result.stdout.decode("utf-8"))
     total = sum(c for _, c in rows)
-    assert total >= 40, result.stderr.decode()
-    assert functions_of(rows).get("spinner_loop", 0) >= total * 0.9, functions_of(rows)
+    # A round over 1,500 threads is slow (a debug build makes a few a second): ask for a few
+    # samples, all of the spinner (the failure was 0 samples or "the target exited").
+    assert total >= 2, result.stderr.decode()
+    assert functions_of(rows).get("spinner_loop", 0) == total, functions_of(rows)

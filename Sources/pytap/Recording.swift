@@ -65,7 +65,9 @@ final class Recording {
         if s.processes > 1 { text += " in \(s.processes) processes" }
         text += " in \(String(format1: s.elapsed))s (\(grouped(s.rounds)) rounds at \(Int(s.roundRate.rounded()))/s"
         text += "; torn \(s.torn), errors \(s.errors), rounds missed \(s.missedRounds))"
+        if s.execs > 0 { text += "; the target exec'd a new Python \(s.execs == 1 ? "once" : "\(s.execs) times"), followed" }
         if stop == .targetExited { text += "; the target exited" }
+        if case .targetExecutedNonPython(let executable) = stop { text += "; the target exec'd \(executable), which is not Python" }
         text += "\n"
         let top = profile.topSelf(5)
         if !top.isEmpty {

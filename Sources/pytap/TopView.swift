@@ -53,6 +53,9 @@ final class TopView {
             if !once { refresh(sampler.statistics) }
             writeStandardError("pytap: process \(target.pid) exited\n")
         }
+        if case .targetExecutedNonPython(let executable) = stop {
+            writeStandardError("pytap: process \(target.pid) exec'd \(executable), which is not Python\n")
+        }
     }
 
     private func handle(_ keys: [UInt8]) {

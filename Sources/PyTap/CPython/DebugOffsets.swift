@@ -88,6 +88,7 @@ public struct DebugOffsets: Sendable {
     static let fieldMap: [String: LayoutField] = [
         "runtime_state.interpreters_head": .runtimeInterpretersHead,
         "interpreter_state.next": .interpNext,
+        "interpreter_state.id": .interpID,
         "interpreter_state.threads_head": .interpThreadsHead,
         "interpreter_state.imports_modules": .interpModules,
         "interpreter_state.ceval_gil": .interpGIL,

@@ -7,6 +7,7 @@ public enum LayoutField: String, CaseIterable, Sendable {
     case runtimeGILLocked
     case runtimeGILLastHolder
     case interpNext
+    case interpID
     case interpThreadsHead
     case interpModules
     case interpGIL

@@ -156,6 +156,12 @@ public final class PythonReader {
         return result
     }
 
+    /// The interpreter's id (`interp.id`: 0 for the main one), nil where the version has none.
+    public func interpreterID(_ interpreter: UInt64) -> Int64? {
+        guard let offset = layout[.interpID] else { return nil }
+        return try? memory.readInteger(interpreter &+ UInt64(offset), as: Int64.self)
+    }
+
     /// The thread states of one interpreter, in the interpreter's list order.
     public func threadStates(of interpreter: UInt64) throws -> [ThreadState] {
         var result = [ThreadState]()

@@ -8,16 +8,18 @@ import Glibc
 public struct ThreadTable: Sendable {
     /// Thread ids as /proc names them, sorted.
     public let hostTIDs: [Int32]
+    private let hostSet: Set<Int32>
     /// Target-view id → host id; nil when the target shares pytap's PID namespace.
     fileprivate let hostByTarget: [Int32: Int32]?
 
     public init(hostTIDs: [Int32], hostByTarget: [Int32: Int32]? = nil) {
         self.hostTIDs = hostTIDs
+        self.hostSet = Set(hostTIDs)
         self.hostByTarget = hostByTarget
     }
 
     /// Thread ids as the target itself names them.
-    public var targetTIDs: Set<Int32> { hostByTarget.map { Set($0.keys) } ?? Set(hostTIDs) }
+    public var targetTIDs: Set<Int32> { hostByTarget.map { Set($0.keys) } ?? hostSet }
 
     /// Whether the target lives in another PID namespace than pytap's /proc.
     public var isTranslated: Bool { hostByTarget != nil }
@@ -25,7 +27,7 @@ public struct ThreadTable: Sendable {
     /// The host id of a thread the target names `tid`, nil when no live thread has it.
     public func hostTID(forTargetTID tid: Int32) -> Int32? {
         if let hostByTarget { return hostByTarget[tid] }
-        return hostTIDs.contains(tid) ? tid : nil
+        return hostSet.contains(tid) ? tid : nil
     }
 
     /// The innermost (own-namespace) id of an `NSpid:` line of /proc/.../status, nil when

@@ -244,6 +244,8 @@ final class ProcessSampler {
     struct ThreadInfo {
         var thread: SampledThread
         var rootFrame: UInt32?
+        /// "interpreter N" with --threads when the process has several interpreters.
+        var interpreterFrame: UInt32?
         /// False for a state whose OS thread runs another one (see `ThreadPlacement`).
         var sampled: Bool
     }
@@ -298,6 +300,7 @@ final class ProcessSampler {
             if raw.frames.isEmpty { continue }
             stackBuffer.removeAll(keepingCapacity: true)
             if let rootFrame { stackBuffer.append(rootFrame) }
+            if let interpreterRoot = info.interpreterFrame { stackBuffer.append(interpreterRoot) }
             if let threadRoot = info.rootFrame { stackBuffer.append(threadRoot) }
             var complete = true
             for rawFrame in raw.frames.reversed() {
@@ -341,17 +344,26 @@ final class ProcessSampler {
         let table = (try? target.process.threadTable(previous: threadTable)) ?? ThreadTable(hostTIDs: [])
         threadTable = table
         let placement = reader.placement(of: states, in: table)
-        var names = [UInt64: String]()
-        for interpreter in Set(states.map(\.interpreter)) {
-            names.merge(reader.threadNames(interpreter: interpreter)) { first, _ in first }
+        // Names are per interpreter: one OS thread has an ident in each it entered.
+        let interpreters = Set(states.map(\.interpreter))
+        var names = [UInt64: [UInt64: String]]()
+        var interpreterFrames = [UInt64: UInt32]()
+        for interpreter in interpreters {
+            names[interpreter] = reader.threadNames(interpreter: interpreter)
+            if sampler.options.threadRoots && interpreters.count > 1 {
+                let id = reader.interpreterID(interpreter).map(String.init) ?? "?"
+                interpreterFrames[interpreter] = sampler.intern(.marker("interpreter \(id)"))
+            }
         }
         var fresh = [UInt64: ThreadInfo]()
         for state in states {
             let starting = placement.starting.contains(state.address)
             let sampled = !starting && !placement.suspended.contains(state.address)
             let thread = SampledThread(pid: pid, tid: placement.tids[state.address], ident: state.ident,
-                                       name: starting ? nil : names[state.ident])
-            if let known = threads[state.address], known.thread == thread, known.thread.name == thread.name, known.sampled == sampled {
+                                       name: starting ? nil : names[state.interpreter]?[state.ident])
+            let interpreterFrame = interpreterFrames[state.interpreter]
+            if let known = threads[state.address], known.thread == thread, known.thread.name == thread.name, known.sampled == sampled,
+               known.interpreterFrame == interpreterFrame {
                 fresh[state.address] = known
                 continue
             }
@@ -359,7 +371,7 @@ final class ProcessSampler {
             if sampler.options.threadRoots {
                 root = sampler.intern(.marker("thread \(thread.label)"))
             }
-            fresh[state.address] = ThreadInfo(thread: thread, rootFrame: root, sampled: sampled)
+            fresh[state.address] = ThreadInfo(thread: thread, rootFrame: root, interpreterFrame: interpreterFrame, sampled: sampled)
         }
         threads = fresh
         threadsPending = fresh.values.contains { $0.sampled && ($0.thread.name == nil || $0.thread.tid == nil) }
