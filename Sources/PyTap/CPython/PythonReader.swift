@@ -208,13 +208,14 @@ public final class PythonReader {
         // Several states with one ident share an OS thread: a thread still starting (its
         // state was made by its creator and carries the creator's ids until it runs), or a
         // thread inside a call into another interpreter (3.12 `run_string`). The one running
-        // has frames; when several have, the newest interpreter's (lists are newest first)
-        // is the innermost call.
+        // has frames; when several have, the newest interpreter's (highest id; CPython's
+        // list is newest first) is the innermost call.
         var byThread = [UInt64: [Int]]()
         for (index, thread) in threads.enumerated() where thread.ident != 0 { byThread[thread.ident, default: []].append(index) }
         for indices in byThread.values where indices.count > 1 {
-            let withFrames = indices.first(where: { ((try? topFrame(of: threads[$0])) ?? 0) != 0 })
-            guard let running = withFrames ?? indices.last else { continue }
+            let withFrames = indices.filter { ((try? topFrame(of: threads[$0])) ?? 0) != 0 }
+            let newest = withFrames.max { (interpreterID(threads[$0].interpreter) ?? 0) < (interpreterID(threads[$1].interpreter) ?? 0) }
+            guard let running = newest ?? indices.last else { continue }
             for index in indices where index != running {
                 let thread = threads[index]
                 if thread.interpreter == threads[running].interpreter {

@@ -14,7 +14,7 @@ public struct ProcessImage: Equatable, Sendable {
     public var startStack: UInt64
 
     /// Parses startcode and startstack from /proc/PID/stat.
-    static func layout(statText: String) -> (startCode: UInt64, startStack: UInt64)? {
+    public static func layout(statText: String) -> (startCode: UInt64, startStack: UInt64)? {
         guard let close = statText.lastIndex(of: ")") else { return nil }
         // fields[0] is field 3 (state) of proc(5).
         let fields = statText[statText.index(after: close)...].split(separator: " ")

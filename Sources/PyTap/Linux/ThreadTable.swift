@@ -32,7 +32,7 @@ public struct ThreadTable: Sendable {
 
     /// The innermost (own-namespace) id of an `NSpid:` line of /proc/.../status, nil when
     /// the line is missing (kernels before 4.1 have no namespaces to translate).
-    static func innermostID(statusText: String) -> Int32? {
+    public static func innermostID(statusText: String) -> Int32? {
         for line in statusText.split(separator: "\n") where line.hasPrefix("NSpid:") {
             return line.dropFirst("NSpid:".count).split(whereSeparator: { $0 == " " || $0 == "\t" }).last.flatMap { Int32($0) }
         }
@@ -40,7 +40,7 @@ public struct ThreadTable: Sendable {
     }
 
     /// Number of ids on an `NSpid:` line: 1 when the process is in pytap's PID namespace.
-    static func namespaceDepth(statusText: String) -> Int {
+    public static func namespaceDepth(statusText: String) -> Int {
         for line in statusText.split(separator: "\n") where line.hasPrefix("NSpid:") {
             return line.dropFirst("NSpid:".count).split(whereSeparator: { $0 == " " || $0 == "\t" }).count
         }
