@@ -68,14 +68,17 @@ public final class Sampler {
     private var order: [Int32] = []
     private var childAttempts: [Int32: Int] = [:]
     private var seenThreads = Set<SampledThread>()
-    /// Processes that exec'd and are not yet re-attached: since when (ns since start).
-    private var execed: [Int32: UInt64] = [:]
+    /// Processes that exec'd and are not yet re-attached: since when and when last tried
+    /// (ns since start).
+    private var execed: [Int32: (since: UInt64, tried: UInt64?)] = [:]
     /// The root process exec'd this executable, which is not Python.
     private var rootImageNotPython: String?
     /// How long a new image may stay unreadable as Python before it is given up: the
     /// dynamic loader maps libpython within milliseconds, the interpreter starts within seconds.
     static let execNotPythonGrace: UInt64 = 1_000_000_000
     static let execStartupGrace: UInt64 = 30_000_000_000
+    /// Attaching reads the new image's object files: tried at most this often.
+    static let execRetryInterval: UInt64 = 20_000_000
     /// How late the loop may fall (rounds, or nanoseconds at high rates) before it drops
     /// rounds instead of catching up.
     static let catchUpRounds = 10
@@ -169,10 +172,13 @@ public final class Sampler {
     private func followExecs(time: UInt64, checkAll: Bool) {
         for pid in order where execed[pid] == nil {
             guard let process = processes[pid], process.alive, checkAll || process.failedSinceImageCheck else { continue }
-            if process.imageChanged() { execed[pid] = time }
+            if process.imageChanged() { execed[pid] = (time, nil) }
         }
-        for (pid, since) in execed {
+        for (pid, attempt) in execed {
             guard let old = processes[pid] else { continue }
+            if let tried = attempt.tried, time - tried < Sampler.execRetryInterval { continue }
+            execed[pid]?.tried = time
+            let since = attempt.since
             do {
                 let target = try PythonTarget(pid: pid)
                 processes[pid] = try makeProcessSampler(target)
