@@ -27,9 +27,10 @@ public final class Snapshotter {
         let table = try target.process.threadTable()
         let states = try interpreters.flatMap { try reader.threadStates(of: $0) }
         let placement = reader.placement(of: states, in: table)
+        // A thread that entered a subinterpreter is named by the interpreter that started it.
+        let names = interpreters.map { reader.threadNames(interpreter: $0) }
         var threads = [ThreadStack]()
-        for interpreter in interpreters {
-            let names = reader.threadNames(interpreter: interpreter)
+        for (index, interpreter) in interpreters.enumerated() {
             let holder = reader.gilHolder(interpreter: interpreter)
             for state in states where state.interpreter == interpreter {
                 let raw = try reader.rawStack(of: state)
@@ -55,7 +56,8 @@ public final class Snapshotter {
                 var idle = tid.flatMap { stats.stat(tid: $0) }.map { !$0.isRunning }
                 if placement.suspended.contains(state.address) { idle = true }
                 let starting = placement.starting.contains(state.address)
-                var stack = ThreadStack(tid: tid, ident: state.ident, name: starting ? nil : names[state.ident],
+                let name = starting ? nil : names[index][state.ident] ?? names.lazy.compactMap { $0[state.ident] }.first
+                var stack = ThreadStack(tid: tid, ident: state.ident, name: name,
                                         holdsGIL: holder == state.address, idle: idle, frames: frames, defect: defect)
                 stack.locals = locals
                 threads.append(stack)

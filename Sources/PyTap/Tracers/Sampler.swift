@@ -350,7 +350,8 @@ final class ProcessSampler {
         let table = (try? target.process.threadTable(previous: threadTable)) ?? ThreadTable(hostTIDs: [])
         threadTable = table
         let placement = reader.placement(of: states, in: table)
-        // Names are per interpreter: one OS thread has an ident in each it entered.
+        // Names are per interpreter; a thread that entered a subinterpreter is named by the
+        // interpreter that started it.
         let interpreters = Set(states.map(\.interpreter))
         var names = [UInt64: [UInt64: String]]()
         var interpreterFrames = [UInt64: UInt32]()
@@ -366,7 +367,7 @@ final class ProcessSampler {
             let starting = placement.starting.contains(state.address)
             let sampled = !starting && !placement.suspended.contains(state.address)
             let thread = SampledThread(pid: pid, tid: placement.tids[state.address], ident: state.ident,
-                                       name: starting ? nil : names[state.interpreter]?[state.ident])
+                                       name: starting ? nil : names[state.interpreter]?[state.ident] ?? names.values.lazy.compactMap { $0[state.ident] }.first)
             let interpreterFrame = interpreterFrames[state.interpreter]
             if let known = threads[state.address], known.thread == thread, known.thread.name == thread.name, known.sampled == sampled,
                known.interpreterFrame == interpreterFrame {
