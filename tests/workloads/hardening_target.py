@@ -7,7 +7,7 @@ usage: python hardening_target.py TRUTH.json MODE [ARG]
 - churn: the same, plus a thread starting and stopping threads at about 1 kHz;
 - many-threads N: the same, plus N threads asleep;
 - subinterpreter: a "runner" thread inside run_string, spinning in a subinterpreter;
-- exec PROGRAM: spins in before_exec for a second, then execs PROGRAM ("python" runs this
+- exec PROGRAM: spins in before_exec for 2 s, then execs PROGRAM ("python" runs this
   file again in mode after-exec, spinning in after_exec);
 Writes the truth (pid and tids as the process sees them) once all threads run, then runs
 until killed.
@@ -116,7 +116,7 @@ def main():
         write_truth(path, [main_thread, runner])
     elif mode == "exec":
         write_truth(path, [main_thread])
-        before_exec(1.0)
+        before_exec(2.0)
         if sys.argv[3] == "python":
             os.execv(sys.executable, [sys.executable, os.path.abspath(__file__), path + ".after", "after-exec"])
         os.execv(sys.argv[3], sys.argv[3:])

@@ -6,6 +6,9 @@ import SystemPackage
 public final class LinuxProcess {
     public let pid: Int32
     public let memory: ProcessMemory
+    /// The program image when this object was made, before anything was read from it: a
+    /// later exec is told by comparing with `image()`.
+    public private(set) var attachedImage: ProcessImage?
 
     public init(pid: Int32) throws {
         self.pid = pid
@@ -14,6 +17,7 @@ public final class LinuxProcess {
         if stat("/proc/\(pid)", &info) != 0 {
             throw ProcessError.from(Errno.current, pid: pid, operation: "stat /proc/\(pid)")
         }
+        attachedImage = try? image()
     }
 
     public var procDirectory: String { "/proc/\(pid)" }

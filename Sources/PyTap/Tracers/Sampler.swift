@@ -261,7 +261,7 @@ final class ProcessSampler {
         self.reader = try PythonReader(target: target)
         self.rootFrame = rootFrame
         self.stats = ThreadStatReader(pid: target.pid)
-        self.image = try? target.process.image()
+        self.image = target.process.attachedImage
         // Sampling favours a fresh stack over a deep retry loop.
         reader.maximumRetries = 2
     }
