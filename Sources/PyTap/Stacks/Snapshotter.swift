@@ -30,7 +30,7 @@ public final class Snapshotter {
         // A thread that entered a subinterpreter is named by the interpreter that started it.
         let names = interpreters.map { reader.threadNames(interpreter: $0) }
         var threads = [ThreadStack]()
-        for (index, interpreter) in interpreters.enumerated() {
+        for (interpreterIndex, interpreter) in interpreters.enumerated() {
             let holder = reader.gilHolder(interpreter: interpreter)
             for state in states where state.interpreter == interpreter {
                 let raw = try reader.rawStack(of: state)
@@ -56,7 +56,7 @@ public final class Snapshotter {
                 var idle = tid.flatMap { stats.stat(tid: $0) }.map { !$0.isRunning }
                 if placement.suspended.contains(state.address) { idle = true }
                 let starting = placement.starting.contains(state.address)
-                let name = starting ? nil : names[index][state.ident] ?? names.lazy.compactMap { $0[state.ident] }.first
+                let name = starting ? nil : names[interpreterIndex][state.ident] ?? names.lazy.compactMap { $0[state.ident] }.first
                 var stack = ThreadStack(tid: tid, ident: state.ident, name: name,
                                         holdsGIL: holder == state.address, idle: idle, frames: frames, defect: defect)
                 stack.locals = locals
