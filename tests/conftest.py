@@ -39,10 +39,11 @@ def run_pytap(*args, **kwargs):
                           timeout=timeout, **kwargs)
 
 
-def interpreter_params(names=None):
-    """pytest params over the matrix; an absent interpreter becomes a loud skip."""
+def interpreter_params(names=None, debug=False):
+    """pytest params over the matrix (with `debug`, its debug builds too); an absent
+    interpreter becomes a loud skip."""
     params = []
-    for interp in interpreters.ALL:
+    for interp in interpreters.ALL + (interpreters.DEBUG if debug else []):
         if names is not None and interp.name not in names:
             continue
         reason = interp.missing_reason()

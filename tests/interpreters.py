@@ -1,4 +1,4 @@
-"""The interpreter matrix pytap is tested against: 13 CPython builds.
+"""The interpreter matrix pytap is tested against: 13 CPython builds, and 4 debug builds.
 
 Each is called by its real path (never a pyenv shim). Debian sid's run inside the chroot
 made by scripts/setup-matrix.sh, so their files are only reachable through
@@ -80,7 +80,17 @@ ALL = [
     Interpreter("sid-3.15", "/usr/bin/python3.15", (3, 15), chroot=SID_CHROOT, static=True),
 ]
 
-BY_NAME = dict((i.name, i) for i in ALL)
+# --with-pydebug builds (Debian's python3.X-dbg): other allocator, extra checks, same object
+# layouts (the DWARF checks of Tests/PyTapTests prove it). dump, sample and their hardening
+# tests run on them too.
+DEBUG = [
+    Interpreter("debian-3.11d", "/usr/bin/python3.11d", (3, 11), static=True),
+    Interpreter("sid-3.13d", "/usr/bin/python3.13d", (3, 13), chroot=SID_CHROOT, static=True),
+    Interpreter("sid-3.14d", "/usr/bin/python3.14d", (3, 14), chroot=SID_CHROOT, static=True),
+    Interpreter("sid-3.15d", "/usr/bin/python3.15d", (3, 15), chroot=SID_CHROOT, static=True),
+]
+
+BY_NAME = dict((i.name, i) for i in ALL + DEBUG)
 
 
 def present():

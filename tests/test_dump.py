@@ -24,7 +24,7 @@ def dump_json(pid, exclude_ident=None, timeout=10):
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("interp", interpreter_params())
+@pytest.mark.parametrize("interp", interpreter_params(debug=True))
 def test_dump_equals_interpreter_truth(interp, workload):
     w = workload(interp, "dump_target.py")
     truth = w.truth()
@@ -61,7 +61,7 @@ def test_dump_equals_interpreter_truth(interp, workload):
     assert far["frames"][1]["line"] > 255 + 120
 
 
-@pytest.mark.parametrize("interp", interpreter_params())
+@pytest.mark.parametrize("interp", interpreter_params(debug=True))
 def test_dump_gil_and_idle(interp, workload):
     w = workload(interp, "dump_target.py")
     truth = w.truth()

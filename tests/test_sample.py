@@ -115,7 +115,7 @@ def test_cpu_split_within_one_point_at_1000hz(interp):
     check_frames_are_real(rows, truth)
 
 
-@pytest.mark.parametrize("interp", interpreter_params())
+@pytest.mark.parametrize("interp", interpreter_params(debug=True))
 def test_folded_profile_names_real_functions(interp):
     rows, truth, summary = record_cpu_split(interp, interp.stage(), seconds=2, rate=1000)
     counts = split_of(rows, truth)

@@ -70,6 +70,11 @@ struct LayoutTablesDWARFTests {
                     debugInfo: .buildID(executable: "/usr/bin/python3.14", root: sid)),
         Interpreter(name: "sid /usr/bin/python3.15", version: .init(3, 15),
                     debugInfo: .buildID(executable: "/usr/bin/python3.15", root: sid)),
+        // --with-pydebug builds carry their own DWARF: the same tables must match them.
+        Interpreter(name: "Debian /usr/bin/python3.11d", version: .init(3, 11), debugInfo: .file("/usr/bin/python3.11d")),
+        Interpreter(name: "sid /usr/bin/python3.13d", version: .init(3, 13), debugInfo: .file(sid + "/usr/bin/python3.13d")),
+        Interpreter(name: "sid /usr/bin/python3.14d", version: .init(3, 14), debugInfo: .file(sid + "/usr/bin/python3.14d")),
+        Interpreter(name: "sid /usr/bin/python3.15d", version: .init(3, 15), debugInfo: .file(sid + "/usr/bin/python3.15d")),
     ]
 
     @Test("Every layout table entry matches the interpreter's DWARF", arguments: interpreters)
