@@ -58,13 +58,20 @@ final class Recording {
         return line + "\u{1b}[K"
     }
 
+    /// ": code object unreadable 40, frame unreadable 3", most frequent first; empty without errors.
+    static func errorBreakdown(_ kinds: [String: Int]) -> String {
+        guard !kinds.isEmpty else { return "" }
+        let sorted = kinds.sorted { ($0.value, $1.key) > ($1.value, $0.key) }
+        return ": " + sorted.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+    }
+
     /// Samples, threads, torn and lost samples, and the top functions by own samples.
     func summary(profile: Profile) -> String {
         let s = statistics
         var text = "pytap: \(grouped(s.samples)) samples of \(s.threads) thread\(s.threads == 1 ? "" : "s")"
         if s.processes > 1 { text += " in \(s.processes) processes" }
         text += " in \(String(format1: s.elapsed))s (\(grouped(s.rounds)) rounds at \(Int(s.roundRate.rounded()))/s"
-        text += "; torn \(s.torn), errors \(s.errors), rounds missed \(s.missedRounds))"
+        text += "; torn \(s.torn), rounds missed \(s.missedRounds), errors \(s.errors)" + Recording.errorBreakdown(s.errorKinds) + ")"
         if s.execs > 0 { text += "; the target exec'd a new Python \(s.execs == 1 ? "once" : "\(s.execs) times"), followed" }
         if stop == .targetExited { text += "; the target exited" }
         if case .targetExecutedNonPython(let executable) = stop { text += "; the target exec'd \(executable), which is not Python" }

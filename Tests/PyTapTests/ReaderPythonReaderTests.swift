@@ -291,12 +291,14 @@ import PyTap
     }
 
     @Test(arguments: versions)
-    func chainDeeperThanTheLimitIsCutAndNotRetried(version: String) throws {
+    func chainDeeperThanTheLimitKeepsItsInnermostFramesAndCountsTheRest(version: String) throws {
         let (fake, _, _) = try fixture(version, depth: 40)
         let reader = try fake.reader()
         reader.maximumDepth = 16
         let stack = try reader.rawStack(of: try reader.allThreadStates()[0])
-        #expect(stack.defect == .tooDeep(limit: 16))
+        #expect(stack.defect == nil)
+        #expect(stack.cut == CutFrames(count: 24, moreThanCounted: false))
+        #expect(stack.cut?.marker.name == "(24 outer frames cut)")
         #expect(stack.frames.count == 16)
         #expect(stack.retries == 0)
         #expect(try reader.expectedFrames(stack).allSatisfy { $0 == ExpectedFrame("step", file: "loop.py", line: 12) })

@@ -13,7 +13,7 @@ public final class CodeObject: Sendable {
     public let firstTraceable: Int
     /// 3.11+: length of the bytecode in bytes (the code object's ob_size code units).
     public let instructionBytes: Int?
-    /// Pointers read with the code object; a changed fingerprint means the address was reused.
+    /// `CodeIdentity` read with the code object; a changed one means the address was reused.
     let fingerprint: [UInt64]
 
     init(address: UInt64, name: String, qualname: String, filename: String, firstLine: Int, lineTable: LineTable,
@@ -36,16 +36,22 @@ public final class CodeObject: Sendable {
     }
 }
 
-/// Code objects by address, read once. Entries are re-validated in batches by the sampler
-/// (a freed code object's address can be reused by another one).
+/// Code objects by address, read once. A freed code object's address is soon reused by
+/// another (code made and dropped at a high rate: exec, namedtuple, templates), so every
+/// cached entry a walk uses is proven to be the same object again after the walk
+/// (`checkIdentity`, one batched read); the sampler also re-checks all entries every 2 s.
 public final class CodeObjectCache {
     private let objects: ObjectReader
     private let layout: PythonLayout
     private var entries: [UInt64: CodeObject] = [:]
-    /// Known not to be code objects (e.g. 3.14 shim frames' executables).
+    /// Known not to be code objects (e.g. 3.14 shim frames' executables); forgotten by `revalidate`.
     private var rejected: Set<UInt64> = []
     private let headerSize: Int
-    private let fingerprintOffsets: [Int]
+    private let identity: CodeIdentity
+    /// Cached entries handed out since `beginUse`, to be checked by `checkIdentity`.
+    private var used: [UInt64] = []
+    /// Addresses dropped as reused since `takeDropped`, for caches built on this one.
+    private var dropped: [UInt64] = []
     /// Address of the `code` type, when known, to verify candidates.
     public var codeType: UInt64?
 
@@ -60,7 +66,7 @@ public final class CodeObjectCache {
         var end = 0
         for field in fields { end = max(end, try layout.require(field) + 8) }
         headerSize = end
-        fingerprintOffsets = [try layout.require(.codeFilename), try layout.require(.codeName), try layout.require(.codeLineTable)]
+        identity = try CodeIdentity(layout: layout)
     }
 
     public var count: Int { entries.count }
@@ -77,13 +83,19 @@ public final class CodeObjectCache {
     /// The code object at `address`, or nil when the object there is not a code object
     /// (checked against the `code` type when known; 3.12+ shim frames hold other objects).
     public func codeIfCode(at address: UInt64) throws -> CodeObject? {
-        if let cached = entries[address] { return cached }
+        if let cached = entries[address] {
+            used.append(address)
+            return cached
+        }
         if rejected.contains(address) { return nil }
         guard let code = try read(address) else {
             if rejected.count < CodeObjectCache.maximumEntries { rejected.insert(address) }
             return nil
         }
-        if entries.count >= CodeObjectCache.maximumEntries { entries.removeAll(keepingCapacity: true) }
+        if entries.count >= CodeObjectCache.maximumEntries {
+            dropped.append(contentsOf: entries.keys)
+            entries.removeAll(keepingCapacity: true)
+        }
         entries[address] = code
         return code
     }
@@ -93,12 +105,12 @@ public final class CodeObjectCache {
         if let codeType, try head.pointer(try layout.require(.objectType)) != codeType { return nil }
         let filenamePointer = try head.pointer(try layout.require(.codeFilename))
         let namePointer = try head.pointer(try layout.require(.codeName))
-        let name = try objects.string(namePointer, maximumLength: 1024)
+        let name = try objects.string(namePointer, maximumLength: CodeObjectCache.maximumNameLength, truncating: true)
         var qualname = name
         if let offset = layout[.codeQualname] {
-            qualname = try objects.string(try head.pointer(offset), maximumLength: 4096)
+            qualname = try objects.string(try head.pointer(offset), maximumLength: CodeObjectCache.maximumNameLength, truncating: true)
         }
-        let filename = try objects.string(filenamePointer, maximumLength: 4096)
+        let filename = try objects.string(filenamePointer, maximumLength: CodeObjectCache.maximumFilenameLength, truncating: true)
         let firstLine = Int(try head.i32(try layout.require(.codeFirstLineno)))
         let tablePointer = try head.pointer(try layout.require(.codeLineTable))
         let tableBytes = try objects.bytes(tablePointer)
@@ -113,32 +125,135 @@ public final class CodeObjectCache {
         }
         var firstTraceable = 0
         if let offset = layout[.codeFirstTraceable] { firstTraceable = Int(try head.i32(offset)) }
+        // The identity is read after the object, so a change in between shows at the next check.
+        let fingerprint = try identity.fingerprint(ofCodeAt: address, memory: objects.memory) ?? []
         return CodeObject(address: address, name: name, qualname: qualname, filename: filename, firstLine: firstLine,
                           lineTable: LineTable(format: layout.traits.lineTable, bytes: tableBytes, firstLine: firstLine),
                           instructionsStart: instructionsStart, firstTraceable: firstTraceable, instructionBytes: instructionBytes,
-                          fingerprint: try fingerprintOffsets.map { try head.pointer($0) })
+                          fingerprint: fingerprint)
     }
 
-    /// Drops entries whose fingerprint changed (address reused by another object); one
+    /// Longest name and filename kept; longer ones are cut and end in "…".
+    public static let maximumNameLength = 1024
+    public static let maximumFilenameLength = 4096
+
+    /// Starts a walk: forgets which cached entries were used.
+    public func beginUse() { used.removeAll(keepingCapacity: true) }
+
+    /// Checks that the cached entries used since `beginUse`, and those at `addresses`, are
+    /// still the objects they were read as (one batched read); entries that are not are
+    /// dropped. Returns how many were dropped: the walk that used them must be repeated.
+    /// Throws `MemoryReadError.processGone` when the target is gone.
+    public func checkIdentity(alsoOf addresses: some Sequence<UInt64>) throws -> Int {
+        var candidates = used
+        for address in addresses where entries[address] != nil { candidates.append(address) }
+        used.removeAll(keepingCapacity: true)
+        if candidates.isEmpty { return 0 }
+        var unique = Set<UInt64>(minimumCapacity: candidates.count)
+        return try dropChanged(candidates.filter { unique.insert($0).inserted })
+    }
+
+    /// Drops entries whose identity changed (address reused by another object); one
     /// batched read for all entries. Returns how many were dropped.
     @discardableResult
     public func revalidate() -> Int {
-        let addresses = Array(entries.keys)
-        guard !addresses.isEmpty, let low = fingerprintOffsets.min(), let high = fingerprintOffsets.max() else { return 0 }
-        let results = objects.memory.readMany(addresses.map { ($0 &+ UInt64(low), high - low + 8) })
-        var dropped = 0
-        for (address, result) in zip(addresses, results) {
-            guard let entry = entries[address] else { continue }
-            var valid = false
-            if case .success(let bytes) = result {
-                let copy = RemoteBytes(address: address &+ UInt64(low), bytes: bytes)
-                valid = (try? fingerprintOffsets.map { try copy.pointer($0 - low) }) == entry.fingerprint
-            }
-            if !valid {
-                entries[address] = nil
-                dropped += 1
+        rejected.removeAll(keepingCapacity: true)
+        return (try? dropChanged(Array(entries.keys))) ?? 0
+    }
+
+    /// Addresses dropped since the last call (so decoded frames of them can be forgotten).
+    public func takeDropped() -> [UInt64] {
+        defer { dropped.removeAll(keepingCapacity: true) }
+        return dropped
+    }
+
+    private func dropChanged(_ addresses: [UInt64]) throws -> Int {
+        var count = 0
+        let cached = addresses.compactMap { entries[$0] }
+        let current = try identity.fingerprints(of: cached, memory: objects.memory)
+        for (entry, fingerprint) in zip(cached, current) where fingerprint != entry.fingerprint {
+            entries[entry.address] = nil
+            dropped.append(entry.address)
+            count += 1
+        }
+        return count
+    }
+}
+
+/// What tells one code object from another that took its address: its type, its name,
+/// qualname, filename and line-table pointers, first line and size, and the header of the
+/// name and line-table objects (type, length, hash), since those are freed and reused
+/// along with the code object. Re-read in one batch of three small reads per object.
+struct CodeIdentity {
+    private let typeOffset: Int
+    private let codeFields: [(offset: Int, bytes: Int)]
+    private let codeSpan: Int
+    private let nameOffset: Int
+    private let tableOffset: Int
+    /// Words after the type pointer read of the name (length, hash) and table (size).
+    static let nameWords = 3
+    static let tableWords = 2
+
+    init(layout: PythonLayout) throws {
+        typeOffset = layout[.objectType] ?? 8
+        nameOffset = try layout.require(.codeName)
+        tableOffset = try layout.require(.codeLineTable)
+        var fields: [(offset: Int, bytes: Int)] = [(typeOffset, 8), (try layout.require(.varObjectSize), 8),
+                                                    (try layout.require(.codeFilename), 8), (nameOffset, 8),
+                                                    (tableOffset, 8), (try layout.require(.codeFirstLineno), 4)]
+        if let qualname = layout[.codeQualname] { fields.append((qualname, 8)) }
+        codeFields = fields
+        codeSpan = fields.map { $0.offset + $0.bytes }.max() ?? 0
+    }
+
+    /// The identity of the code object at `address` now, nil if part of it is unreadable.
+    func fingerprint(ofCodeAt address: UInt64, memory: RemoteMemory) throws -> [UInt64]? {
+        let head = try memory.readStruct(address, count: codeSpan)
+        let name = try head.pointer(nameOffset)
+        let table = try head.pointer(tableOffset)
+        let reads = memory.readMany([(name &+ UInt64(typeOffset), 8 * CodeIdentity.nameWords),
+                                     (table &+ UInt64(typeOffset), 8 * CodeIdentity.tableWords)])
+        return combine(code: head.bytes, name: reads[0], table: reads[1])
+    }
+
+    /// Identities of `codes` now (nil where unreadable), by the pointers their cached identity holds.
+    func fingerprints(of codes: [CodeObject], memory: RemoteMemory) throws -> [[UInt64]?] {
+        var ranges = [(address: UInt64, count: Int)]()
+        ranges.reserveCapacity(codes.count * 3)
+        for code in codes {
+            // Name and table objects where the cached code object had them: if the code
+            // object still points there, these are its name and table now.
+            let name = code.fingerprint.count > 3 ? code.fingerprint[3] : 0
+            let table = code.fingerprint.count > 4 ? code.fingerprint[4] : 0
+            ranges.append((code.address, codeSpan))
+            ranges.append((name &+ UInt64(typeOffset), 8 * CodeIdentity.nameWords))
+            ranges.append((table &+ UInt64(typeOffset), 8 * CodeIdentity.tableWords))
+        }
+        let results = memory.readMany(ranges)
+        for case .failure(.processGone) in results { throw MemoryReadError.processGone }
+        return (0..<codes.count).map { index in
+            guard case .success(let head) = results[3 * index] else { return nil }
+            return combine(code: head, name: results[3 * index + 1], table: results[3 * index + 2])
+        }
+    }
+
+    private func combine(code: [UInt8], name: Result<[UInt8], MemoryReadError>,
+                         table: Result<[UInt8], MemoryReadError>) -> [UInt64]? {
+        guard case .success(let nameHead) = name, case .success(let tableHead) = table else { return nil }
+        let head = RemoteBytes(address: 0, bytes: code)
+        var words = [UInt64]()
+        words.reserveCapacity(codeFields.count + CodeIdentity.nameWords + CodeIdentity.tableWords)
+        for field in codeFields {
+            guard let value = try? (field.bytes == 8 ? head.u64(field.offset) : UInt64(head.u32(field.offset))) else { return nil }
+            words.append(value)
+        }
+        for bytes in [nameHead, tableHead] {
+            let copy = RemoteBytes(address: 0, bytes: bytes)
+            for index in 0..<(bytes.count / 8) {
+                guard let value = try? copy.u64(8 * index) else { return nil }
+                words.append(value)
             }
         }
-        return dropped
+        return words
     }
 }

@@ -77,41 +77,57 @@ public final class ObjectReader {
 
     // MARK: Strings
 
-    /// Decodes a `str` (3.x unicode; 2.7 str or unicode) or `bytes` object.
-    public func string(_ object: UInt64, maximumLength: Int = ObjectReader.maximumStringLength) throws -> String {
+    /// Decodes a `str` (3.x unicode; 2.7 str or unicode) or `bytes` object. A string longer
+    /// than `maximumLength` throws, or with `truncating` is cut there and ends in "…" (up to
+    /// `maximumTruncatedLength` characters, beyond which a length is garbage).
+    public func string(_ object: UInt64, maximumLength: Int = ObjectReader.maximumStringLength,
+                       truncating: Bool = false) throws -> String {
+        let limit = StringLimit(maximumLength: maximumLength, truncating: truncating)
         switch layout.traits.strings {
         case .pep393:
-            return try unicode393(object, maximumLength: maximumLength)
+            return try unicode393(object, limit: limit)
         case .python2:
             let name = try typeNameOf(object)
-            if name == "unicode" { return try unicode27(object, maximumLength: maximumLength) }
-            return String(decoding: try bytes(object, maximumLength: maximumLength), as: UTF8.self)
+            if name == "unicode" { return try unicode27(object, limit: limit) }
+            let data = try bytes(object, maximumLength: limit.acceptedLength, keepingAtMost: limit.maximumLength)
+            return limit.ending(String(decoding: data.bytes, as: UTF8.self), cut: data.cut)
         }
     }
 
+    /// Longest string length accepted for truncation; longer is not a string (garbage).
+    public static let maximumTruncatedLength = 1 << 30
+
     /// The payload of a `bytes` object (2.7: `str`).
     public func bytes(_ object: UInt64, maximumLength: Int = LineTable.maximumBytes) throws -> [UInt8] {
+        try bytes(object, maximumLength: maximumLength, keepingAtMost: maximumLength).bytes
+    }
+
+    /// The first `keepingAtMost` bytes of a `bytes` object of at most `maximumLength`, and
+    /// whether it was longer.
+    private func bytes(_ object: UInt64, maximumLength: Int, keepingAtMost kept: Int) throws -> (bytes: [UInt8], cut: Bool) {
         let sizeOffset = try layout.require(.varObjectSize)
         let dataOffset = try layout.require(.bytesData)
         // One read usually covers header and data.
         let head = try readPrefetched(object, minimum: dataOffset, preferred: dataOffset + 128)
         let size = try head.i64(sizeOffset)
         guard size >= 0, size <= Int64(maximumLength) else { throw ObjectReadError.implausible(what: "bytes length", value: size) }
-        if dataOffset + Int(size) <= head.count { return Array(try head.slice(dataOffset, count: Int(size))) }
-        return try memory.readBytes(object &+ UInt64(dataOffset), count: Int(size))
+        let count = min(Int(size), kept)
+        if dataOffset + count <= head.count { return (Array(try head.slice(dataOffset, count: count)), count < size) }
+        return (try memory.readBytes(object &+ UInt64(dataOffset), count: count), count < size)
     }
 
-    private func unicode393(_ object: UInt64, maximumLength: Int) throws -> String {
+    private func unicode393(_ object: UInt64, limit: StringLimit) throws -> String {
         let lengthOffset = try layout.require(.unicodeLength)
         let stateOffset = try layout.require(.unicodeState)
         let asciiSize = try layout.require(.asciiObjectSize)
         let compactSize = try layout.require(.compactUnicodeObjectSize)
         // Read the largest header plus a typical name in one go.
         let head = try readPrefetched(object, minimum: asciiSize, preferred: max(compactSize, asciiSize) + 64)
-        let length = try head.i64(lengthOffset)
-        guard length >= 0, length <= Int64(maximumLength) else {
-            throw ObjectReadError.implausible(what: "str length", value: length)
+        let fullLength = try head.i64(lengthOffset)
+        guard fullLength >= 0, fullLength <= Int64(limit.acceptedLength) else {
+            throw ObjectReadError.implausible(what: "str length", value: fullLength)
         }
+        let length = min(fullLength, Int64(limit.maximumLength))
         let state = layout.traits.unicodeState
         let stateWord = try head.u32(stateOffset)
         let kind = Int((stateWord >> state.kindShift) & state.kindMask)
@@ -131,18 +147,31 @@ public final class ObjectReader {
             let pointer = try head.pointer(try layout.require(.unicodeData))
             data = try memory.readBytes(pointer, count: byteCount)
         }
-        return ObjectReader.decode(data, kind: kind)
+        return limit.ending(ObjectReader.decode(data, kind: kind), cut: length < fullLength)
     }
 
-    private func unicode27(_ object: UInt64, maximumLength: Int) throws -> String {
+    private func unicode27(_ object: UInt64, limit: StringLimit) throws -> String {
         let head = try memory.readStruct(object, count: max(try layout.require(.unicodeLength), try layout.require(.unicodeData)) + 8)
-        let length = try head.i64(try layout.require(.unicodeLength))
-        guard length >= 0, length <= Int64(maximumLength) else {
-            throw ObjectReadError.implausible(what: "unicode length", value: length)
+        let fullLength = try head.i64(try layout.require(.unicodeLength))
+        guard fullLength >= 0, fullLength <= Int64(limit.acceptedLength) else {
+            throw ObjectReadError.implausible(what: "unicode length", value: fullLength)
         }
+        let length = min(fullLength, Int64(limit.maximumLength))
         let unit = try layout.require(.unicodeCharSize27)
         let pointer = try head.pointer(try layout.require(.unicodeData))
-        return ObjectReader.decode(try memory.readBytes(pointer, count: Int(length) * unit), kind: unit)
+        let text = ObjectReader.decode(try memory.readBytes(pointer, count: Int(length) * unit), kind: unit)
+        return limit.ending(text, cut: length < fullLength)
+    }
+
+    /// How long a string may be, and whether a longer one is cut or refused.
+    struct StringLimit {
+        let maximumLength: Int
+        let truncating: Bool
+
+        /// Longest length not refused as garbage.
+        var acceptedLength: Int { truncating ? max(maximumLength, ObjectReader.maximumTruncatedLength) : maximumLength }
+
+        func ending(_ text: String, cut: Bool) -> String { cut ? text + "…" : text }
     }
 
     /// Decodes PEP 393 data of 1 (Latin-1), 2 (UCS-2) or 4 (UCS-4) bytes per character.

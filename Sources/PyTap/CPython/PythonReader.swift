@@ -51,6 +51,21 @@ public struct RawStack: Sendable {
     public var retries: Int
     /// The address of each frame of `frames` (`PyFrameObject` or `_PyInterpreterFrame`).
     public var frameAddresses: [UInt64] = []
+    /// Outer frames not walked (a stack deeper than `maximumDepth`): `frames` are its innermost.
+    public var cut: CutFrames? = nil
+}
+
+/// The outer frames of a stack too deep to walk whole, counted up to a limit.
+public struct CutFrames: Equatable, Sendable {
+    /// Frames counted past the kept ones (frames in memory, shim frames included).
+    public var count: Int
+    /// The chain went on beyond what was counted.
+    public var moreThanCounted: Bool
+
+    public init(count: Int, moreThanCounted: Bool) {
+        self.count = count
+        self.moreThanCounted = moreThanCounted
+    }
 }
 
 /// Where a walk starts: the runtime's symbols in the target's address space.
@@ -91,8 +106,10 @@ public final class PythonReader {
     private let frameSize: Int
     private var threadNameCache = ThreadNameCache()
 
-    /// Frames walked at most per thread; deeper stacks are reported as partial.
+    /// Frames walked at most per thread; deeper stacks keep their innermost frames and
+    /// count the rest (up to `maximumCountedDepth`).
     public var maximumDepth = 4096
+    public var maximumCountedDepth = 4 * 4096
     /// Walk again this many times when a stack changed while being read.
     public var maximumRetries = 3
     /// Most interpreters and thread states followed.
@@ -286,23 +303,38 @@ public final class PythonReader {
         var attempt = 0
         var state = thread
         while true {
-            // Each attempt starts from a copy of the thread state made for it.
-            let top = try reading("innermost frame of the thread state", at: state.address) { try topFrame(of: state) }
-            let (frames, walked, defect, frameAddresses) = walk(from: top, thread: state)
-            var problem = defect
-            if problem == nil, try !reading("innermost frame of the thread state", at: state.address, { try isStillCurrent(walked, thread: state) }) {
-                problem = .changedWhileReading
+            // Each attempt starts from a copy of the thread state made for it. A pointer read
+            // from it may be stale by the time it is followed (the cframe on the C stack, a
+            // popped frame): such a read failing is a stack that changed, not an error.
+            var walk = ChainWalk.Result(frames: [], addresses: [], frameAddresses: [], defect: .changedWhileReading)
+            if let top = try unlessTorn({ try topFrame(of: state) }) {
+                codes.beginUse()
+                walk = self.walk(from: top, thread: state)
+                // A cached code object freed and its address reused: walk again with the new one.
+                if try codes.checkIdentity(alsoOf: walk.frames.lazy.map(\.code)) > 0 { walk.defect = .changedWhileReading }
+                if walk.defect == nil, try unlessTorn({ try isStillCurrent(walk.addresses, thread: state) }) != true {
+                    walk.defect = .changedWhileReading
+                }
             }
-            guard let found = problem else {
-                return RawStack(frames: frames, defect: nil, retries: attempt, frameAddresses: frameAddresses)
+            let problem = walk.defect
+            guard problem != nil, attempt < maximumRetries else {
+                return RawStack(frames: walk.frames, defect: problem, retries: attempt, frameAddresses: walk.frameAddresses,
+                                cut: walk.cut)
             }
-            // A chain too deep is a property of the stack, not a tear: retrying won't help.
-            if case .tooDeep = found { return RawStack(frames: frames, defect: found, retries: attempt, frameAddresses: frameAddresses) }
-            if attempt >= maximumRetries { return RawStack(frames: frames, defect: found, retries: attempt, frameAddresses: frameAddresses) }
             attempt += 1
             state = ThreadState(address: thread.address, interpreter: thread.interpreter, ident: thread.ident,
                                 nativeThreadID: thread.nativeThreadID,
                                 bytes: try reading("thread state", at: thread.address) { try memory.readStruct(thread.address, count: threadStateSize) })
+        }
+    }
+
+    /// `body`'s result, or nil when one of its reads failed; the target being gone still throws.
+    private func unlessTorn<T>(_ body: () throws -> T) throws -> T? {
+        do {
+            return try body()
+        } catch {
+            if memoryReadError(in: error) == .processGone { throw error }
+            return nil
         }
     }
 
@@ -326,8 +358,8 @@ public final class PythonReader {
         return false
     }
 
-    /// Walks the frame chain from `top`. Returns frames, the walked of the frames
-    /// walked (including skipped shim frames' neighbours) and a defect when incomplete.
+    /// Walks the frame chain from `top`: the frames found, the addresses walked (shim
+    /// frames included), a defect when incomplete and the outer frames cut when too deep.
     private func walk(from top: UInt64, thread: ThreadState) -> ChainWalk.Result {
         switch layout.traits.frameModel {
         case .frameObjects(let lastiUnit):
@@ -346,6 +378,7 @@ public final class PythonReader {
             let lastiOffset = try layout.require(.frameLasti)
             let typeOffset = try layout.require(.objectType)
             while address != 0 {
+                if walk.isFull { return walk.result(nil, cut: countFrames(from: address, previousOffset: backOffset)) }
                 if let defect = walk.visit(address) { return walk.result(defect) }
                 let frame: RemoteBytes
                 do {
@@ -381,6 +414,7 @@ public final class PythonReader {
             let codeUnit = try layout.require(.codeUnitSize)
             let lowestOffset = -layout.traits.instructionPointerLead * codeUnit
             while address != 0 {
+                if walk.isFull { return walk.result(nil, cut: countFrames(from: address, previousOffset: previousOffset)) }
                 if let defect = walk.visit(address) { return walk.result(defect) }
                 // Frames in the copied chunk are read in place; others (generators) from memory.
                 let frame: RemoteBytes
@@ -426,6 +460,20 @@ public final class PythonReader {
             return walk.result(.unreadable(address: address, what: "interpreter frame"))
         }
         return walk.result(nil)
+    }
+
+    /// Counts the frames of the chain from `address` on, following `previousOffset`, up to
+    /// `maximumCountedDepth - maximumDepth` (a cycle or an unreadable link ends the count).
+    private func countFrames(from address: UInt64, previousOffset: Int) -> CutFrames {
+        let limit = max(0, maximumCountedDepth - maximumDepth)
+        var count = 0
+        var current = address
+        while current != 0 && count < limit {
+            count += 1
+            guard let next = try? memory.readPointer(current &+ UInt64(previousOffset)) else { break }
+            current = next
+        }
+        return CutFrames(count: count, moreThanCounted: current != 0 && count >= limit)
     }
 
     /// Copies the used part of the thread's current data-stack chunk in one read (3.11+),
@@ -511,13 +559,15 @@ struct ChainWalk {
         framesBefore.reserveCapacity(64)
     }
 
-    /// Records a step to `address`; returns a defect when the chain loops or is too deep.
+    /// Whether `maximumDepth` frames were walked: the rest of the chain is only counted.
+    var isFull: Bool { addresses.count >= maximumDepth }
+
+    /// Records a step to `address`; returns a defect when the chain loops.
     mutating func visit(_ address: UInt64) -> WalkDefect? {
         if !addresses.isEmpty && address == tortoise {
             cutRepetition(repeated: address, cycleLength: sinceTortoise + 1)
             return .cycle(address: address)
         }
-        if addresses.count >= maximumDepth { return .tooDeep(limit: maximumDepth) }
         sinceTortoise += 1
         if sinceTortoise == power {
             tortoise = address
@@ -544,11 +594,17 @@ struct ChainWalk {
         addresses.removeLast(count - end)
     }
 
-    /// Frames, every address walked, the defect, and the address of each frame.
-    typealias Result = ([RawFrame], [UInt64], WalkDefect?, [UInt64])
+    struct Result {
+        var frames: [RawFrame]
+        var addresses: [UInt64]
+        /// The address of each frame of `frames`.
+        var frameAddresses: [UInt64]
+        var defect: WalkDefect?
+        var cut: CutFrames?
+    }
 
-    func result(_ defect: WalkDefect?) -> Result {
-        (frames, addresses, defect, frameAddresses)
+    func result(_ defect: WalkDefect?, cut: CutFrames? = nil) -> Result {
+        Result(frames: frames, addresses: addresses, frameAddresses: frameAddresses, defect: defect, cut: cut)
     }
 
     /// Adds a frame found at the address visited last.

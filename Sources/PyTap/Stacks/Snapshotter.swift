@@ -6,6 +6,13 @@ extension Frame {
     }
 }
 
+extension CutFrames {
+    /// The marker frame that stands for the cut frames at the base of a stack.
+    public var marker: Frame {
+        .marker("(\(moreThanCounted ? "over " : "")\(count) outer frame\(count == 1 ? "" : "s") cut)")
+    }
+}
+
 /// Takes `ProcessSnapshot`s: every thread of every interpreter with its stack, GIL and
 /// idle state, and its name. What `pytap dump` prints.
 public final class Snapshotter {
@@ -49,6 +56,10 @@ public final class Snapshotter {
                         defect = defect ?? .unreadable(address: rawFrame.code, what: "code object")
                         break
                     }
+                }
+                if let cut = raw.cut, defect == nil {
+                    frames.append(cut.marker)
+                    if includeLocals { locals.append(nil) }
                 }
                 let tid = placement.tids[state.address]
                 // A state whose OS thread runs another interpreter waits; one without a

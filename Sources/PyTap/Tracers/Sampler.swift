@@ -31,6 +31,8 @@ public struct SamplerStatistics: Sendable {
     public var retries = 0
     /// Stacks or thread lists dropped because memory could not be read.
     public var errors = 0
+    /// `errors` by cause (e.g. "code object unreadable"), for the summary.
+    public var errorKinds: [String: Int] = [:]
     /// Processes sampled so far.
     public var processes = 0
     /// Distinct threads sampled so far.
@@ -222,6 +224,12 @@ public final class Sampler {
     }
 
     func count(_ update: (inout SamplerStatistics) -> Void) { update(&statistics) }
+
+    /// A sample or thread list lost to an unreadable or inconsistent memory read.
+    func countError(_ kind: String) {
+        statistics.errors += 1
+        statistics.errorKinds[kind, default: 0] += 1
+    }
 }
 
 /// Per-process state of a recording: the reader, open /proc stat files, decoded frames
@@ -273,7 +281,7 @@ final class ProcessSampler {
         do {
             states = try reader.allThreadStates()
         } catch {
-            noteFailure(sampler: sampler)
+            noteFailure(error, sampler: sampler, kind: "thread list unreadable")
             return
         }
         if !states.elementsEqual(knownAddresses, by: { $0.address == $1 }) || (threadsPending && time >= nextNameRefresh) {
@@ -295,12 +303,13 @@ final class ProcessSampler {
             do {
                 raw = try reader.rawStack(of: state)
             } catch {
-                noteFailure(sampler: sampler)
+                noteFailure(error, sampler: sampler, kind: "thread state unreadable")
                 continue
             }
             sampler.count { $0.retries += raw.retries }
+            forgetFramesOfDroppedCode()
             if let defect = raw.defect {
-                if case .changedWhileReading = defect { sampler.count { $0.torn += 1 } } else { sampler.count { $0.errors += 1 } }
+                if case .changedWhileReading = defect { sampler.count { $0.torn += 1 } } else { sampler.countError(defect.kind) }
                 continue
             }
             if raw.frames.isEmpty { continue }
@@ -308,6 +317,7 @@ final class ProcessSampler {
             if let rootFrame { stackBuffer.append(rootFrame) }
             if let interpreterRoot = info.interpreterFrame { stackBuffer.append(interpreterRoot) }
             if let threadRoot = info.rootFrame { stackBuffer.append(threadRoot) }
+            if let cut = raw.cut { stackBuffer.append(sampler.intern(cut.marker)) }
             var complete = true
             for rawFrame in raw.frames.reversed() {
                 if let id = frameIDs[rawFrame] {
@@ -325,7 +335,7 @@ final class ProcessSampler {
                 stackBuffer.append(id)
             }
             guard complete else {
-                sampler.count { $0.errors += 1 }
+                sampler.countError("code object unreadable")
                 continue
             }
             let stack = sampler.intern(stack: stackBuffer)
@@ -336,12 +346,13 @@ final class ProcessSampler {
     }
 
     /// A failed read: the process exited, or its memory was inconsistent for a moment.
-    private func noteFailure(sampler: Sampler) {
+    /// An exiting process has no memory left before it is a zombie: that is its end too.
+    private func noteFailure(_ error: any Error, sampler: Sampler, kind: String) {
         failedSinceImageCheck = true
-        if !target.process.isAlive {
+        if memoryReadError(in: error) == .processGone || !target.process.isAlive {
             alive = false
         } else {
-            sampler.count { $0.errors += 1 }
+            sampler.countError(kind)
         }
     }
 
@@ -394,8 +405,17 @@ final class ProcessSampler {
 
     func markGone() { alive = false }
 
-    /// Re-checks cached code objects; decoded frames are dropped if any code object moved.
+    /// Re-checks cached code objects; decoded frames of any that moved are dropped.
     func revalidate() {
-        if reader.codes.revalidate() > 0 { frameIDs.removeAll(keepingCapacity: true) }
+        reader.codes.revalidate()
+        forgetFramesOfDroppedCode()
+    }
+
+    /// Decoded frames of code objects the cache dropped (their address now holds another).
+    private func forgetFramesOfDroppedCode() {
+        let dropped = reader.codes.takeDropped()
+        if dropped.isEmpty { return }
+        let codes = Set(dropped)
+        frameIDs = frameIDs.filter { !codes.contains($0.key.code) }
     }
 }
