@@ -47,14 +47,15 @@ def test_reused_code_addresses_are_named_by_the_new_code(interp):
     wall = sum(m[2] - m[1] for m in window)
     assert len(window) > 20 and total > 0, (len(window), total)
     # A stale cached name gives one function the samples of the many made after it at its
-    # address, and none to those. Rounds pytap misses on a busy machine only thin the counts.
+    # address (hundreds), and none to those (nearly all). Rounds pytap misses or catches up
+    # on a busy machine only leave a few functions unsampled or a few samples too many.
     missing = [m[0] for m in window if m[0] not in counts]
     inflated = []
     for name, began, ended in window:
         expected = total * (ended - began) / wall
-        if counts.get(name, 0) > 3 * expected + 5:
+        if counts.get(name, 0) > 3 * expected + 15:
             inflated.append((name, counts[name], round(expected, 1)))
     print("%s: %d functions, %d samples, %d never sampled, %d over-sampled %s" % (
         interp, len(window), total, len(missing), len(inflated), inflated[:5]))
-    assert len(missing) <= 0.1 * len(window), missing[:10]
+    assert len(missing) <= 0.25 * len(window), missing[:10]
     assert not inflated
