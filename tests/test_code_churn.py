@@ -1,6 +1,5 @@
 """Code objects freed and reallocated at the same address (a function made with exec and
 dropped every few ms) must be named by what is there now, not by a cached old name."""
-import json
 import os
 import re
 import time

@@ -2,12 +2,11 @@
 under 0.5% on CPython's own test suite at 1000 Hz."""
 import os
 import re
-import sys
 
 import pytest
 
-import interpreters
 from conftest import run_pytap
+from test_sample import stage_default
 
 SUMMARY = re.compile(r"pytap: ([\d,]+) samples of .*; torn (\d+),.* errors (\d+)")
 SUITE = ["test_re", "test_json", "test_statistics", "test_difflib", "test_textwrap", "test_csv"]
@@ -20,17 +19,10 @@ def losses(stderr):
     return samples, torn, errors
 
 
-def pyenv_312():
-    interp = interpreters.BY_NAME["pyenv-3.12"]
-    if interp.missing_reason():
-        pytest.skip("SKIPPED " + interp.missing_reason())
-    return interp
-
-
 def test_target_exit_is_not_counted_as_errors():
     # While a process exits its memory is gone before it becomes a zombie: reads fail
     # then, and that is the end of the recording, not lost samples.
-    interp = pyenv_312()
+    interp = stage_default()
     # A large address space takes long to tear down: reads fail all that time.
     busy = "import time\nheap = [bytes(1000) for _ in range(300000)]\nend = time.time() + 0.5\nwhile time.time() < end: pass\n"
     for _ in range(3):
@@ -42,7 +34,7 @@ def test_target_exit_is_not_counted_as_errors():
 
 
 def test_cpython_test_suite_loses_under_half_a_percent():
-    interp = pyenv_312()
+    interp = stage_default()
     test_package = os.path.join(os.path.dirname(os.path.dirname(interp.path)), "lib", "python3.12", "test")
     if not os.path.isdir(test_package):
         pytest.skip("SKIPPED %s has no test package (%s)" % (interp, test_package))
