@@ -138,4 +138,27 @@ import PyTap
         #expect(stack.retries == reader.maximumRetries)
         #expect(stack.frames.isEmpty)
     }
+
+    @Test(arguments: ["3.11.7", "3.12.1"])
+    func threadThatMovesOnDuringThePauseIsReadWhole(version: String) throws {
+        let fake = try FakeInterpreter(version: version)
+        let thread = fake.addThread(ident: 0x1000, nativeID: 77)
+        let step = fake.code("step", file: "loop.py", firstLine: 10, lines: [10, 11, 12])
+        fake.setTopFrame(fake.chain([(step, 4)])[0], of: thread)
+        let cframeField = thread + fake.offset(.tstateCFrame)
+        let cframe = fake.readPointer(cframeField)
+        fake.memory.pointer(FakeInterpreter.unmapped, at: cframeField)
+        let reader = try fake.reader()
+        var pauses = 0
+        // The first retry comes at once; before the second the thread gets to run.
+        reader.pauseBeforeRetry = {
+            pauses += 1
+            fake.memory.pointer(cframe, at: cframeField)
+        }
+        let stack = try reader.rawStack(of: try reader.allThreadStates()[0])
+        #expect(stack.defect == nil)
+        #expect(stack.retries == 2)
+        #expect(pauses == 1)
+        #expect(try reader.expectedFrames(stack) == [ExpectedFrame("step", file: "loop.py", line: 12)])
+    }
 }

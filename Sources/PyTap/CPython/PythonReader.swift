@@ -112,6 +112,9 @@ public final class PythonReader {
     public var maximumCountedDepth = 4 * 4096
     /// Walk again this many times when a stack changed while being read.
     public var maximumRetries = 3
+    /// Called before the second and later retries: a thread preempted halfway through a
+    /// call or return shows the same torn stack to back-to-back walks until it runs again.
+    public var pauseBeforeRetry: (() -> Void)?
     /// Most interpreters and thread states followed.
     public static let maximumThreads = 4096
     public static let maximumInterpreters = 256
@@ -322,6 +325,7 @@ public final class PythonReader {
                                 cut: walk.cut)
             }
             attempt += 1
+            if attempt > 1 { pauseBeforeRetry?() }
             state = ThreadState(address: thread.address, interpreter: thread.interpreter, ident: thread.ident,
                                 nativeThreadID: thread.nativeThreadID,
                                 bytes: try reading("thread state", at: thread.address) { try memory.readStruct(thread.address, count: threadStateSize) })

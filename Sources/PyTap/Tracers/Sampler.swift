@@ -270,8 +270,10 @@ final class ProcessSampler {
         self.rootFrame = rootFrame
         self.stats = ThreadStatReader(pid: target.pid)
         self.image = target.process.attachedImage
-        // Sampling favours a fresh stack over a deep retry loop.
-        reader.maximumRetries = 2
+        // Sampling favours a fresh stack over a deep retry loop; the later retries wait
+        // 50 µs so a target preempted mid-call can finish it (it is never stopped).
+        reader.maximumRetries = 3
+        reader.pauseBeforeRetry = { _ = MonotonicClock.sleep(until: MonotonicClock.now() + 50_000) }
     }
 
     var pid: Int32 { target.pid }
