@@ -123,15 +123,24 @@ import PyTap
         }
     }
 
-    @Test(arguments: ["3.11.7", "3.12.1"])
-    func staleCFramePointerIsATornStackNotAnError(version: String) throws {
-        // 3.11/3.12: tstate->cframe points into the thread's C stack; read a moment too
-        // late it can point anywhere. The walk is retried, then counted as torn.
+    /// A thread in `step` whose tstate->cframe (3.11/3.12) points nowhere; returns where the
+    /// pointer is and the good value it had.
+    private func threadWithStaleCFrame(_ version: String) throws -> (FakeInterpreter, UInt64, UInt64) {
         let fake = try FakeInterpreter(version: version)
         let thread = fake.addThread(ident: 0x1000, nativeID: 77)
         let step = fake.code("step", file: "loop.py", firstLine: 10, lines: [10, 11, 12])
         fake.setTopFrame(fake.chain([(step, 4)])[0], of: thread)
-        fake.memory.pointer(FakeInterpreter.unmapped, at: thread + fake.offset(.tstateCFrame))
+        let cframeField = thread + fake.offset(.tstateCFrame)
+        let cframe = fake.readPointer(cframeField)
+        fake.memory.pointer(FakeInterpreter.unmapped, at: cframeField)
+        return (fake, cframeField, cframe)
+    }
+
+    @Test(arguments: ["3.11.7", "3.12.1"])
+    func staleCFramePointerIsATornStackNotAnError(version: String) throws {
+        // 3.11/3.12: tstate->cframe points into the thread's C stack; read a moment too
+        // late it can point anywhere. The walk is retried, then counted as torn.
+        let (fake, _, _) = try threadWithStaleCFrame(version)
         let reader = try fake.reader()
         let stack = try reader.rawStack(of: try reader.allThreadStates()[0])
         #expect(stack.defect == .changedWhileReading)
@@ -141,13 +150,7 @@ import PyTap
 
     @Test(arguments: ["3.11.7", "3.12.1"])
     func threadThatMovesOnDuringThePauseIsReadWhole(version: String) throws {
-        let fake = try FakeInterpreter(version: version)
-        let thread = fake.addThread(ident: 0x1000, nativeID: 77)
-        let step = fake.code("step", file: "loop.py", firstLine: 10, lines: [10, 11, 12])
-        fake.setTopFrame(fake.chain([(step, 4)])[0], of: thread)
-        let cframeField = thread + fake.offset(.tstateCFrame)
-        let cframe = fake.readPointer(cframeField)
-        fake.memory.pointer(FakeInterpreter.unmapped, at: cframeField)
+        let (fake, cframeField, cframe) = try threadWithStaleCFrame(version)
         let reader = try fake.reader()
         var pauses = 0
         // The first retry comes at once; before the second the thread gets to run.
