@@ -41,7 +41,8 @@ apt_install() {
 
 host_packages() {
   # man-db (with groff-base): tests/test_wheel.py renders the wheel's man page with `man -l`.
-  apt_install debootstrap python3.11-dbg tmux man-db groff-base
+  # gdb: tests/test_core.py makes core files with gcore.
+  apt_install debootstrap python3.11-dbg tmux man-db groff-base gdb
 }
 
 sid_chroot() {

@@ -2,7 +2,8 @@
 
 The pytap binary comes from $PYTAP_BIN or .build/release/pytap (scripts/test builds it).
 Interpreters that are absent are skipped with their reason, and listed again at the end
-of the run, so a missing one is never passed silently.
+of the run, so a missing one is never passed silently. In CI (CI=true in the environment)
+a test that needs an absent interpreter fails instead: a run there cannot pass empty.
 """
 import json
 import os
@@ -47,11 +48,43 @@ def interpreter_params(names=None, debug=False):
         if names is not None and interp.name not in names:
             continue
         reason = interp.missing_reason()
-        marks = [pytest.mark.skip(reason="SKIPPED " + reason)] if reason else []
+        marks = [pytest.mark.missing_interpreter(reason)] if reason else []
         if reason and reason not in SKIPPED:
             SKIPPED.append(reason)
         params.append(pytest.param(interp, id=interp.name, marks=marks))
     return params
+
+
+def in_ci():
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "missing_interpreter(reason): the interpreter the test needs is absent")
+
+
+def skip_or_fail(reason):
+    """Something a test needs is absent: a loud skip here, a failure in CI."""
+    if reason not in SKIPPED:
+        SKIPPED.append(reason)
+    if in_ci():
+        pytest.fail("missing in CI (CI=true): " + reason, pytrace=False)
+    pytest.skip("SKIPPED " + reason)
+
+
+def require_interpreter(name):
+    """The interpreter of the matrix called `name`, or skip_or_fail when it is absent."""
+    interp = interpreters.BY_NAME[name]
+    reason = interp.missing_reason()
+    if reason:
+        skip_or_fail(reason)
+    return interp
+
+
+def pytest_runtest_setup(item):
+    marker = item.get_closest_marker("missing_interpreter")
+    if marker is not None:
+        skip_or_fail(marker.args[0])
 
 
 class Workload(object):

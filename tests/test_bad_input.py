@@ -10,7 +10,7 @@ import time
 import pytest
 
 import interpreters
-from conftest import interpreter_params, pytap_path, run_pytap
+from conftest import interpreter_params, pytap_path, run_pytap, require_interpreter
 
 
 def one_line_error(result):
@@ -61,9 +61,7 @@ def test_pid_that_is_not_a_number(value):
 
 
 def test_permission_denied_for_another_users_process():
-    interp = interpreters.BY_NAME["pyenv-3.12"]
-    if interp.missing_reason():
-        pytest.skip("SKIPPED " + interp.missing_reason())
+    interp = require_interpreter("pyenv-3.12")
     target = interp.popen("-c", "import time; time.sleep(60)")
     try:
         time.sleep(0.3)

@@ -12,7 +12,7 @@ import time
 import pytest
 
 import interpreters
-from conftest import interpreter_params, pytap_path, run_pytap
+from conftest import interpreter_params, pytap_path, run_pytap, require_interpreter, skip_or_fail
 
 LABEL = re.compile(r"^(?P<qualname>.+) \((?P<file>.+?)(?::(?P<line>\d+))?\)$")
 
@@ -129,9 +129,7 @@ def test_folded_profile_names_real_functions(interp):
 
 
 def stage_default():
-    interp = interpreters.BY_NAME["pyenv-3.12"]
-    if interp.missing_reason():
-        pytest.skip("SKIPPED " + interp.missing_reason())
+    interp = require_interpreter("pyenv-3.12")
     return interp
 
 
@@ -169,7 +167,7 @@ def test_launch_mode_through_a_pyenv_shim():
     interp = stage_default()
     shim = "/root/.pyenv/shims/python3.12"
     if not os.path.exists(shim):
-        pytest.skip("SKIPPED no pyenv shim at %s" % shim)
+        skip_or_fail("no pyenv shim at %s" % shim)
     own_dir, host_dir = interp.stage()
     env = dict(os.environ, PYENV_VERSION="3.12.1")
     result = run_pytap("sample", "--rate", 500, "--", shim, os.path.join(own_dir, "cpu_split.py"),

@@ -9,13 +9,11 @@ import time
 import pytest
 
 import interpreters
-from conftest import pytap_path, run_pytap
+from conftest import pytap_path, run_pytap, require_interpreter, skip_or_fail
 
 
 def target_interp():
-    interp = interpreters.BY_NAME["pyenv-3.12"]
-    if interp.missing_reason():
-        pytest.skip("SKIPPED " + interp.missing_reason())
+    interp = require_interpreter("pyenv-3.12")
     return interp
 
 
@@ -34,7 +32,7 @@ def busy_target():
 class Tmux(object):
     def __init__(self, command, width=160, height=40):
         if not shutil.which("tmux"):
-            pytest.skip("SKIPPED tmux is not installed (scripts/setup-matrix.sh installs it)")
+            skip_or_fail("tmux is not installed (scripts/setup-matrix.sh installs it)")
         self.session = "pytap-top-%d" % os.getpid()
         subprocess.run(["tmux", "kill-session", "-t", self.session], stderr=subprocess.DEVNULL)
         shell = "%s; echo EXITED $?; sleep 60" % command

@@ -13,11 +13,25 @@ struct DumpCommand: ParsableCommand {
               pytap dump --pid 1234
               pytap dump -x 1234 --json | jq '.threads[].frames[0]'
               pytap dump -x 1234 --locals
+              pytap dump --core core.1234 [--executable /usr/bin/python3.12] [--sysroot /srv/container-root]
+
+            A core file (from the kernel or gdb's gcore) gives the same output; pages the core left \
+            out are read from the files the process had mapped (found at their paths, under --sysroot, \
+            or --executable). A thread is idle when the core shows it stopped in a system call.
             """
     )
 
     @Option(name: [.customLong("pid"), .customShort("x")], help: "Process ID of the Python process to read.")
-    var pid: Int32
+    var pid: Int32?
+
+    @Option(name: .long, help: ArgumentHelp("A core file of a Python process to read instead of a live process.", valueName: "file"))
+    var core: String?
+
+    @Option(name: .long, help: ArgumentHelp("With --core: the executable the process ran (default: found from the core).", valueName: "path"))
+    var executable: String?
+
+    @Option(name: .long, help: ArgumentHelp("With --core: the directory the process's files are under (its root, a container's or a copy).", valueName: "dir"))
+    var sysroot: String?
 
     @Flag(name: .long, help: "Show each frame's arguments and local variables (short reprs; see README).")
     var locals = false
@@ -25,10 +39,21 @@ struct DumpCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON (schema in README: {pid, python, threads: [{tid, ident, name, gil, idle, frames}]}).")
     var json = false
 
+    func validate() throws {
+        if (pid == nil) == (core == nil) { throw ValidationError("give either --pid PID or --core FILE") }
+        if core == nil && (executable != nil || sysroot != nil) { throw ValidationError("--executable and --sysroot go with --core") }
+    }
+
     func run() throws {
         let snapshot: ProcessSnapshot
         do {
-            let target = try PythonTarget(pid: pid)
+            let source: Target
+            if let core {
+                source = try CoreFileTarget(path: core, executable: executable, sysroot: sysroot)
+            } else {
+                source = try LiveProcessTarget(pid: pid ?? 0)
+            }
+            let target = try PythonTarget(source: source)
             for note in layoutMismatchNotes(target.layout) { writeStandardError(note) }
             let snapshotter = try Snapshotter(target: target)
             snapshotter.includeLocals = locals

@@ -20,9 +20,9 @@ final class Recording {
     func record(commandLine: [String]?) throws -> Profile {
         let sampler = try Sampler(target: target, options: options)
         let startTime = MonotonicClock.wallClock()
-        let name = (try? target.process.name()) ?? "?"
+        let name = target.source.name()
         let duration = self.duration
-        let command = commandLine ?? ((try? target.process.commandLine()) ?? [])
+        let command = commandLine ?? target.source.commandLine()
         // Samples go straight into the profile's per-thread timelines (16 bytes each);
         // its frame and stack tables are the sampler's, taken at the end.
         var profile = Profile(metadata: ProfileMetadata(command: command.joined(separator: " "), pid: target.pid,

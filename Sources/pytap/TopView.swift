@@ -130,7 +130,7 @@ final class TopView {
 
         let width = terminal != nil ? Terminal.columns : 120
         let height = terminal != nil ? Terminal.rows : 40
-        let name = (try? target.process.name()) ?? "?"
+        let name = target.source.name()
         var scope = "all threads"
         if let filter = threadFilter {
             scope = "thread \(filter)"

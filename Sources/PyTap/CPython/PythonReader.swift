@@ -140,7 +140,7 @@ public final class PythonReader {
         frameSize = frameFields.compactMap { layout[$0] }.max().map { $0 + 8 } ?? 64
     }
 
-    /// A reader of a live target.
+    /// A reader of a target (live process, core file or fake).
     public convenience init(target: PythonTarget) throws {
         try self.init(memory: target.memory, layout: target.layout, addresses: target.addresses)
     }

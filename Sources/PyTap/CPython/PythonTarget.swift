@@ -23,94 +23,110 @@ public enum AttachError: Error, Equatable, Sendable {
     }
 }
 
-/// A CPython interpreter found in a process: which file holds its runtime, its exact
-/// version, its layout and the addresses every walk starts from.
+/// A CPython interpreter found in a target (a live process or a core file): which file
+/// holds its runtime, its exact version, its layout and the addresses every walk starts from.
+/// Built in steps, each its own function: find the runtime's object file, tell the version,
+/// load the layout, find the runtime addresses.
 public final class PythonTarget {
-    public let process: LinuxProcess
+    /// What the interpreter is read through.
+    public let source: Target
     public let executable: String
     /// The libpython the runtime lives in, nil for a static build.
     public let library: String?
-    /// The object file that holds `_PyRuntime` / `interp_head`.
-    public let runtimeObject: LoadedObject
+    /// The object file that holds `_PyRuntime` / `interp_head`; nil when the target was
+    /// assembled from parts (tests).
+    public let runtimeObject: LoadedObject?
     public let version: PythonVersion
     public let layout: PythonLayout
-    /// `_PyRuntime` (3.7+).
-    public let runtimeAddress: UInt64?
-    /// The variable `interp_head` (2.7, 3.6), when its symbol is known.
-    public let interpHeadAddress: UInt64?
-    /// The variable `_PyThreadState_Current` (2.7, 3.6).
-    public let currentThreadStateAddress: UInt64?
-    /// The `code` type object, to check code pointers.
-    public let codeTypeAddress: UInt64?
-
-    public var pid: Int32 { process.pid }
-
     /// The addresses a reader starts from.
-    public var addresses: RuntimeAddresses {
-        var frameType: UInt64?
-        if case .frameObjects = layout.traits.frameModel { frameType = runtimeObject.address(ofSymbol: "PyFrame_Type") }
-        return RuntimeAddresses(runtime: runtimeAddress, interpHead: interpHeadAddress,
-                                currentThreadState: currentThreadStateAddress, codeType: codeTypeAddress, frameType: frameType)
+    public let addresses: RuntimeAddresses
+
+    public var pid: Int32 { source.pid }
+    /// The live process, nil for a core file or a fake (exec detection needs /proc).
+    public var process: LinuxProcess? { (source as? LiveProcessTarget)?.process }
+    public var memory: RemoteMemory { source.memory }
+
+    /// A target from parts already known (tests build one on a fake target this way).
+    public init(source: Target, executable: String, library: String?, runtimeObject: LoadedObject?,
+                version: PythonVersion, layout: PythonLayout, addresses: RuntimeAddresses) {
+        self.source = source
+        self.executable = executable
+        self.library = library
+        self.runtimeObject = runtimeObject
+        self.version = version
+        self.layout = layout
+        self.addresses = addresses
     }
-    public var memory: ProcessMemory { process.memory }
 
     /// Finds the interpreter in process `pid`. Throws `ProcessError` for a missing or
     /// forbidden process and `AttachError` for one that is not a usable Python.
-    public init(pid: Int32) throws {
-        let process = try LinuxProcess(pid: pid)
-        self.process = process
-        let mappings = try process.mappings()
-        let executable = (try? process.executablePath()) ?? ""
-        self.executable = executable
-        let locator = DebugFileLocator(roots: ["/proc/\(pid)/root", ""])
+    public convenience init(pid: Int32) throws {
+        try self.init(source: try LiveProcessTarget(pid: pid))
+    }
 
-        // Candidates: the executable, then any libpython, by the order they are mapped.
+    /// Finds the interpreter in a target. Throws `AttachError` for one that is not a usable Python.
+    public convenience init(source: Target) throws {
+        let executable = source.executablePath() ?? ""
+        let object = try PythonTarget.findRuntimeObject(in: source, executable: executable)
+        let runtime = object.address(ofSymbol: "_PyRuntime")
+        let (version, debugOffsets) = try PythonTarget.detectVersion(of: source, object: object, runtime: runtime,
+                                                                       executable: executable)
+        let layout = try PythonTarget.loadLayout(version: version, debugOffsets: debugOffsets, pid: source.pid)
+        let addresses = try PythonTarget.runtimeAddresses(object: object, runtime: runtime, layout: layout, pid: source.pid)
+        self.init(source: source, executable: executable, library: object.path == executable ? nil : object.path,
+                  runtimeObject: object, version: version, layout: layout, addresses: addresses)
+    }
+
+    /// The object file holding CPython's runtime: the executable, else a libpython, by the
+    /// order they are mapped.
+    static func findRuntimeObject(in source: Target, executable: String) throws -> LoadedObject {
+        let mappings = try source.mappings()
         var candidates = [String]()
         if !executable.isEmpty { candidates.append(executable) }
         for mapping in mappings {
             guard let path = mapping.path, mapping.isFile, !candidates.contains(path) else { continue }
             if PythonTarget.isLibPython(path) { candidates.append(path) }
         }
-        var found: LoadedObject?
+        let markers = ["_PyRuntime", "Py_Version", "interp_head", "_PyThreadState_Current", "PyEval_EvalFrameEx", "_PyEval_EvalFrameDefault"]
         var unreadable = [String]()
         for path in candidates {
             let objectMappings = mappings.filter { $0.path == path }
             guard !objectMappings.isEmpty else { continue }
             let object: LoadedObject
             do {
-                let elf = try PythonTarget.openMapped(process: process, path: path, mappings: objectMappings)
-                object = try LoadedObject(path: path, elf: elf, mappings: objectMappings, debugLocator: locator)
+                let elf = try source.openObject(path: path, mappings: objectMappings)
+                object = try LoadedObject(path: path, elf: elf, mappings: objectMappings, debugLocator: source.debugLocator)
+            } catch let error as CoreFileError {
+                throw error  // a core's file that changed on disk: say so, do not look further
             } catch {
                 unreadable.append("\(path) (\(error))")
                 continue
             }
-            let markers = ["_PyRuntime", "Py_Version", "interp_head", "_PyThreadState_Current", "PyEval_EvalFrameEx", "_PyEval_EvalFrameDefault"]
-            if markers.contains(where: { object.elf.symbol(named: $0) != nil }) {
-                found = object
-                break
-            }
+            if markers.contains(where: { object.elf.symbol(named: $0) != nil }) { return object }
         }
-        guard let runtimeObject = found else {
-            throw AttachError.notPython(pid: pid, name: (try? process.name()) ?? "?", unreadable: unreadable)
-        }
-        self.runtimeObject = runtimeObject
-        self.library = runtimeObject.path == executable ? nil : runtimeObject.path
+        throw AttachError.notPython(pid: source.pid, name: source.name(), unreadable: unreadable)
+    }
 
-        let runtimeAddress = runtimeObject.address(ofSymbol: "_PyRuntime")
-        self.runtimeAddress = runtimeAddress
-        var version = PythonTarget.detectVersion(object: runtimeObject, executable: executable)
+    /// The exact version, and on 3.13+ the runtime's own `_Py_DebugOffsets`.
+    static func detectVersion(of source: Target, object: LoadedObject, runtime: UInt64?,
+                              executable: String) throws -> (PythonVersion, DebugOffsets?) {
+        var version = PythonTarget.detectVersion(object: object, executable: executable)
         // 3.13+: the runtime describes itself; its version is exact.
         var debugOffsets: DebugOffsets?
-        if let runtimeAddress, let head = try? process.memory.readBytes(runtimeAddress, count: 16),
+        if let runtime, let head = try? source.memory.readBytes(runtime, count: 16),
            let selfVersion = DebugOffsets.version(in: head) {
             version = selfVersion
             if let count = DebugOffsets.byteCount(for: selfVersion.minorVersion),
-               let bytes = try? process.memory.readBytes(runtimeAddress, count: count) {
+               let bytes = try? source.memory.readBytes(runtime, count: count) {
                 debugOffsets = try DebugOffsets(bytes: bytes)
             }
         }
-        guard let version else { throw AttachError.unknownVersion(pid: pid, path: runtimeObject.path) }
-        self.version = version
+        guard let version else { throw AttachError.unknownVersion(pid: source.pid, path: object.path) }
+        return (version, debugOffsets)
+    }
+
+    /// The built-in layout of the version, overridden by the target's own `_Py_DebugOffsets`.
+    static func loadLayout(version: PythonVersion, debugOffsets: DebugOffsets?, pid: Int32) throws -> PythonLayout {
         var layout: PythonLayout
         do {
             layout = try PythonLayout(version: version)
@@ -121,20 +137,26 @@ public final class PythonTarget {
             if debugOffsets.freeThreaded { throw AttachError.freeThreaded(pid: pid, version: version.description) }
             layout.apply(targetValues: debugOffsets.layoutValues)
         }
-        self.layout = layout
+        return layout
+    }
+
+    /// The symbols a walk starts from; throws when the ones this version needs are missing.
+    static func runtimeAddresses(object: LoadedObject, runtime: UInt64?, layout: PythonLayout, pid: Int32) throws -> RuntimeAddresses {
         // Only 2.7 and 3.6 keep these; looking them up elsewhere would search debug files for nothing.
         let usesInterpHead = layout.traits.interpreterRoot == .interpHeadSymbol
         let usesCurrentThread = usesInterpHead || layout.traits.gil == .currentThreadSymbol
-        self.interpHeadAddress = usesInterpHead ? runtimeObject.address(ofSymbol: "interp_head") : nil
-        self.currentThreadStateAddress = usesCurrentThread ? runtimeObject.address(ofSymbol: "_PyThreadState_Current") : nil
-        self.codeTypeAddress = runtimeObject.address(ofSymbol: "PyCode_Type")
+        var addresses = RuntimeAddresses(runtime: runtime)
+        addresses.interpHead = usesInterpHead ? object.address(ofSymbol: "interp_head") : nil
+        addresses.currentThreadState = usesCurrentThread ? object.address(ofSymbol: "_PyThreadState_Current") : nil
+        addresses.codeType = object.address(ofSymbol: "PyCode_Type")
+        if case .frameObjects = layout.traits.frameModel { addresses.frameType = object.address(ofSymbol: "PyFrame_Type") }
         switch layout.traits.interpreterRoot {
-        case .runtime where runtimeAddress == nil:
-            throw AttachError.missingSymbols(pid: pid, path: runtimeObject.path, symbols: ["_PyRuntime"])
-        case .interpHeadSymbol where interpHeadAddress == nil && currentThreadStateAddress == nil:
-            throw AttachError.missingSymbols(pid: pid, path: runtimeObject.path, symbols: ["interp_head", "_PyThreadState_Current"])
+        case .runtime where runtime == nil:
+            throw AttachError.missingSymbols(pid: pid, path: object.path, symbols: ["_PyRuntime"])
+        case .interpHeadSymbol where addresses.interpHead == nil && addresses.currentThreadState == nil:
+            throw AttachError.missingSymbols(pid: pid, path: object.path, symbols: ["interp_head", "_PyThreadState_Current"])
         default:
-            break
+            return addresses
         }
     }
 
@@ -142,20 +164,6 @@ public final class PythonTarget {
     static func isLibPython(_ path: String) -> Bool {
         let name = path.split(separator: "/").last.map(String.init) ?? path
         return name.hasPrefix("libpython") && name.contains(".so")
-    }
-
-    /// Opens an object file the way the target sees it: through /proc/PID/root, or through
-    /// /proc/PID/map_files when it was deleted or replaced.
-    /// Throws the last failure when no way works.
-    static func openMapped(process: LinuxProcess, path: String, mappings: [MemoryMapping]) throws -> ELFFile {
-        var failure: Error = ObjectFileError.cannotOpen(path: path, reason: "no mapping of its start")
-        if let first = mappings.first, !first.deleted {
-            do { return try ELFFile(path: process.hostPath(forTargetPath: path)) } catch { failure = error }
-        }
-        for mapping in mappings where mapping.fileOffset == 0 {
-            do { return try ELFFile(path: process.mapFilesPath(for: mapping)) } catch { failure = error }
-        }
-        throw failure
     }
 
     /// Version from `Py_Version` (3.11+), else the version string in .rodata, else the

@@ -89,12 +89,17 @@ public final class ELFFile: @unchecked Sendable {
         fileType = u16(16)
         machine = u16(18)
         let phoff = u64(32), shoff = u64(40)
-        let phentsize = Int(u16(54)), phnum = Int(u16(56))
+        let phentsize = Int(u16(54))
+        var phnum = Int(u16(56))
         let shentsize = Int(u16(58)), shnumRaw = Int(u16(60)), shstrndxRaw = Int(u16(62))
+        // PN_XNUM: more than 65534 program headers (large cores); section 0's sh_info has the count.
+        if phnum == 0xffff, shoff != 0, shoff <= UInt64(data.count), UInt64(data.count) - shoff >= 64 {
+            phnum = Int(u32(Int(shoff) + 44))
+        }
 
         var phdrs = [ELFProgramHeader]()
         if phnum > 0 {
-            guard phentsize >= 56, phoff < UInt64(data.count), UInt64(data.count) - phoff >= UInt64(phnum * phentsize) else {
+            guard phentsize >= 56, phoff < UInt64(data.count), UInt64(data.count) - phoff >= UInt64(phnum) * UInt64(phentsize) else {
                 throw ObjectFileError.truncated(path: path, what: "program headers")
             }
             for i in 0..<phnum {

@@ -18,20 +18,18 @@ extension CutFrames {
 public final class Snapshotter {
     public let target: PythonTarget
     public let reader: PythonReader
-    private let stats: ThreadStatReader
     /// Whether snapshots read each frame's arguments and local variables (`dump --locals`).
     public var includeLocals = false
 
     public init(target: PythonTarget) throws {
         self.target = target
         self.reader = try PythonReader(target: target)
-        self.stats = ThreadStatReader(pid: target.pid)
     }
 
     public func snapshot() throws -> ProcessSnapshot {
         let interpreters = try reader.interpreters()
         guard !interpreters.isEmpty else { throw AttachError.notInitialized(pid: target.pid) }
-        let table = try target.process.threadTable()
+        let table = try target.source.threadTable(previous: nil)
         let states = try interpreters.flatMap { try reader.threadStates(of: $0) }
         let placement = reader.placement(of: states, in: table)
         // A thread that entered a subinterpreter is named by the interpreter that started it.
@@ -64,7 +62,7 @@ public final class Snapshotter {
                 let tid = placement.tids[state.address]
                 // A state whose OS thread runs another interpreter waits; one without a
                 // known OS thread is neither idle nor active.
-                var idle = tid.flatMap { stats.stat(tid: $0) }.map { !$0.isRunning }
+                var idle = tid.flatMap { target.source.runState(tid: $0) }.map { $0 == .idle }
                 if placement.suspended.contains(state.address) { idle = true }
                 let starting = placement.starting.contains(state.address)
                 let name = starting ? nil : names[interpreterIndex][state.ident] ?? names.lazy.compactMap { $0[state.ident] }.first
@@ -76,6 +74,6 @@ public final class Snapshotter {
         }
         threads.sort { ($0.tid ?? Int32.max, $0.ident) < ($1.tid ?? Int32.max, $1.ident) }
         let python = PythonInfo(version: target.version.description, executable: target.executable, library: target.library)
-        return ProcessSnapshot(pid: target.pid, commandLine: (try? target.process.commandLine()) ?? [], python: python, threads: threads)
+        return ProcessSnapshot(pid: target.pid, commandLine: target.source.commandLine(), python: python, threads: threads)
     }
 }

@@ -104,7 +104,7 @@ public final class Sampler {
     private func makeProcessSampler(_ target: PythonTarget) throws -> ProcessSampler {
         var root: UInt32?
         if options.followChildren {
-            let command = ((try? target.process.commandLine()) ?? []).joined(separator: " ")
+            let command = target.source.commandLine().joined(separator: " ")
             root = frames.id(for: .marker("process \(target.pid) (\(command.prefix(120)))"))
         }
         return try ProcessSampler(target: target, rootFrame: root)
@@ -193,8 +193,8 @@ public final class Sampler {
             } catch {
                 execed[pid] = nil
                 old.markGone()
-                if pid == rootPID, old.target.process.isAlive {
-                    rootImageNotPython = (try? old.target.process.executablePath()) ?? "?"
+                if pid == rootPID, old.target.source.isAlive {
+                    rootImageNotPython = old.target.source.executablePath() ?? "?"
                 }
             }
         }
@@ -232,13 +232,12 @@ public final class Sampler {
     }
 }
 
-/// Per-process state of a recording: the reader, open /proc stat files, decoded frames
+/// Per-process state of a recording: the reader, decoded frames
 /// by (code, instruction) and what is known of each thread.
 final class ProcessSampler {
     let target: PythonTarget
     let reader: PythonReader
     let rootFrame: UInt32?
-    private let stats: ThreadStatReader
     private var frameIDs: [RawFrame: UInt32] = [:]
     private var threads: [UInt64: ThreadInfo] = [:]
     private var threadTable: ThreadTable?
@@ -268,8 +267,7 @@ final class ProcessSampler {
         self.target = target
         self.reader = try PythonReader(target: target)
         self.rootFrame = rootFrame
-        self.stats = ThreadStatReader(pid: target.pid)
-        self.image = target.process.attachedImage
+        self.image = target.process?.attachedImage
         // Sampling favours a fresh stack over a deep retry loop; the later retries wait
         // 50 µs so a target preempted mid-call can finish it (it is never stopped).
         reader.maximumRetries = 3
@@ -295,7 +293,7 @@ final class ProcessSampler {
             guard let info = threads[state.address], info.sampled else { continue }
             // A thread whose OS thread is unknown is never taken for running.
             if !sampler.options.includeIdle {
-                guard let tid = info.thread.tid, let stat = stats.stat(tid: tid), stat.isRunning else { continue }
+                guard let tid = info.thread.tid, target.source.runState(tid: tid) == .running else { continue }
             }
             if sampler.options.onlyGIL {
                 if holders[state.interpreter] == nil { holders[state.interpreter] = reader.gilHolder(interpreter: state.interpreter) }
@@ -351,7 +349,7 @@ final class ProcessSampler {
     /// An exiting process has no memory left before it is a zombie: that is its end too.
     private func noteFailure(_ error: any Error, sampler: Sampler, kind: String) {
         failedSinceImageCheck = true
-        if memoryReadError(in: error) == .processGone || !target.process.isAlive {
+        if memoryReadError(in: error) == .processGone || !target.source.isAlive {
             alive = false
         } else {
             sampler.countError(kind)
@@ -360,7 +358,7 @@ final class ProcessSampler {
 
     private func refreshThreads(_ states: [ThreadState], sampler: Sampler) {
         knownAddresses = states.map(\.address)
-        let table = (try? target.process.threadTable(previous: threadTable)) ?? ThreadTable(hostTIDs: [])
+        let table = (try? target.source.threadTable(previous: threadTable)) ?? ThreadTable(hostTIDs: [])
         threadTable = table
         let placement = reader.placement(of: states, in: table)
         // Names are per interpreter; a thread that entered a subinterpreter is named by the
@@ -395,13 +393,13 @@ final class ProcessSampler {
         }
         threads = fresh
         threadsPending = fresh.values.contains { $0.sampled && ($0.thread.name == nil || $0.thread.tid == nil) }
-        stats.retain(only: Set(fresh.values.compactMap(\.thread.tid)))
+        target.source.retainThreads(Set(fresh.values.compactMap(\.thread.tid)))
     }
 
     /// Whether the process runs another image than the one attached to (it exec'd).
     func imageChanged() -> Bool {
         failedSinceImageCheck = false
-        guard let image, let now = try? target.process.image() else { return false }
+        guard let image, let now = try? target.process?.image() else { return false }
         return now != image
     }
 

@@ -1,0 +1,56 @@
+import PyTap
+
+/// A fake `Target` for `Snapshotter` and `Sampler` tests: the memory of a `FakeInterpreter`,
+/// and threads whose run states the test sets (and removes, for a thread that exits).
+final class FakeTarget: Target {
+    let fake: FakeInterpreter
+    var pid: Int32 = 4242
+    /// The OS threads and their run state.
+    var threads: [Int32: ThreadRunState] = [:]
+    var alive = true
+
+    init(_ fake: FakeInterpreter) {
+        self.fake = fake
+    }
+
+    var memory: RemoteMemory { fake.memory }
+    var debugLocator: DebugFileLocator { DebugFileLocator(roots: []) }
+    func mappings() throws -> [MemoryMapping] { [] }
+    func executablePath() -> String? { "/usr/bin/python-fake" }
+    func commandLine() -> [String] { ["python-fake", "app.py"] }
+    func name() -> String { "python-fake" }
+    func openObject(path: String, mappings: [MemoryMapping]) throws -> ELFFile {
+        throw ObjectFileError.cannotOpen(path: path, reason: "fake target")
+    }
+    func threadIDs() throws -> [Int32] { threads.keys.sorted() }
+    func runState(tid: Int32) -> ThreadRunState? { threads[tid] }
+    func retainThreads(_ tids: Set<Int32>) {}
+    var isAlive: Bool { alive }
+
+    /// The Python interpreter of this target, assembled from the fake's parts.
+    func python() throws -> PythonTarget {
+        PythonTarget(source: self, executable: "/usr/bin/python-fake", library: nil, runtimeObject: nil,
+                     version: fake.layout.version, layout: fake.layout, addresses: fake.addresses)
+    }
+}
+
+extension FakeInterpreter {
+    /// Installs `threading._active` = {ident: Thread named name}; returns each name's str
+    /// object, so a test can rename a thread by overwriting it.
+    @discardableResult
+    func nameThreads(_ names: [(ident: UInt64, name: String)]) -> [UInt64] {
+        let o = objects
+        let attribute = o.traits.strings == .python2 ? "_Thread__name" : "_name"
+        var strings = [UInt64]()
+        var entries = [(UInt64, UInt64)]()
+        for (ident, name) in names {
+            let string = o.str(name)
+            strings.append(string)
+            entries.append((o.int(Int64(ident)), o.instance(className: "Thread", attributes: [(attribute, string)])))
+        }
+        let module = o.object(type: o.type("module"), size: 64)
+        memory.pointer(o.dict([(o.str("_active"), o.dict(entries))]), at: module + o.offset(.moduleDict))
+        memory.pointer(o.dict([(o.str("threading"), module)]), at: mainInterpreter + offset(.interpModules))
+        return strings
+    }
+}

@@ -1,0 +1,142 @@
+import Testing
+import PyTap
+
+/// `Sampler` through the target seam, on a fake target: which threads are sampled (idle,
+/// GIL filters), threads that appear, vanish or get their name late, torn stacks and
+/// threads without Python frames.
+@Suite struct TargetSamplerTests {
+    struct Sample: Equatable {
+        var tid: Int32?
+        var name: String?
+        var stack: [String]
+    }
+
+    /// Runs `rounds` rounds; `between(round)` may change the fake before each round.
+    private func record(_ target: FakeTarget, options: SamplerOptions = SamplerOptions(), rounds: Int,
+                        between: (Int) -> Void = { _ in }) throws -> ([[Sample]], SamplerStatistics) {
+        var options = options
+        options.rate = 2000
+        let sampler = try Sampler(target: try target.python(), options: options)
+        var byRound = [[Sample]]()
+        sampler.run(shouldStop: { statistics in
+            if statistics.rounds >= rounds { return true }
+            between(statistics.rounds)
+            byRound.append([])
+            return false
+        }, record: { thread, stack, _ in
+            let names = sampler.stacks[stack].map { sampler.frames[$0].name }
+            byRound[byRound.count - 1].append(Sample(tid: thread.tid, name: thread.name, stack: names))
+        })
+        return (byRound, sampler.statistics)
+    }
+
+    private func fixture() throws -> (FakeTarget, code: (main: UInt64, run: UInt64, wait: UInt64), UInt64, UInt64) {
+        let fake = try FakeInterpreter(version: "3.12.1")
+        let main = fake.code("main", file: "app.py", firstLine: 1, lines: [2, 3, 4])
+        let run = fake.code("run", file: "app.py", firstLine: 10, lines: [11, 12])
+        let wait = fake.code("wait", file: "lib.py", firstLine: 20, lines: [21, 22])
+        let first = fake.addThread(ident: 0x1000, nativeID: 11)
+        fake.setTopFrame(fake.chain([(run, 2), (main, 4)])[0], of: first)
+        let second = fake.addThread(ident: 0x2000, nativeID: 12)
+        fake.setTopFrame(fake.chain([(wait, 0)])[0], of: second)
+        fake.setGILHolder(first)
+        let target = FakeTarget(fake)
+        target.threads = [11: .running, 12: .idle]
+        return (target, (main, run, wait), first, second)
+    }
+
+    @Test func onlyRunningThreadsAreSampledUnlessIdleIsAsked() throws {
+        let (target, _, _, _) = try fixture()
+        let (rounds, statistics) = try record(target, rounds: 3)
+        #expect(rounds == Array(repeating: [Sample(tid: 11, name: nil, stack: ["main", "run"])], count: 3))
+        #expect(statistics.samples == 3)
+
+        var options = SamplerOptions()
+        options.includeIdle = true
+        let (all, _) = try record(target, options: options, rounds: 2)
+        #expect(all.allSatisfy { $0.map(\.tid) == [11, 12] })
+        #expect(all[0][1].stack == ["wait"])
+    }
+
+    @Test func gilFilterKeepsOnlyTheHolder() throws {
+        let (target, _, _, second) = try fixture()
+        var options = SamplerOptions()
+        options.includeIdle = true
+        options.onlyGIL = true
+        let (rounds, _) = try record(target, options: options, rounds: 4) { round in
+            if round == 2 { target.fake.setGILHolder(second) }
+        }
+        #expect(rounds.map { $0.map(\.tid) } == [[11], [11], [12], [12]])
+    }
+
+    @Test func threadsAppearVanishAndGetTheirNamesLate() throws {
+        let (target, code, first, _) = try fixture()
+        let fake = target.fake
+        var options = SamplerOptions()
+        options.includeIdle = true
+        var third: UInt64 = 0
+        let (rounds, statistics) = try record(target, options: options, rounds: 6) { round in
+            switch round {
+            case 1:
+                // A new thread starts (running, not named yet).
+                third = fake.addThread(ident: 0x3000, nativeID: 13)
+                fake.setTopFrame(fake.chain([(code.run, 0)])[0], of: third)
+                target.threads[13] = .running
+            case 3:
+                // threading names it after it started.
+                fake.nameThreads([(0x3000, "worker")])
+            case 4:
+                // The first thread exits: unlinked from the list, gone from the OS.
+                fake.memory.pointer(fake.readPointer(first + fake.offset(.tstateNext)),
+                                    at: fake.mainInterpreter + fake.offset(.interpThreadsHead))
+                target.threads[11] = nil
+            default:
+                break
+            }
+        }
+        #expect(rounds[0].map(\.tid) == [11, 12])
+        #expect(rounds[1].map(\.tid) == [11, 12, 13])
+        #expect(rounds[1][2].name == nil)
+        #expect(rounds[5].map(\.tid) == [12, 13])
+        #expect(statistics.threads == 3)
+    }
+
+    @Test func aNameGivenAfterTheThreadStartedIsPickedUp() throws {
+        let (target, _, _, _) = try fixture()
+        let sampler = try Sampler(target: try target.python(), options: SamplerOptions())
+        var names = [String?]()
+        var named = false
+        sampler.run(shouldStop: { statistics in
+            if statistics.rounds == 2 { target.fake.nameThreads([(0x1000, "MainThread")]) }
+            return named || statistics.elapsed > 2
+        }, record: { thread, _, _ in
+            names.append(thread.name)
+            named = thread.name != nil
+        })
+        #expect(names.first == .some(nil))
+        #expect(names.last == "MainThread")
+    }
+
+    @Test func tornStacksAndThreadsWithoutFramesGiveNoSample() throws {
+        let (target, _, _, second) = try fixture()
+        let fake = target.fake
+        let torn = fake.code("torn", file: "app.py", firstLine: 1, lines: [1])
+        fake.setTopFrame(fake.chain([(torn, 4096)])[0], of: second)
+        fake.addThread(ident: 0x3000, nativeID: 13)  // no Python frames yet
+        target.threads[12] = .running
+        target.threads[13] = .running
+        let (rounds, statistics) = try record(target, rounds: 3)
+        #expect(rounds.allSatisfy { $0.map(\.tid) == [11] })
+        #expect(statistics.torn == 3)
+        #expect(statistics.errors == 0)
+    }
+
+    @Test func aTargetThatExitsEndsTheRecording() throws {
+        let (target, _, _, _) = try fixture()
+        let sampler = try Sampler(target: try target.python(), options: SamplerOptions())
+        target.alive = false
+        target.fake.memory.failAfterReads = target.fake.memory.readCount
+        let stop = sampler.run(shouldStop: { $0.rounds > 100 }, record: { _, _, _ in })
+        #expect(stop == .targetExited)
+    }
+}

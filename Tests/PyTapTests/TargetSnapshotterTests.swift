@@ -1,0 +1,103 @@
+import Testing
+import PyTap
+
+/// `Snapshotter` through the target seam, on a fake target: tids, names, GIL and idle come
+/// from the target and the interpreter's memory; odd threads are reported, not dropped.
+@Suite struct TargetSnapshotterTests {
+    /// A 3.12 interpreter with two threads: `run` (tid 11, running, holds the GIL) in
+    /// `main`, and `wait` (tid 12, idle).
+    private func fixture(_ version: String = "3.12.1") throws -> (FakeTarget, UInt64, UInt64) {
+        let fake = try FakeInterpreter(version: version)
+        let main = fake.code("main", file: "app.py", firstLine: 1, lines: [2, 3, 4])
+        let run = fake.code("run", file: "app.py", firstLine: 10, lines: [11, 12])
+        let wait = fake.code("wait", file: "lib.py", firstLine: 20, lines: [21, 22])
+        let first = fake.addThread(ident: 0x1000, nativeID: 11)
+        fake.setTopFrame(fake.chain([(run, 2), (main, 4)])[0], of: first)
+        let second = fake.addThread(ident: 0x2000, nativeID: 12)
+        fake.setTopFrame(fake.chain([(wait, 0)])[0], of: second)
+        fake.setGILHolder(first)
+        let target = FakeTarget(fake)
+        target.threads = [11: .running, 12: .idle]
+        return (target, first, second)
+    }
+
+    private func labels(_ thread: ThreadStack) -> [String] {
+        thread.frames.map { "\($0.name):\($0.line ?? -1)" }
+    }
+
+    @Test func threadsCarryTheTargetsPidTidsGILAndIdleState() throws {
+        let (target, _, _) = try fixture()
+        target.fake.nameThreads([(0x1000, "MainThread"), (0x2000, "waiter")])
+        let snapshot = try Snapshotter(target: try target.python()).snapshot()
+        #expect(snapshot.pid == 4242)
+        #expect(snapshot.commandLine == ["python-fake", "app.py"])
+        #expect(snapshot.python.executable == "/usr/bin/python-fake")
+        #expect(snapshot.threads.map(\.tid) == [11, 12])
+        #expect(snapshot.threads.map(\.name) == ["MainThread", "waiter"])
+        #expect(snapshot.threads.map(\.holdsGIL) == [true, false])
+        #expect(snapshot.threads.map(\.idle) == [false, true])
+        #expect(labels(snapshot.threads[0]) == ["run:12", "main:4"])
+        #expect(labels(snapshot.threads[1]) == ["wait:21"])
+        #expect(snapshot.threads.allSatisfy { $0.defect == nil })
+    }
+
+    @Test func aRenamedThreadShowsItsNewName() throws {
+        let (target, _, _) = try fixture()
+        target.fake.nameThreads([(0x1000, "MainThread"), (0x2000, "Thread-1")])
+        let snapshotter = try Snapshotter(target: try target.python())
+        #expect(try snapshotter.snapshot().threads.map(\.name) == ["MainThread", "Thread-1"])
+        target.fake.nameThreads([(0x1000, "MainThread"), (0x2000, "downloader")])
+        #expect(try snapshotter.snapshot().threads.map(\.name) == ["MainThread", "downloader"])
+    }
+
+    @Test func aThreadWithoutPythonFramesIsListedEmpty() throws {
+        let (target, _, _) = try fixture()
+        target.fake.addThread(ident: 0x3000, nativeID: 13)
+        target.threads[13] = .idle
+        let snapshot = try Snapshotter(target: try target.python()).snapshot()
+        #expect(snapshot.threads.map(\.tid) == [11, 12, 13])
+        #expect(snapshot.threads[2].frames.isEmpty)
+        #expect(snapshot.threads[2].defect == nil)
+    }
+
+    @Test func aThreadGoneFromTheOSIsNotIdleAndKeepsItsStack() throws {
+        let (target, _, _) = try fixture()
+        target.threads[12] = nil  // exited between the thread list and its stat
+        let snapshot = try Snapshotter(target: try target.python()).snapshot()
+        #expect(snapshot.threads.map(\.idle) == [false, false])
+        #expect(labels(snapshot.threads[1]) == ["wait:21"])
+    }
+
+    @Test func aTornStackIsMarkedPartial() throws {
+        let (target, _, second) = try fixture()
+        let fake = target.fake
+        let torn = fake.code("torn", file: "app.py", firstLine: 1, lines: [1])
+        // An instruction outside its code object: a frame slot reused mid-copy, on every retry.
+        fake.setTopFrame(fake.chain([(torn, 4096)])[0], of: second)
+        let snapshot = try Snapshotter(target: try target.python()).snapshot()
+        #expect(snapshot.threads[0].defect == nil)
+        #expect(snapshot.threads[1].defect == .changedWhileReading)
+    }
+
+    @Test func python27TidsResolveThroughPthreadStructsOfLiveThreads() throws {
+        let fake = try FakeInterpreter(version: "2.7.18")
+        let run = fake.code("run", file: "app.py", firstLine: 1, lines: [1, 2])
+        // pthread structs holding the tid at glibc's offset.
+        var idents = [UInt64]()
+        for tid in [Int32(21), 22] {
+            let pthread = fake.memory.allocate(4096)
+            fake.memory.i32(tid, at: pthread + 0x2d0)
+            idents.append(pthread)
+            fake.setTopFrame(fake.chain([(run, 2)])[0], of: fake.addThread(ident: pthread))
+        }
+        let target = FakeTarget(fake)
+        target.threads = [21: .running, 22: .idle]
+        let snapshot = try Snapshotter(target: try target.python()).snapshot()
+        #expect(snapshot.threads.map(\.tid) == [21, 22])
+        #expect(snapshot.threads.map(\.idle) == [false, true])
+        // A thread the OS no longer lists has no tid.
+        target.threads[22] = nil
+        let later = try Snapshotter(target: try target.python()).snapshot()
+        #expect(later.threads.map(\.tid) == [21, nil])
+    }
+}
