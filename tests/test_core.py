@@ -32,25 +32,35 @@ def settled(w):
 
 
 def gcore(pid, directory):
+    """(core path, whether gdb left memory out). gdb 13 stops copying a mapping at the first
+    page it cannot read — glibc 2.42+ thread-stack guard pages (MADV_GUARD_INSTALL) are such
+    pages — and leaves the rest of the mapping zero, saying "Memory read failed"."""
     prefix = os.path.join(directory, "core")
     result = subprocess.run(["gcore", "-o", prefix, str(pid)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             timeout=120)
     path = "%s.%d" % (prefix, pid)
-    assert result.returncode == 0 and os.path.exists(path), result.stdout.decode(errors="replace")[-2000:]
-    return path
+    output = result.stdout.decode(errors="replace")
+    assert result.returncode == 0 and os.path.exists(path), output[-2000:]
+    lossy = any(line.startswith("warning: Memory read failed") and "0xffffffffff600000" not in line
+                for line in output.splitlines())
+    return path, lossy
 
 
 def core_args(interp):
     return ["--sysroot", interp.chroot] if interp.chroot else []
 
 
-def dump_core(path, *args):
+def dump_core(path, *args, **kwargs):
+    """The JSON dump of a core; `lossy`: partial stacks (exit 6) are allowed."""
     result = run_pytap("dump", "--core", path, "--json", *args)
-    assert result.returncode == 0, result.stderr.decode()
+    allowed = (0, 6) if kwargs.get("lossy") else (0,)
+    assert result.returncode in allowed, result.stderr.decode()
     return json.loads(result.stdout.decode("utf-8"))
 
 
-def assert_equals_truth(data, truth, pid, interp):
+def assert_equals_truth(data, truth, pid, interp, lossy=False):
+    """The core's view equals the truth. `lossy` (gdb left memory out): a stack that runs
+    into the missing memory must be marked partial, and what it shows must be right."""
     assert data["pid"] == pid
     assert data["python"]["version"] == truth["version"]
     assert data["python"]["executable"] == truth["executable"]
@@ -59,13 +69,18 @@ def assert_equals_truth(data, truth, pid, interp):
     got = dict((t["ident"], t) for t in data["threads"])
     want = dict((t["ident"], t) for t in truth["threads"])
     assert sorted(got) == sorted(want), "threads differ"
+    main = [t for t in truth["threads"] if t["role"] == "main"][0]
+    assert "partial" not in got[main["ident"]], "the main thread's stack is always in the core"
     for ident, expected in want.items():
         thread = got[ident]
         role = expected["role"]
         assert thread["tid"] == expected["tid"], role
         assert thread["name"] == expected["name"], role
-        assert "partial" not in thread, (role, thread.get("partial"))
         frames = [dict((k, f[k]) for k in FRAME_KEYS) for f in thread["frames"]]
+        if lossy and "partial" in thread:
+            assert frames == expected["frames"][:len(frames)], "%s: frames differ" % role
+            continue
+        assert "partial" not in thread, (role, thread.get("partial"))
         assert frames == expected["frames"], "%s: frames differ" % role
 
 
@@ -90,9 +105,9 @@ def test_gcore_equals_interpreter_truth(interp, workload, tmp_path):
     truth = settled(w)
     # The spinner may drop the GIL for a moment (2.7 does every 100 ticks): a few cores at most.
     for attempt in range(4):
-        path = gcore(w.pid, str(tmp_path))
-        data = dump_core(path, *core_args(interp))
-        assert_equals_truth(data, truth, w.pid, interp)
+        path, lossy = gcore(w.pid, str(tmp_path))
+        data = dump_core(path, *core_args(interp), lossy=lossy)
+        assert_equals_truth(data, truth, w.pid, interp, lossy=lossy)
         gil, idle = spinner_state(data, truth)
         assert idle is False, "the spinning thread shows as idle"
         if gil:
@@ -154,7 +169,7 @@ def test_core_of_a_process_whose_files_are_gone(workload, tmp_path):
     try:
         w, path = start_copied_python(workload, copy_dir)
         truth = settled(w)
-        core = gcore(w.pid, str(tmp_path))
+        core, _ = gcore(w.pid, str(tmp_path))
         w.stop()
         # The executable moves to a sysroot (as if the core were read on another machine).
         os.makedirs(sysroot + copy_dir)
@@ -177,7 +192,7 @@ def test_core_whose_executable_changed_is_an_error(workload, tmp_path):
     try:
         w, path = start_copied_python(workload, copy_dir)
         settled(w)
-        core = gcore(w.pid, str(tmp_path))
+        core, _ = gcore(w.pid, str(tmp_path))
         w.stop()
         os.unlink(path)
         shutil.copy(other, path)
@@ -197,7 +212,7 @@ def small_core(tmp_path_factory):
     process = interp.popen("-c", "import time; time.sleep(60)")
     try:
         time.sleep(0.5)
-        return gcore(process.pid, directory)
+        return gcore(process.pid, directory)[0]
     finally:
         process.kill()
         process.wait()

@@ -54,3 +54,17 @@ extension FakeInterpreter {
         return strings
     }
 }
+
+extension FakeMemory {
+    /// Rewrites every aligned pointer to `old` into `new` (an attribute set to another object).
+    func replacePointers(_ old: UInt64, with new: UInt64) {
+        for region in regions {
+            var offset = 0
+            while offset + 8 <= region.bytes.count {
+                let value = region.bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self) }
+                if value == old { pointer(new, at: region.start + UInt64(offset)) }
+                offset += 8
+            }
+        }
+    }
+}

@@ -43,10 +43,11 @@ import PyTap
 
     @Test func aRenamedThreadShowsItsNewName() throws {
         let (target, _, _) = try fixture()
-        target.fake.nameThreads([(0x1000, "MainThread"), (0x2000, "Thread-1")])
+        let names = target.fake.nameThreads([(0x1000, "MainThread"), (0x2000, "Thread-1")])
         let snapshotter = try Snapshotter(target: try target.python())
         #expect(try snapshotter.snapshot().threads.map(\.name) == ["MainThread", "Thread-1"])
-        target.fake.nameThreads([(0x1000, "MainThread"), (0x2000, "downloader")])
+        // `thread.name = "downloader"`: the Thread's `_name` now points to another str.
+        target.fake.memory.replacePointers(names[1], with: target.fake.objects.str("downloader"))
         #expect(try snapshotter.snapshot().threads.map(\.name) == ["MainThread", "downloader"])
     }
 
@@ -79,6 +80,20 @@ import PyTap
         #expect(snapshot.threads[1].defect == .changedWhileReading)
     }
 
+    @Test(arguments: ["3.11.7", "3.12.1", "3.14.0"])
+    func aCallerOfAllZeroBytesMakesTheStackPartial(version: String) throws {
+        // A core whose writer could not copy a page (gdb at a guard page) holds zeros there;
+        // a frame of zeros is missing memory, not the bottom of the stack.
+        let (target, first, _) = try fixture(version)
+        let fake = target.fake
+        let top = fake.readPointer(fake.topFrameField(of: first))
+        fake.setPrevious(of: top, to: fake.memory.allocate(FakeInterpreter.frameSlot))
+        let snapshot = try Snapshotter(target: try target.python()).snapshot()
+        #expect(labels(snapshot.threads[0]) == ["run:12"])
+        #expect(snapshot.threads[0].defect == .unreadable(address: fake.readPointer(top + fake.previousOffset), what: "interpreter frame (all zero)"))
+        #expect(snapshot.threads[1].defect == nil)
+    }
+
     @Test func python27TidsResolveThroughPthreadStructsOfLiveThreads() throws {
         let fake = try FakeInterpreter(version: "2.7.18")
         let run = fake.code("run", file: "app.py", firstLine: 1, lines: [1, 2])
@@ -96,8 +111,10 @@ import PyTap
         #expect(snapshot.threads.map(\.tid) == [21, 22])
         #expect(snapshot.threads.map(\.idle) == [false, true])
         // A thread the OS no longer lists has no tid.
+        let snapshotter = try Snapshotter(target: try target.python())
+        _ = try snapshotter.snapshot()
         target.threads[22] = nil
-        let later = try Snapshotter(target: try target.python()).snapshot()
+        let later = try snapshotter.snapshot()
         #expect(later.threads.map(\.tid) == [21, nil])
     }
 }

@@ -441,7 +441,12 @@ public final class PythonReader {
                 // Shim/entry frames owned by the C stack or the interpreter run no Python code.
                 if let firstNonPythonOwner, Int(owner) >= firstNonPythonOwner { continue }
                 let code = try frame.pointer(base + codeOffset) & tagMask
-                if code == 0 { continue }
+                if code == 0 {
+                    // A frame of zeros (no code, no caller) is memory that was never copied — a
+                    // core whose writer could not read that page — not the thread's first frame.
+                    if next == 0 && owner == 0 { return walk.result(.unreadable(address: address, what: "interpreter frame (all zero)")) }
+                    continue
+                }
                 let codeObject: CodeObject
                 do {
                     guard let found = try codes.codeIfCode(at: code) else { continue }

@@ -56,8 +56,10 @@ public final class CoreFileTarget: Target {
         return executableOverride
     }
 
+    /// The segments, and the file mappings gcore left out of them; by address.
     public func mappings() throws -> [MemoryMapping] {
         var result = [MemoryMapping]()
+        var starts = Set<UInt64>()
         for segment in core.segments {
             var mapping = MemoryMapping(start: segment.virtualAddress, end: segment.virtualAddress + segment.memorySize,
                                         readable: segment.flags & 4 != 0, writable: segment.flags & 2 != 0,
@@ -66,9 +68,13 @@ public final class CoreFileTarget: Target {
                 mapping.fileOffset = file.fileOffset
                 mapping.path = targetView(of: file.path)
             }
+            starts.insert(mapping.start)
             result.append(mapping)
         }
-        return result
+        for file in core.files where !starts.contains(file.start) {
+            result.append(MemoryMapping(start: file.start, end: file.end, fileOffset: file.fileOffset, path: targetView(of: file.path)))
+        }
+        return result.sorted { $0.start < $1.start }
     }
 
     public func openObject(path: String, mappings: [MemoryMapping]) throws -> ELFFile {
@@ -172,19 +178,21 @@ final class CoreMemory: RemoteMemory {
 
     /// Copies what one segment (or its file) holds from `address` on; nil when nothing does.
     private func copy(from address: UInt64, into buffer: UnsafeMutableRawBufferPointer) -> Int? {
-        guard let segment = core.segment(containing: address) else { return nil }
-        let within = address - segment.virtualAddress
-        let core = self.core.elf.file.bytes
-        if within < segment.fileSize {
-            let count = Int(min(UInt64(buffer.count), segment.fileSize - within))
-            let start = Int(segment.offset + within)
-            buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: core[start..<(start + count)]))
-            return count
+        var limit = UInt64(buffer.count)
+        if let segment = core.segment(containing: address) {
+            let within = address - segment.virtualAddress
+            if within < segment.fileSize {
+                let count = Int(min(limit, segment.fileSize - within))
+                let start = Int(segment.offset + within)
+                buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: core.elf.file.bytes[start..<(start + count)]))
+                return count
+            }
+            limit = min(limit, segment.memorySize - within)
         }
-        // Not dumped: a file-backed page is what the file holds.
-        guard let file = self.core.file(containing: address), let bytes = fileProvider(file) else { return nil }
-        let inSegment = segment.memorySize - within
-        let count = Int(min(UInt64(buffer.count), inSegment, file.end - address))
+        // Not dumped (gcore leaves such mappings out of the core altogether, the kernel keeps an
+        // empty segment): a file-backed page is what the file holds.
+        guard let file = core.file(containing: address), let bytes = fileProvider(file) else { return nil }
+        let count = Int(min(limit, file.end - address))
         let (offset, overflow) = file.fileOffset.addingReportingOverflow(address - file.start)
         guard !overflow else { return nil }
         // Past the end of the file a mapping reads as zeros (the tail of its last page).
