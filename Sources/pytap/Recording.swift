@@ -92,8 +92,5 @@ final class Recording {
 
 extension String {
     /// A number with one decimal.
-    init(format1 value: Double) {
-        let tenths = Int((value * 10).rounded())
-        self = "\(tenths / 10).\(abs(tenths % 10))"
-    }
+    init(format1 value: Double) { self = NumberFormat.fixed(value, 1) }
 }

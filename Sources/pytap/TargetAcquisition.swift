@@ -32,12 +32,7 @@ enum TargetAcquisition {
             if InterruptFlag.isSet { break }
             for pid in [child.pid] + LinuxProcess.descendants(of: child.pid, limit: 256) {
                 do {
-                    let target = try PythonTarget(pid: pid)
-                    // Wait for the interpreter to exist and run its first frame.
-                    let reader = try PythonReader(target: target)
-                    if let states = try? reader.allThreadStates(), !states.isEmpty {
-                        return AcquiredTarget(target: target, child: child)
-                    }
+                    return AcquiredTarget(target: try PythonTarget.attachRunning(pid: pid), child: child)
                 } catch {
                     lastError = error
                 }

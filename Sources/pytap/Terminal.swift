@@ -1,4 +1,5 @@
 import Glibc
+import PyTap
 
 /// Facts about the terminal pytap writes to.
 enum Terminal {
@@ -20,20 +21,6 @@ enum Terminal {
     }
 }
 
-/// Formats 12345 as "12,345".
-func grouped(_ value: Int) -> String {
-    let digits = String(value.magnitude)
-    var out = ""
-    for (index, character) in digits.enumerated() {
-        if index > 0 && (digits.count - index) % 3 == 0 { out += "," }
-        out.append(character)
-    }
-    return value < 0 ? "-" + out : out
-}
+func grouped(_ value: Int) -> String { NumberFormat.grouped(value) }
 
-/// Formats a fraction as a percentage with one decimal.
-func percent(_ part: Int, of total: Int) -> String {
-    guard total > 0 else { return "0.0%" }
-    let tenths = (part * 1000 + total / 2) / total
-    return "\(tenths / 10).\(tenths % 10)%"
-}
+func percent(_ part: Int, of total: Int) -> String { NumberFormat.percent(part, of: total) }

@@ -324,7 +324,7 @@ final class SVGCollector: NSObject, XMLParserDelegate {
             #expect(samples.allSatisfy { $0.allSatisfy { frames.indices.contains($0) } })
             // Root first, in time order.
             let decoded = samples.map { $0.map { frames[$0]["name"] as? String ?? "?" } }
-            #expect(decoded == expected.map { $0.map(SpeedscopeWriter.frameName) })
+            #expect(decoded == expected.map { $0.map(\.functionName) })
             #expect(weights.allSatisfy { abs($0 - 0.01) < 1e-12 })
             let start = try #require(profile["startValue"] as? Double)
             let end = try #require(profile["endValue"] as? Double)

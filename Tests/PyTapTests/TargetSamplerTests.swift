@@ -140,3 +140,43 @@ import PyTap
         #expect(stop == .targetExited)
     }
 }
+
+/// One path for what every report shares: the frame label, the number formatter and the
+/// summary's top functions.
+@Suite struct OnePathTests {
+    @Test func topFunctionsCountAllLinesOfAFunctionTogether() {
+        var profile = Profile(metadata: ProfileMetadata(command: "app", pid: 1, pythonVersion: nil, rate: 100, startTime: 0, duration: 1))
+        let thread = SampledThread(pid: 1, tid: 1, ident: 1, name: nil)
+        func frame(_ name: String, line: Int, first: Int) -> Frame {
+            Frame(kind: .python, name: name, file: "app.py", line: line, functionLine: first)
+        }
+        // `work` spread over three lines (2+2+2 samples) beats `hot` on one line (5).
+        for (line, count) in [(11, 2), (12, 2), (13, 2)] {
+            for _ in 0..<count { profile.add(rootFirst: [frame("main", line: 3, first: 1), frame("work", line: line, first: 10)], thread: thread, time: 0) }
+        }
+        for _ in 0..<5 { profile.add(rootFirst: [frame("main", line: 4, first: 1), frame("hot", line: 21, first: 20)], thread: thread, time: 0) }
+        let top = profile.topSelf(5)
+        #expect(top.map(\.frame.label) == ["work (app.py:10)", "hot (app.py:20)"])
+        #expect(top.map(\.samples) == [6, 5])
+    }
+
+    @Test func framesAreLabelledOneWay() {
+        let python = Frame(kind: .python, name: "m", qualname: "C.m", file: "a.py", line: 7)
+        #expect(python.label == "C.m (a.py:7)")
+        #expect(python.functionName == "C.m")
+        #expect(Frame(kind: .kernel, name: "do_syscall_64").label == "do_syscall_64_[k]")
+        #expect(Frame(kind: .native, name: "PyEval_EvalFrame").label == "PyEval_EvalFrame")
+        #expect(Frame.marker("thread main (tid 1)").label == "thread main (tid 1)")
+    }
+
+    @Test func numbersAreFormattedOneWay() {
+        #expect(NumberFormat.grouped(1_234_567) == "1,234,567")
+        #expect(NumberFormat.grouped(-1000) == "-1,000")
+        #expect(NumberFormat.percent(1, of: 3) == "33.3%")
+        #expect(NumberFormat.percent(2, of: 3) == "66.7%")
+        #expect(NumberFormat.percent(5, of: 0) == "0.0%")
+        #expect(NumberFormat.fixed(2.25, 1) == "2.3")
+        #expect(NumberFormat.fixed(-0.04, 1) == "0.0")
+        #expect(NumberFormat.fixed(12.5, 0) == "13")
+    }
+}

@@ -64,6 +64,14 @@ public final class PythonTarget {
         try self.init(source: try LiveProcessTarget(pid: pid))
     }
 
+    /// The interpreter of process `pid` once it runs Python: attached, with at least one
+    /// thread state. What launch mode and `--subprocesses` wait for; throws why not (yet).
+    public static func attachRunning(pid: Int32) throws -> PythonTarget {
+        let target = try PythonTarget(pid: pid)
+        guard try !PythonReader(target: target).allThreadStates().isEmpty else { throw AttachError.notInitialized(pid: pid) }
+        return target
+    }
+
     /// Finds the interpreter in a target. Throws `AttachError` for one that is not a usable Python.
     public convenience init(source: Target) throws {
         let executable = source.executablePath() ?? ""

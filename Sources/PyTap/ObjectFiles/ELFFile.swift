@@ -93,7 +93,8 @@ public final class ELFFile: @unchecked Sendable {
         var phnum = Int(u16(56))
         let shentsize = Int(u16(58)), shnumRaw = Int(u16(60)), shstrndxRaw = Int(u16(62))
         // PN_XNUM: more than 65534 program headers (large cores); section 0's sh_info has the count.
-        if phnum == 0xffff, shoff != 0, shoff <= UInt64(data.count), UInt64(data.count) - shoff >= 64 {
+        if phnum == 0xffff, shoff != 0, shoff <= UInt64(data.count), UInt64(data.count) - shoff >= 64,
+           u32(Int(shoff) + 44) >= 0xffff {
             phnum = Int(u32(Int(shoff) + 44))
         }
 

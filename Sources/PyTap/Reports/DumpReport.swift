@@ -78,9 +78,7 @@ public enum DumpReport {
             if let name = thread.name { out += ": \"\(name)\"" }
             out += "\n"
             for (index, frame) in thread.frames.enumerated() {
-                out += "    \(frame.qualname)"
-                if let file = frame.file { out += " (\(file)" + (frame.line.map { ":\($0)" } ?? "") + ")" }
-                out += "\n"
+                out += "    \(frame.label)\n"
                 if index < thread.locals.count { out += localsText(thread.locals[index]) }
             }
             if thread.frames.isEmpty && thread.defect == nil { out += "    (no Python frames)\n" }

@@ -432,21 +432,4 @@ fileprivate func xmlEscape(_ text: String) -> String {
     return out
 }
 
-/// `value` with exactly `digits` decimals (0 to 6), rounded half away from zero, without
-/// Foundation's formatting.
-fileprivate func fixed(_ value: Double, _ digits: Int) -> String {
-    guard value.isFinite else { return "0" }
-    let places = min(max(digits, 0), 6)
-    var factor = 1.0
-    for _ in 0..<places { factor *= 10 }
-    let scaled = (abs(value) * factor).rounded()
-    guard scaled < 9e15 else { return String(value) }
-    let units = Int64(scaled)
-    let whole = units / Int64(factor)
-    var text = (value < 0 && units != 0 ? "-" : "") + String(whole)
-    if places > 0 {
-        let fraction = String(units % Int64(factor))
-        text += "." + String(repeating: "0", count: places - fraction.count) + fraction
-    }
-    return text
-}
+fileprivate func fixed(_ value: Double, _ digits: Int) -> String { NumberFormat.fixed(value, digits) }

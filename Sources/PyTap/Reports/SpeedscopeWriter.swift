@@ -16,14 +16,6 @@ public struct SpeedscopeWriter: Sendable {
 
     public init() {}
 
-    /// speedscope's name for a frame.
-    public static func frameName(_ frame: Frame) -> String {
-        switch frame.kind {
-        case .python: return frame.qualname
-        case .native, .marker: return frame.name
-        case .kernel: return frame.name + "_[k]"
-        }
-    }
 
     private struct FrameKey: Hashable {
         var name: String
@@ -48,7 +40,7 @@ public struct SpeedscopeWriter: Sendable {
         var keyIndex = [FrameKey: Int]()
         var index = [Int](repeating: -1, count: profile.frames.count)
         for (id, frame) in profile.frames.frames.enumerated() where used[id] {
-            let key = FrameKey(name: SpeedscopeWriter.frameName(frame), file: frame.file, line: frame.line)
+            let key = FrameKey(name: frame.functionName, file: frame.file, line: frame.line)
             if let known = keyIndex[key] {
                 index[id] = known
             } else {

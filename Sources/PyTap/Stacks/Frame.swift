@@ -52,24 +52,26 @@ public struct Frame: Hashable, Sendable {
 }
 
 extension Frame {
-    /// How folded output, flame graphs and summaries name a frame:
-    /// `qualname (file:line)` for Python, `symbol` for native, `symbol_[k]` for kernel.
+    /// The one way every report names a frame (dump text, folded output, flame graphs,
+    /// summaries): `qualname (file:line)` for Python, `symbol` for native, `symbol_[k]`
+    /// for kernel frames.
     public var label: String {
+        var text = functionName
+        if kind == .python, let file {
+            text += " (" + file
+            if let line { text += ":\(line)" }
+            text += ")"
+        }
+        return text
+    }
+
+    /// The function alone, for formats that keep file and line apart (speedscope, pprof):
+    /// `qualname` for Python, `symbol` for native, `symbol_[k]` for kernel frames.
+    public var functionName: String {
         switch kind {
-        case .python:
-            var text = qualname
-            if let file {
-                text += " (" + file
-                if let line { text += ":\(line)" }
-                text += ")"
-            }
-            return text
-        case .native:
-            return name
-        case .kernel:
-            return name + "_[k]"
-        case .marker:
-            return name
+        case .python: return qualname
+        case .native, .marker: return name
+        case .kernel: return name + "_[k]"
         }
     }
 }

@@ -170,13 +170,14 @@ public struct Profile: Sendable {
         return rows
     }
 
-    /// Functions by self samples (leaf frame), most first.
+    /// Functions by self samples (leaf frame), most first: all lines of a function count
+    /// together, each function shown at its first line (`Frame.atFunctionLevel`).
     public func topSelf(_ limit: Int) -> [(frame: Frame, samples: Int)] {
-        var selfCounts = [UInt32: Int]()
+        var selfCounts = [Frame: Int]()
         for (stack, count) in countsByStack() {
-            if let leaf = stacks[stack].last { selfCounts[leaf, default: 0] += count }
+            if let leaf = stacks[stack].last { selfCounts[frames[leaf].atFunctionLevel, default: 0] += count }
         }
-        return selfCounts.sorted { $0.value != $1.value ? $0.value > $1.value : frames[$0.key].label < frames[$1.key].label }
-            .prefix(limit).map { (frames[$0.key], $0.value) }
+        return selfCounts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.label < $1.key.label }
+            .prefix(limit).map { ($0.key, $0.value) }
     }
 }

@@ -206,7 +206,7 @@ public final class Sampler {
         for child in LinuxProcess.descendants(of: rootPID) where processes[child] == nil {
             guard childAttempts[child, default: 0] < 20 else { continue }
             childAttempts[child, default: 0] += 1
-            if let target = try? PythonTarget(pid: child), (try? add(target)) != nil {
+            if let target = try? PythonTarget.attachRunning(pid: child), (try? add(target)) != nil {
                 childAttempts[child] = nil
             }
         }
