@@ -34,6 +34,26 @@ final class FakeTarget: Target {
     }
 }
 
+extension FakeTarget {
+    /// Two threads: tid 11 (running, holds the GIL) in `run` (line 12) called by `main`
+    /// (line 4), and tid 12 (idle) in `wait` (line 21). Returns the code objects and thread states.
+    static func twoThreads(_ version: String = "3.12.1") throws
+        -> (FakeTarget, code: (main: UInt64, run: UInt64, wait: UInt64), first: UInt64, second: UInt64) {
+        let fake = try FakeInterpreter(version: version)
+        let main = fake.code("main", file: "app.py", firstLine: 1, lines: [2, 3, 4])
+        let run = fake.code("run", file: "app.py", firstLine: 10, lines: [11, 12])
+        let wait = fake.code("wait", file: "lib.py", firstLine: 20, lines: [21, 22])
+        let first = fake.addThread(ident: 0x1000, nativeID: 11)
+        fake.setTopFrame(fake.chain([(run, 2), (main, 4)])[0], of: first)
+        let second = fake.addThread(ident: 0x2000, nativeID: 12)
+        fake.setTopFrame(fake.chain([(wait, 0)])[0], of: second)
+        fake.setGILHolder(first)
+        let target = FakeTarget(fake)
+        target.threads = [11: .running, 12: .idle]
+        return (target, (main, run, wait), first, second)
+    }
+}
+
 extension FakeInterpreter {
     /// Installs `threading._active` = {ident: Thread named name}; returns each name's str
     /// object, so a test can rename a thread by overwriting it.

@@ -31,18 +31,7 @@ import PyTap
     }
 
     private func fixture() throws -> (FakeTarget, code: (main: UInt64, run: UInt64, wait: UInt64), UInt64, UInt64) {
-        let fake = try FakeInterpreter(version: "3.12.1")
-        let main = fake.code("main", file: "app.py", firstLine: 1, lines: [2, 3, 4])
-        let run = fake.code("run", file: "app.py", firstLine: 10, lines: [11, 12])
-        let wait = fake.code("wait", file: "lib.py", firstLine: 20, lines: [21, 22])
-        let first = fake.addThread(ident: 0x1000, nativeID: 11)
-        fake.setTopFrame(fake.chain([(run, 2), (main, 4)])[0], of: first)
-        let second = fake.addThread(ident: 0x2000, nativeID: 12)
-        fake.setTopFrame(fake.chain([(wait, 0)])[0], of: second)
-        fake.setGILHolder(first)
-        let target = FakeTarget(fake)
-        target.threads = [11: .running, 12: .idle]
-        return (target, (main, run, wait), first, second)
+        try FakeTarget.twoThreads()
     }
 
     @Test func onlyRunningThreadsAreSampledUnlessIdleIsAsked() throws {

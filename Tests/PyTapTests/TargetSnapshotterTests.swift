@@ -4,20 +4,8 @@ import PyTap
 /// `Snapshotter` through the target seam, on a fake target: tids, names, GIL and idle come
 /// from the target and the interpreter's memory; odd threads are reported, not dropped.
 @Suite struct TargetSnapshotterTests {
-    /// A 3.12 interpreter with two threads: `run` (tid 11, running, holds the GIL) in
-    /// `main`, and `wait` (tid 12, idle).
     private func fixture(_ version: String = "3.12.1") throws -> (FakeTarget, UInt64, UInt64) {
-        let fake = try FakeInterpreter(version: version)
-        let main = fake.code("main", file: "app.py", firstLine: 1, lines: [2, 3, 4])
-        let run = fake.code("run", file: "app.py", firstLine: 10, lines: [11, 12])
-        let wait = fake.code("wait", file: "lib.py", firstLine: 20, lines: [21, 22])
-        let first = fake.addThread(ident: 0x1000, nativeID: 11)
-        fake.setTopFrame(fake.chain([(run, 2), (main, 4)])[0], of: first)
-        let second = fake.addThread(ident: 0x2000, nativeID: 12)
-        fake.setTopFrame(fake.chain([(wait, 0)])[0], of: second)
-        fake.setGILHolder(first)
-        let target = FakeTarget(fake)
-        target.threads = [11: .running, 12: .idle]
+        let (target, _, first, second) = try FakeTarget.twoThreads(version)
         return (target, first, second)
     }
 

@@ -106,26 +106,12 @@ public final class ELFCoreFile: @unchecked Sendable {
     // MARK: Notes
 
     private func readNotes(offset: Int, size: Int) throws {
-        let data = elf.file.bytes
-        var o = offset
-        let end = offset + size
-        while o + 12 <= end {
-            let nameSize = Int(data.loadUnaligned(fromByteOffset: o, as: UInt32.self))
-            let descSize = Int(data.loadUnaligned(fromByteOffset: o + 4, as: UInt32.self))
-            let type = data.loadUnaligned(fromByteOffset: o + 8, as: UInt32.self)
-            let nameStart = o + 12
-            let descStart = nameStart + ((nameSize + 3) & ~3)
-            let next = descStart + ((descSize + 3) & ~3)
-            guard nameSize < 1 << 16, descSize < 1 << 30, next <= end, next > o else {
-                throw CoreFileError.malformed(path: elf.path, what: "a note at offset \(o)")
-            }
-            let name = nameSize > 0 ? String(decoding: UnsafeRawBufferPointer(rebasing: data[nameStart..<(nameStart + nameSize)]), as: UTF8.self) : ""
-            if name.hasPrefix("CORE") {
-                let desc = UnsafeRawBufferPointer(rebasing: data[descStart..<(descStart + descSize)])
-                try readNote(type: type, desc: desc)
-            }
-            o = next
+        let malformed = try ELFFile.walkNotes(in: elf.file.bytes, offset: offset, size: size, maximumDescription: 1 << 30) { type, name, description in
+            // "CORE" notes carry the process; "LINUX" ones (FPU state) and gdb's are not needed.
+            if name.starts(with: Array("CORE".utf8)) { try readNote(type: type, desc: description) }
+            return true
         }
+        if let malformed { throw CoreFileError.malformed(path: elf.path, what: "a note at offset \(malformed)") }
     }
 
     private func readNote(type: UInt32, desc: UnsafeRawBufferPointer) throws {

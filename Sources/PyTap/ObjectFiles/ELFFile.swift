@@ -308,8 +308,26 @@ public final class ELFFile: @unchecked Sendable {
 
     static func findBuildID(in data: UnsafeRawBufferPointer, offset: UInt64, size: UInt64) -> [UInt8]? {
         guard offset <= UInt64(data.count), UInt64(data.count) - offset >= size else { return nil }
-        var o = Int(offset)
-        let end = Int(offset + size)
+        var found: [UInt8]?
+        walkNotes(in: data, offset: Int(offset), size: Int(size), maximumDescription: 1 << 16) { type, name, description in
+            if type == 3 /* NT_GNU_BUILD_ID */, name.count == 4, name[0] == 0x47, name[1] == 0x4e, name[2] == 0x55 {
+                found = Array(description)
+                return false
+            }
+            return true
+        }
+        return found
+    }
+
+    /// Walks the notes (Elf64_Nhdr, name, descriptor, each 4-aligned) in `data[offset,
+    /// offset + size)`, which the caller has checked lies inside `data`; `visit` returns
+    /// false to stop. Returns the offset of the first malformed note, nil if none was.
+    @discardableResult
+    static func walkNotes(in data: UnsafeRawBufferPointer, offset: Int, size: Int, maximumDescription: Int,
+                          _ visit: (_ type: UInt32, _ name: UnsafeRawBufferPointer, _ description: UnsafeRawBufferPointer) throws -> Bool)
+        rethrows -> Int? {
+        var o = offset
+        let end = offset + size
         while o + 12 <= end {
             let nameSize = Int(data.loadUnaligned(fromByteOffset: o, as: UInt32.self))
             let descSize = Int(data.loadUnaligned(fromByteOffset: o + 4, as: UInt32.self))
@@ -317,11 +335,10 @@ public final class ELFFile: @unchecked Sendable {
             let nameStart = o + 12
             let descStart = nameStart + ((nameSize + 3) & ~3)
             let next = descStart + ((descSize + 3) & ~3)
-            guard nameSize < 1 << 16, descSize < 1 << 16, next <= end, next > o else { return nil }
-            if type == 3 /* NT_GNU_BUILD_ID */, nameSize == 4,
-               data[nameStart] == 0x47, data[nameStart + 1] == 0x4e, data[nameStart + 2] == 0x55 {
-                return Array(data[descStart..<(descStart + descSize)])
-            }
+            guard nameSize < 1 << 16, descSize < maximumDescription, next <= end, next > o else { return o }
+            let name = UnsafeRawBufferPointer(rebasing: data[nameStart..<(nameStart + nameSize)])
+            let description = UnsafeRawBufferPointer(rebasing: data[descStart..<(descStart + descSize)])
+            if try !visit(type, name, description) { return nil }
             o = next
         }
         return nil

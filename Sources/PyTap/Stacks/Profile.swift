@@ -159,17 +159,6 @@ public struct Profile: Sendable {
         return counts
     }
 
-    /// (stack frames root first, count) for every distinct stack, in a stable order
-    /// (sorted by the stacks' labels), for writers that want deterministic output.
-    public func aggregated() -> [(frames: [Frame], count: Int)] {
-        let counts = countsByStack()
-        var rows = counts.map { (id, count) in (frames: stacks[id].map { frames[$0] }, count: count) }
-        rows.sort { lhs, rhs in
-            lhs.frames.lexicographicallyPrecedes(rhs.frames) { $0.label < $1.label }
-        }
-        return rows
-    }
-
     /// Functions by self samples (leaf frame), most first: all lines of a function count
     /// together, each function shown at its first line (`Frame.atFunctionLevel`).
     public func topSelf(_ limit: Int) -> [(frame: Frame, samples: Int)] {

@@ -198,12 +198,6 @@ final class DWARFContext {
         }
     }
 
-    /// The type unit DIE of a DW_AT_signature, for declarations completed by a type unit.
-    func typeUnitDIE(signature: UInt64) -> DWARFDIEReference? {
-        guard let index = typeUnitsBySignature[signature] else { return nil }
-        return DWARFDIEReference(unit: index, offset: units[index].offset + units[index].typeOffset)
-    }
-
     /// The unit of .debug_info of `object` that holds section offset `offset`.
     private func locate(_ offset: UInt64, object: Int) throws -> DWARFDIEReference {
         let candidates = unitsBySection[Self.sectionSlot(object: object, section: .info)]
