@@ -250,3 +250,18 @@ def test_core_and_pid_are_exclusive():
     assert result.returncode == 64
     result = run_pytap("dump", "--pid", "1", "--sysroot", "/")
     assert result.returncode == 64
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-2.7", "pyenv-3.12", "pyenv-3.13", "debian-3.11-static"]))
+def test_core_locals_equal_the_frames_own(interp, workload, tmp_path):
+    need_gcore()
+    w = workload(interp, "locals_target.py")
+    truth = w.truth()
+    core, _ = gcore(w.pid, str(tmp_path))
+    w.stop()
+    data = dump_core(core, "--locals", *core_args(interp))
+    threads = [t for t in data["threads"] if t["name"] == "locals"]
+    assert len(threads) == 1, [t["name"] for t in data["threads"]]
+    by_name = dict((f["name"], f) for f in threads[0]["frames"])
+    for expected in truth["frames"]:
+        assert by_name[expected["function"]]["locals"] == expected["locals"], expected["function"]

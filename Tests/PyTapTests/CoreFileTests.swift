@@ -206,6 +206,21 @@ struct TestCore {
         #expect(throws: CoreFileError.self) { try CoreFileTarget(path: noThreads) }
     }
 
+    @Test func everyErrorReadsAsOneSentence() {
+        let errors: [CoreFileError] = [
+            .unreadable(path: "/c", reason: .notELF(path: "/c")), .notCore(path: "/c"),
+            .unsupported(path: "/c", what: "machine 3"), .truncated(path: "/c", expected: 8192, actual: 100),
+            .truncated(path: "/c", expected: UInt64.max, actual: 100), .malformed(path: "/c", what: "a note at offset 4"),
+            .fileChanged(path: "/usr/bin/python3", core: "aa", found: "bb", foundAt: "/usr/bin/python3"),
+            .missingFile(path: "/usr/bin/python3", tried: ["/r/usr/bin/python3"]),
+        ]
+        for error in errors {
+            let text = "\(error)"
+            #expect(text.contains("/"), "\(text)")
+            #expect(!text.contains("CoreFileError") && !text.contains("(path:") && !text.contains("\n"), "\(text)")
+        }
+    }
+
     // Truncated and corrupted cores: errors, never traps (each in a child process).
 
     @Test func everyTruncationIsAnErrorNotATrap() async {
