@@ -49,11 +49,11 @@ import PyTap
         #expect(snapshot.threads[2].defect == nil)
     }
 
-    @Test func aThreadGoneFromTheOSIsNotIdleAndKeepsItsStack() throws {
+    @Test func aThreadGoneFromTheOSIsNeitherIdleNorActiveAndKeepsItsStack() throws {
         let (target, _, _) = try fixture()
         target.threads[12] = nil  // exited between the thread list and its stat
         let snapshot = try Snapshotter(target: try target.python()).snapshot()
-        #expect(snapshot.threads.map(\.idle) == [false, false])
+        #expect(snapshot.threads.map(\.idle) == [false, nil])
         #expect(labels(snapshot.threads[1]) == ["wait:21"])
     }
 
