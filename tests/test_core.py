@@ -15,7 +15,7 @@ import pytest
 
 import interpreters
 from conftest import interpreter_params, run_pytap, require_interpreter, skip_or_fail
-from test_dump import FRAME_KEYS, dump_json
+from test_dump import FRAME_KEYS, dump_json, process_and_threads_match
 from test_bad_input import one_line_error
 
 
@@ -61,14 +61,7 @@ def dump_core(path, *args, **kwargs):
 def assert_equals_truth(data, truth, pid, interp, lossy=False):
     """The core's view equals the truth. `lossy` (gdb left memory out): a stack that runs
     into the missing memory must be marked partial, and what it shows must be right."""
-    assert data["pid"] == pid
-    assert data["python"]["version"] == truth["version"]
-    assert data["python"]["executable"] == truth["executable"]
-    library = data["python"]["library"]
-    assert (os.path.basename(library) if library else None) == truth["library"]
-    got = dict((t["ident"], t) for t in data["threads"])
-    want = dict((t["ident"], t) for t in truth["threads"])
-    assert sorted(got) == sorted(want), "threads differ"
+    got, want = process_and_threads_match(data, truth, pid)
     main = [t for t in truth["threads"] if t["role"] == "main"][0]
     assert "partial" not in got[main["ident"]], "the main thread's stack is always in the core"
     for ident, expected in want.items():

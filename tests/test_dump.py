@@ -24,21 +24,27 @@ def dump_json(pid, exclude_ident=None, timeout=10):
         time.sleep(0.05)
 
 
+def process_and_threads_match(data, truth, pid):
+    """Checks pid, version, files and the set of threads (live dumps and cores); returns
+    the threads by ident: (pytap's, the truth's)."""
+    assert data["pid"] == pid
+    assert data["python"]["version"] == truth["version"]
+    assert data["python"]["executable"] == truth["executable"]
+    library = data["python"]["library"]
+    assert (os.path.basename(library) if library else None) == truth["library"]
+    got = dict((t["ident"], t) for t in data["threads"])
+    want = dict((t["ident"], t) for t in truth["threads"])
+    assert sorted(got) == sorted(want), "threads differ"
+    return got, want
+
+
 @pytest.mark.parametrize("interp", interpreter_params(debug=True))
 def test_dump_equals_interpreter_truth(interp, workload):
     w = workload(interp, "dump_target.py")
     truth = w.truth()
     data = dump_json(w.pid, exclude_ident=truth["reporter_ident"])
 
-    assert data["pid"] == w.pid
-    assert data["python"]["version"] == truth["version"]
-    assert data["python"]["executable"] == truth["executable"]
-    library = data["python"]["library"]
-    assert (os.path.basename(library) if library else None) == truth["library"]
-
-    got = dict((t["ident"], t) for t in data["threads"])
-    want = dict((t["ident"], t) for t in truth["threads"])
-    assert sorted(got) == sorted(want), "threads differ"
+    got, want = process_and_threads_match(data, truth, w.pid)
     for ident, expected in want.items():
         thread = got[ident]
         role = expected["role"]
