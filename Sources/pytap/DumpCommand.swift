@@ -16,11 +16,13 @@ struct DumpCommand: ParsableCommand {
             """
     )
 
-    @Option(name: [.customLong("pid"), .customShort("x")], help: "Process ID of the Python process to read.")
+    @Option(name: [.customLong("pid"), .customShort("x")], parsing: .unconditional, help: "Process ID of the Python process to read.")
     var pid: Int32
 
     @Flag(name: .long, help: "Show each frame's arguments and local variables (short reprs; see README).")
     var locals = false
+
+    func validate() throws { try validateProcessID(pid) }
 
     @Flag(name: .long, help: "Print JSON (schema in README: {pid, python, threads: [{tid, ident, name, gil, idle, frames}]}).")
     var json = false

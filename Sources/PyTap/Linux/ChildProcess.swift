@@ -1,21 +1,22 @@
+import CLinux
 import Glibc
 import SystemPackage
 
-/// A command pytap started (launch mode), spawned with posix_spawnp so it shares the
-/// terminal, environment and process group (Ctrl-C reaches both).
+/// A command pytap started (launch mode). It shares the terminal, environment and process
+/// group (Ctrl-C reaches both), starts with the signal dispositions and mask pytap
+/// inherited (not pytap's ignored SIGPIPE), and is killed if pytap dies (PR_SET_PDEATHSIG).
 public final class ChildProcess {
     public let pid: Int32
     public private(set) var exitStatus: Int32?
 
     public init(arguments: [String]) throws {
-        guard let program = arguments.first else { throw SystemCallError("posix_spawnp", .invalidArgument) }
+        guard let program = arguments.first else { throw SystemCallError("cannot run an empty command", .invalidArgument) }
         var cArguments: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
         cArguments.append(nil)
         defer { for pointer in cArguments { free(pointer) } }
-        var pid: pid_t = 0
-        let result = posix_spawnp(&pid, program, nil, nil, cArguments, environ)
-        guard result == 0 else { throw SystemCallError("cannot run \(program)", Errno(rawValue: result)) }
-        self.pid = pid
+        let result = clinux_spawn(program, cArguments, SIGKILL)
+        guard result > 0 else { throw SystemCallError("cannot run \(program)", Errno(rawValue: -result)) }
+        self.pid = result
     }
 
     /// Whether it has exited (reaps it without blocking).
@@ -41,6 +42,21 @@ public final class ChildProcess {
         let code = ChildProcess.decode(status)
         exitStatus = code
         return code
+    }
+
+    /// Ends it: SIGTERM, then SIGKILL if it is still running after `grace` seconds; reaps it.
+    public func terminate(grace: Double = 2) {
+        guard !hasExited else { return }
+        kill(pid, SIGTERM)
+        let deadline = MonotonicClock.now() + UInt64(grace * 1e9)
+        while !hasExited {
+            if MonotonicClock.now() >= deadline {
+                kill(pid, SIGKILL)
+                wait()
+                return
+            }
+            MonotonicClock.sleep(until: MonotonicClock.now() + 10_000_000)
+        }
     }
 
     static func decode(_ status: Int32) -> Int32 {
