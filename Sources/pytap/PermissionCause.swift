@@ -17,13 +17,17 @@ enum PermissionCause {
             return "kernel.yama.ptrace_scope is 3, which forbids every process, root included, to read another until reboot"
         }
         let hasPtrace = ours.map { $0.effective & (1 << ptraceCapability) != 0 } ?? false
-        if !hasPtrace && geteuid() == 0 {
-            if let ours, let theirs, theirs.permitted & ~ours.permitted != 0 {
-                let missing = Capabilities.names(theirs.permitted & ~ours.permitted)
-                return "the process has capabilities pytap lacks (\(missing.prefix(4).joined(separator: ", "))"
-                    + (missing.count > 4 ? ", …" : "") + "): pytap runs as root but without CAP_SYS_PTRACE "
-                    + "(e.g. in a container without --cap-add SYS_PTRACE); give it CAP_SYS_PTRACE"
+        if let ours, let theirs, theirs.permitted & ~ours.permitted != 0 {
+            let missing = Capabilities.names(theirs.permitted & ~ours.permitted)
+            let lacking = "the process has capabilities pytap lacks (\(missing.prefix(4).joined(separator: ", "))"
+                + (missing.count > 4 ? ", …" : "") + ")"
+            if hasPtrace {
+                return lacking + ", and pytap's CAP_SYS_PTRACE does not make up for them (the process is in a parent "
+                    + "user namespace, or a security module such as AppArmor or SELinux refuses); run pytap where it has them"
             }
+            return lacking + " and pytap has no CAP_SYS_PTRACE (e.g. a container without --cap-add SYS_PTRACE); give it CAP_SYS_PTRACE"
+        }
+        if !hasPtrace && geteuid() == 0 {
             return "pytap runs as root but without CAP_SYS_PTRACE (e.g. in a container without --cap-add SYS_PTRACE), "
                 + "and the process is not dumpable or belongs to another user namespace; give pytap CAP_SYS_PTRACE"
         }

@@ -44,19 +44,21 @@ public final class ChildProcess {
         return code
     }
 
-    /// Ends it: SIGTERM, then SIGKILL if it is still running after `grace` seconds; reaps it.
+    /// Ends it and what it started (a shell's children, too): SIGTERM, then SIGKILL to
+    /// those still running after `grace` seconds; reaps it.
     public func terminate(grace: Double = 2) {
         guard !hasExited else { return }
-        kill(pid, SIGTERM)
+        let family = [pid] + LinuxProcess.descendants(of: pid)
+        for member in family { kill(member, SIGTERM) }
         let deadline = MonotonicClock.now() + UInt64(grace * 1e9)
-        while !hasExited {
-            if MonotonicClock.now() >= deadline {
-                kill(pid, SIGKILL)
-                wait()
-                return
-            }
+        func running() -> [Int32] {
+            family.filter { $0 == pid ? !hasExited : ((try? LinuxProcess(pid: $0))?.isAlive ?? false) }
+        }
+        while !running().isEmpty && MonotonicClock.now() < deadline {
             MonotonicClock.sleep(until: MonotonicClock.now() + 10_000_000)
         }
+        for member in running() { kill(member, SIGKILL) }
+        wait()
     }
 
     static func decode(_ status: Int32) -> Int32 {
