@@ -45,7 +45,7 @@ struct DumpCommand: ParsableCommand {
         }
         let partial = snapshot.threads.filter { $0.defect != nil }
         if !partial.isEmpty {
-            writeStandardError("pytap: warning: \(partial.count) of \(snapshot.threads.count) stacks are partial: \(partial[0].defect.map { "\($0)" } ?? "")\n")
+            writeStandardError("pytap: warning: \(partial.count) of \(snapshot.threads.count) stacks are partial: \(partial[0].defect.map { "\($0)".escapingControlCharacters } ?? "")\n")
             throw ExitCode(ExitStatus.partialStacks.rawValue)
         }
     }

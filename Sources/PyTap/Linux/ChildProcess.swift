@@ -25,7 +25,7 @@ public final class ChildProcess {
         var status: Int32 = 0
         let result = waitpid(pid, &status, WNOHANG)
         if result == pid {
-            exitStatus = ChildProcess.decode(status)
+            reaped(status)
             return true
         }
         return result < 0
@@ -39,9 +39,14 @@ public final class ChildProcess {
         while waitpid(pid, &status, 0) < 0 {
             if errno != EINTR { return exitStatus ?? 1 }
         }
-        let code = ChildProcess.decode(status)
-        exitStatus = code
-        return code
+        reaped(status)
+        return exitStatus ?? 1
+    }
+
+    private func reaped(_ status: Int32) {
+        exitStatus = ChildProcess.decode(status)
+        // Its PID may be reused from now on: signals must not follow it there.
+        InterruptFlag.forward(to: 0)
     }
 
     /// Ends it and what it started (a shell's children, too): SIGTERM, then SIGKILL to

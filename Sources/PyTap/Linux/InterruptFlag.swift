@@ -15,6 +15,6 @@ public enum InterruptFlag {
     public static func clear() { clinux_clear_interrupted() }
 
     /// Also sends those signals to `pid` (a launched command) when another process sent
-    /// them to pytap; signals from the terminal reach the command by themselves.
+    /// them to pytap; signals from the terminal reach the command by themselves. 0: to nobody.
     public static func forward(to pid: Int32) { clinux_forward_signals_to(pid) }
 }
