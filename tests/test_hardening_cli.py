@@ -290,8 +290,9 @@ def test_launch_mode_command_dies_with_pytap(scratch):
 
 def test_launch_mode_command_gets_default_signal_dispositions(scratch):
     status = os.path.join(scratch, "status")
-    result = run_pytap("sample", "-f", "folded", "--", "sh", "-c",
-                       "grep -E 'Sig(Ign|Blk)' /proc/$$/status > %s; exec %s -c 'pass'" % (status, interp().path))
+    # The shell's builtins only: a forked grep would see the shell's mask during its vfork.
+    copy = "while read -r line; do case $line in Sig*) echo \"$line\";; esac; done < /proc/$$/status > %s" % status
+    result = run_pytap("sample", "-f", "folded", "--", "sh", "-c", "%s; exec %s -c 'pass'" % (copy, interp().path))
     assert result.returncode == 0, result.stderr.decode()
     masks = dict(line.split(":") for line in wait_for_file(status).splitlines())
     ignored = int(masks["SigIgn"], 16)
@@ -427,11 +428,10 @@ def test_a_negative_pid_is_named(command):
 
 
 def test_a_duration_shorter_than_the_sampling_interval_is_kept(busy):
-    started = time.time()
     result = run_pytap("sample", "--pid", busy.pid, "--rate", "1", "-t", "0.5", "-f", "folded")
-    took = time.time() - started
     assert result.returncode == 0, result.stderr.decode()
-    assert took < 0.95, "ran %.2fs for -t 0.5" % took
+    # The recording's own length (start-up of pytap aside, which load on the machine stretches).
+    assert " thread in 0.5s (" in result.stderr.decode(), result.stderr.decode()
 
 
 @pytest.mark.parametrize("value", ["1e300", "inf", "3601"])
