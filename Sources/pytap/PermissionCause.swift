@@ -17,7 +17,8 @@ enum PermissionCause {
             return "kernel.yama.ptrace_scope is 3, which forbids every process, root included, to read another until reboot"
         }
         let hasPtrace = ours.map { $0.effective & (1 << ptraceCapability) != 0 } ?? false
-        if let ours, let theirs, theirs.permitted & ~ours.permitted != 0 {
+        // Root (or a holder of CAP_SYS_PTRACE) refused: capabilities explain it; a plain user is told to become root.
+        if geteuid() == 0 || hasPtrace, let ours, let theirs, theirs.permitted & ~ours.permitted != 0 {
             let missing = Capabilities.names(theirs.permitted & ~ours.permitted)
             let lacking = "the process has capabilities pytap lacks (\(missing.prefix(4).joined(separator: ", "))"
                 + (missing.count > 4 ? ", …" : "") + ")"
