@@ -140,6 +140,8 @@ extension SamplerStatistics {
         sum.torn += later.torn
         sum.retries += later.retries
         sum.errors += later.errors
+        sum.errorKinds.merge(later.errorKinds, uniquingKeysWith: +)
+        sum.execs += later.execs
         sum.processes += later.processes
         sum.threads += later.threads
         sum.elapsed = Double(offset) / 1e9 + later.elapsed
