@@ -21,7 +21,7 @@ struct DumpCommand: ParsableCommand {
             """
     )
 
-    @Option(name: [.customLong("pid"), .customShort("x")], help: "Process ID of the Python process to read.")
+    @Option(name: [.customLong("pid"), .customShort("x")], parsing: .unconditional, help: "Process ID of the Python process to read.")
     var pid: Int32?
 
     @Option(name: .long, help: ArgumentHelp("A core file of a Python process to read instead of a live process.", valueName: "file"))
@@ -40,6 +40,7 @@ struct DumpCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
+        if let pid { try validateProcessID(pid) }
         if (pid == nil) == (core == nil) { throw ValidationError("give either --pid PID or --core FILE") }
         if core == nil && (executable != nil || sysroot != nil) { throw ValidationError("--executable and --sysroot go with --core") }
     }
@@ -68,7 +69,7 @@ struct DumpCommand: ParsableCommand {
         }
         let partial = snapshot.threads.filter { $0.defect != nil }
         if !partial.isEmpty {
-            writeStandardError("pytap: warning: \(partial.count) of \(snapshot.threads.count) stacks are partial: \(partial[0].defect.map { "\($0)" } ?? "")\n")
+            writeStandardError("pytap: warning: \(partial.count) of \(snapshot.threads.count) stacks are partial: \(partial[0].defect.map { "\($0)".escapingControlCharacters } ?? "")\n")
             throw ExitCode(ExitStatus.partialStacks.rawValue)
         }
     }

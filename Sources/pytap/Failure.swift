@@ -11,6 +11,8 @@ enum ExitStatus: Int32 {
     case notPython = 4
     case processExited = 5
     case partialStacks = 6
+    /// Ctrl-C (or SIGTERM, …) before there was anything to record.
+    case interrupted = 130
 }
 
 /// A failure as the user sees it: one line naming the cause and what to do, and an exit code.
@@ -20,7 +22,7 @@ struct Failure: Error {
 
     /// Prints the message to stderr and exits with the status.
     func exit() -> Never {
-        writeStandardError("pytap: error: \(message)\n")
+        writeStandardError("pytap: error: \(message.escapingControlCharacters)\n")
         Glibc.exit(status.rawValue)
     }
 
@@ -31,6 +33,8 @@ struct Failure: Error {
         switch error {
         case let failure as Failure:
             return failure
+        case let error as OutputError:
+            return Failure(message: error.message, status: .failure)
         case let error as ProcessError:
             switch error {
             case .noSuchProcess:
@@ -74,16 +78,15 @@ struct Failure: Error {
     }
 
     static func exited(_ pid: Int32) -> Failure {
-        Failure(message: "process \(pid) exited while pytap was reading it", status: .processExited)
+        if let stat = try? LinuxProcess(pid: pid).status(), stat.state == "Z" {
+            return Failure(message: "process \(pid) is a zombie: it has exited and its parent (PID \(stat.parentPID)) has not reaped it; "
+                           + "there is no Python left to read", status: .processExited)
+        }
+        return Failure(message: "process \(pid) exited while pytap was reading it", status: .processExited)
     }
 
     static func permission(_ pid: Int32) -> Failure {
-        var hint = "run pytap as root (sudo) or give it CAP_SYS_PTRACE"
-        if let scope = try? String(decoding: readFile("/proc/sys/kernel/yama/ptrace_scope"), as: UTF8.self)
-            .trimmingCharacters(in: " \n"), scope != "0" {
-            hint += "; kernel.yama.ptrace_scope is \(scope), see README"
-        }
-        return Failure(message: "permission denied reading process \(pid): \(hint)", status: .permissionDenied)
+        Failure(message: "permission denied reading process \(pid): \(PermissionCause.explain(pid: pid))", status: .permissionDenied)
     }
 
     static func isAlive(_ pid: Int32) -> Bool {

@@ -26,24 +26,12 @@ func writeStandardOutput(_ text: String) throws {
 
 func writeStandardOutput(_ bytes: [UInt8]) throws {
     if let error = bytes.withUnsafeBytes({ writeAll(1, $0) }) {
-        throw Failure(message: "cannot write to standard output: \(String(cString: strerror(error)))", status: .failure)
+        throw OutputError(errno: error, message: "cannot write to standard output: \(String(cString: strerror(error)))")
     }
 }
 
-/// Writes a file whole (via a temporary name, so a reader never sees half a profile).
-func writeFile(_ path: String, _ bytes: [UInt8]) throws {
-    let temporary = path + ".pytap-tmp"
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw Failure(message: "cannot write \(path): \(String(cString: strerror(errno)))", status: .failure) }
-    let error = bytes.withUnsafeBytes { writeAll(fd, $0) }
-    close(fd)
-    if let error {
-        unlink(temporary)
-        throw Failure(message: "cannot write \(path): \(String(cString: strerror(error)))", status: .failure)
-    }
-    guard rename(temporary, path) == 0 else {
-        let message = String(cString: strerror(errno))
-        unlink(temporary)
-        throw Failure(message: "cannot write \(path): \(message)", status: .failure)
-    }
+/// A failed write to stdout or an output file; `errno` tells a closed pipe (EPIPE) apart.
+struct OutputError: Error {
+    var errno: Int32
+    var message: String
 }

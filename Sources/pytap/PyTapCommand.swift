@@ -13,7 +13,9 @@ struct PyTapCommand: ParsableCommand {
 
             Exit codes: 0 ok, 1 other failure, 2 no such process, 3 permission denied, \
             4 not a (supported) Python process, 5 the process exited while being read, \
-            6 done but some stacks are partial, 64 bad usage.
+            6 done but some stacks are partial, 64 bad usage, 130 interrupted before a launched \
+            command became Python. With a command after --, pytap exits with the command's status \
+            (0 when pytap ended it: -t, or q in top).
             """,
         version: PyTapVersion.string,
         subcommands: [DumpCommand.self, SampleCommand.self, TopCommand.self]

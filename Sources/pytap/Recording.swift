@@ -1,48 +1,88 @@
 import PyTap
 
 /// One `pytap sample` recording: runs the sampler with a live progress line and builds
-/// the profile; also writes the end-of-run summary.
+/// the profile; also writes the end-of-run summary. In launch mode a recording can span
+/// several Python processes run one after another by the command (`sh -c 'python a;
+/// python b'`): each is sampled in turn into the same profile.
 final class Recording {
-    let target: PythonTarget
     let options: SamplerOptions
     let duration: Double?
     let showProgress: Bool
     private(set) var statistics = SamplerStatistics()
     private(set) var stop: SamplerStop = .requested
+    /// Whether `--duration` ended the recording (rather than a signal or the target's exit).
+    private(set) var reachedDuration = false
 
-    init(target: PythonTarget, options: SamplerOptions, duration: Double?, showProgress: Bool) {
-        self.target = target
+    init(options: SamplerOptions, duration: Double?, showProgress: Bool) {
         self.options = options
         self.duration = duration
         self.showProgress = showProgress
     }
 
-    func record(commandLine: [String]?) throws -> Profile {
-        let sampler = try Sampler(target: target, options: options)
+    /// Samples `first`, then each target `next` returns (given the PIDs sampled so far and
+    /// the monotonic deadline of `--duration`) after the previous one exited, until nil.
+    func record(first: PythonTarget, commandLine: [String]?,
+                next: (Set<Int32>, UInt64?) -> PythonTarget? = { _, _ in nil }) throws -> Profile {
         let startTime = MonotonicClock.wallClock()
-        let name = target.source.name()
-        let duration = self.duration
-        let command = commandLine ?? target.source.commandLine()
-        // Samples go straight into the profile's per-thread timelines (16 bytes each);
-        // its frame and stack tables are the sampler's, taken at the end.
-        var profile = Profile(metadata: ProfileMetadata(command: command.joined(separator: " "), pid: target.pid,
+        let start = MonotonicClock.now()
+        let deadline = duration.map { start + UInt64((min($0, 1e9) * 1e9).rounded(.up)) }
+        let command = commandLine ?? first.source.commandLine()
+        // Samples go straight into the profile's per-thread timelines (16 bytes each); its
+        // frame and stack tables are the first sampler's, taken at the end. Later processes'
+        // samples are re-interned into them.
+        var profile = Profile(metadata: ProfileMetadata(command: command.joined(separator: " "), pid: first.pid,
                                                         pythonVersion: nil, rate: options.rate, startTime: startTime,
                                                         duration: 0, byFunction: options.byFunction))
-        stop = sampler.run(
-            shouldStop: { stats in
-                if InterruptFlag.isSet { return true }
-                if let duration, stats.elapsed >= duration { return true }
-                return false
-            },
-            record: { thread, stack, time in profile.add(stack: stack, thread: thread, time: time) },
-            progress: { [showProgress, pid = target.pid] stats in
-                if showProgress { writeStandardError(Recording.progressLine(stats, pid: pid, name: name)) }
-            })
-        statistics = sampler.statistics
+        var target = first
+        var sampled: Set<Int32> = []
+        var before = SamplerStatistics()
+        while true {
+            sampled.insert(target.pid)
+            let offset = MonotonicClock.now() - start
+            var segmentOptions = options
+            if let duration { segmentOptions.stopAfter = max(0, duration - Double(offset) / 1e9) }
+            let sampler = try Sampler(target: target, options: segmentOptions)
+            let isFirst = sampled.count == 1
+            var later: [(thread: SampledThread, stack: UInt32, time: UInt64)] = []
+            let name = target.source.name()
+            stop = sampler.run(
+                shouldStop: { _ in InterruptFlag.isSet },
+                record: { thread, stack, time in
+                    if isFirst { profile.add(stack: stack, thread: thread, time: time) } else { later.append((thread, stack, time + offset)) }
+                },
+                progress: { [showProgress, pid = target.pid] stats in
+                    if showProgress { writeStandardError(Recording.progressLine(before.adding(stats, offset: offset), pid: pid, name: name)) }
+                })
+            statistics = before.adding(sampler.statistics, offset: offset)
+            before = statistics
+            if isFirst {
+                profile.frames = sampler.frames
+                profile.stacks = sampler.stacks
+                profile.metadata.pythonVersion = sampler.pythonVersion
+            } else {
+                var translated = [UInt32: UInt32]()
+                for sample in later {
+                    let stack = translated[sample.stack] ?? {
+                        let ids = sampler.stacks[sample.stack].map { profile.frames.id(for: sampler.frames[$0]) }
+                        let id = profile.stacks.id(for: ids)
+                        translated[sample.stack] = id
+                        return id
+                    }()
+                    profile.add(stack: stack, thread: sample.thread, time: sample.time)
+                }
+            }
+            if stop == .requested {
+                reachedDuration = !InterruptFlag.isSet
+                break
+            }
+            guard let following = next(sampled, deadline) else {
+                reachedDuration = deadline.map { MonotonicClock.now() >= $0 } ?? false
+                break
+            }
+            target = following
+        }
         if showProgress { writeStandardError("\r\u{1b}[K") }
-        profile.frames = sampler.frames
-        profile.stacks = sampler.stacks
-        profile.metadata.pythonVersion = sampler.pythonVersion
+        statistics.elapsed = Double(MonotonicClock.now() - start) / 1e9
         profile.metadata.duration = statistics.elapsed
         return profile
     }
@@ -50,7 +90,7 @@ final class Recording {
     /// "pytap: sampling 1234 (python3)  12.3s  12,300 samples  1000/s  2 torn", redrawn in place.
     static func progressLine(_ stats: SamplerStatistics, pid: Int32, name: String) -> String {
         let rate = Int(stats.roundRate.rounded())
-        var line = "\rpytap: sampling \(pid) (\(name))  " + String(format1: stats.elapsed) + "s"
+        var line = "\rpytap: sampling \(pid) (\(name.escapingControlCharacters))  " + String(format1: stats.elapsed) + "s"
         line += "  " + grouped(stats.samples) + " samples  \(rate)/s"
         if stats.torn > 0 { line += "  \(stats.torn) torn" }
         if stats.errors > 0 { line += "  \(stats.errors) errors" }
@@ -81,12 +121,31 @@ final class Recording {
             text += "top functions by own samples:\n"
             for (frame, samples) in top {
                 let share = percent(samples, of: s.samples)
-                text += "  " + String(repeating: " ", count: max(0, 6 - share.count)) + share + "  " + frame.label + "\n"
+                text += "  " + String(repeating: " ", count: max(0, 6 - share.count)) + share + "  " + frame.label.escapingControlCharacters + "\n"
             }
         } else if s.samples == 0 {
             text += "no samples: no thread ran Python code on a CPU (try --idle to include waiting threads)\n"
         }
         return text
+    }
+}
+
+extension SamplerStatistics {
+    /// These counts followed by those of a later sampler that started `offset` ns in.
+    func adding(_ later: SamplerStatistics, offset: UInt64) -> SamplerStatistics {
+        var sum = self
+        sum.rounds += later.rounds
+        sum.missedRounds += later.missedRounds
+        sum.samples += later.samples
+        sum.torn += later.torn
+        sum.retries += later.retries
+        sum.errors += later.errors
+        sum.errorKinds.merge(later.errorKinds, uniquingKeysWith: +)
+        sum.execs += later.execs
+        sum.processes += later.processes
+        sum.threads += later.threads
+        sum.elapsed = Double(offset) / 1e9 + later.elapsed
+        return sum
     }
 }
 

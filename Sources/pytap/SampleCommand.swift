@@ -58,24 +58,31 @@ struct SampleCommand: ParsableCommand {
 
     func run() throws {
         InterruptFlag.install()
+        // Checked before the target is touched: a bad -o fails now, not after --duration.
+        let destination: OutputFile?
+        do {
+            destination = try output.map(OutputFile.prepare)
+        } catch {
+            Failure.from(error, pid: nil).exit()
+        }
         let acquired = target.acquire()
         var options = sampling.samplerOptions
         options.threadRoots = threads
         options.followChildren = subprocesses
         options.byFunction = function
-        let recording = Recording(target: acquired.target, options: options, duration: duration,
-                                  showProgress: Terminal.standardErrorIsTTY)
+        let recording = Recording(options: options, duration: duration, showProgress: Terminal.standardErrorIsTTY)
         let profile: Profile
         do {
-            profile = try recording.record(commandLine: target.command.isEmpty ? nil : target.command)
+            profile = try recording.record(first: acquired.target, commandLine: target.command.isEmpty ? nil : target.command,
+                                           next: acquired.nextPython(after:deadline:))
         } catch {
             Failure.from(error, pid: acquired.target.pid).exit()
         }
         let chosen = format ?? output.flatMap(OutputFormat.infer(fromPath:)) ?? .folded
         do {
             let bytes = try chosen.render(profile)
-            if let output {
-                try writeFile(output, bytes)
+            if let destination {
+                try destination.write(bytes)
             } else {
                 try writeStandardOutput(bytes)
             }
@@ -83,7 +90,8 @@ struct SampleCommand: ParsableCommand {
             Failure.from(error, pid: nil).exit()
         }
         writeStandardError(recording.summary(profile: profile))
-        if let output { writeStandardError("pytap: wrote \(output) (\(chosen.rawValue))\n") }
-        if let child = acquired.child { child.wait() }
+        if let output { writeStandardError("pytap: wrote \(output.escapingControlCharacters) (\(chosen.rawValue))\n") }
+        let status = acquired.finish(stoppedByPytap: recording.reachedDuration)
+        if status != 0 { throw ExitCode(status) }
     }
 }

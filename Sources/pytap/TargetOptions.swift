@@ -3,7 +3,8 @@ import PyTap
 
 /// How `sample` and `top` name their target: a running process, or a command to start.
 struct TargetOptions: ParsableArguments {
-    @Option(name: [.customLong("pid"), .customShort("x")], help: "Process ID of the Python process.")
+    // Unconditional, so `--pid -5` is read as a (bad) number, not as a missing value.
+    @Option(name: [.customLong("pid"), .customShort("x")], parsing: .unconditional, help: "Process ID of the Python process.")
     var pid: Int32?
 
     @Argument(parsing: .postTerminator, help: "A command to start and follow until it exits (after --).")
@@ -12,6 +13,7 @@ struct TargetOptions: ParsableArguments {
     func validate() throws {
         if pid == nil && command.isEmpty { throw ValidationError("give --pid PID, or a command after --") }
         if pid != nil && !command.isEmpty { throw ValidationError("give either --pid or a command after --, not both") }
+        if let pid { try validateProcessID(pid) }
     }
 
     /// Attaches or launches; on failure prints the error and exits with its status.
@@ -22,6 +24,11 @@ struct TargetOptions: ParsableArguments {
             Failure.from(error, pid: pid).exit()
         }
     }
+}
+
+/// A PID is positive (kill(2) reads 0 and negative numbers as process groups).
+func validateProcessID(_ pid: Int32) throws {
+    if pid <= 0 { throw ValidationError("--pid must be a positive process ID, not \(pid)") }
 }
 
 /// What `sample` and `top` sample: how often, and which threads.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import PyTap
 
 struct TopCommand: ParsableCommand {
@@ -23,7 +24,9 @@ struct TopCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "Seconds between refreshes.")
+    static let longestInterval = 3600.0
+
+    @Option(name: .long, help: "Seconds between refreshes (0.1 to 3600).")
     var interval: Double = 1
 
     @Option(name: .long, help: "Only this thread: its tid, ident (0x…) or name.")
@@ -37,22 +40,38 @@ struct TopCommand: ParsableCommand {
     @OptionGroup var target: TargetOptions
 
     func validate() throws {
-        if !(interval >= 0.1) { throw ValidationError("--interval must be at least 0.1 seconds") }
+        if !(interval >= 0.1 && interval <= TopCommand.longestInterval) {
+            throw ValidationError("--interval must be between 0.1 and \(Int(TopCommand.longestInterval)) seconds (an hour)")
+        }
     }
 
     func run() throws {
         InterruptFlag.install()
         let acquired = target.acquire()
-        let options = sampling.samplerOptions
-        let sampler: Sampler
-        do {
-            sampler = try Sampler(target: acquired.target, options: options)
-        } catch {
-            Failure.from(error, pid: acquired.target.pid).exit()
+        var current = acquired.target
+        var sampled: Set<Int32> = []
+        var stoppedByPytap = false
+        while true {
+            sampled.insert(current.pid)
+            let sampler: Sampler
+            do {
+                sampler = try Sampler(target: current, options: sampling.samplerOptions)
+            } catch {
+                Failure.from(error, pid: current.pid).exit()
+            }
+            let view = TopView(target: current, sampler: sampler, interval: interval, threadFilter: thread,
+                               interactive: !once && Terminal.standardOutputIsTTY, once: once)
+            let stop = view.run()
+            if let error = view.outputError, error.errno != EPIPE {
+                _ = acquired.finish(stoppedByPytap: true)
+                Failure(message: error.message, status: .failure).exit()
+            }
+            stoppedByPytap = view.stoppedByPytap
+            // Launch mode: follow the next Python process the command runs.
+            guard stop == .targetExited, let next = acquired.nextPython(after: sampled, deadline: nil) else { break }
+            current = next
         }
-        let view = TopView(target: acquired.target, sampler: sampler, interval: interval, threadFilter: thread,
-                           interactive: !once && Terminal.standardOutputIsTTY, once: once)
-        view.run()
-        if let child = acquired.child { child.wait() }
+        let status = acquired.finish(stoppedByPytap: stoppedByPytap)
+        if status != 0 { throw ExitCode(status) }
     }
 }

@@ -20,6 +20,10 @@ final class TopView {
     private var paused = false
     private var quit = false
     private var lastTable: [String] = []
+    /// A failed write of a plain table (a closed pipe, a full disk): top stops.
+    private(set) var outputError: OutputError?
+    /// Whether top itself ended (q, --once, output closed), not a signal or the target's exit.
+    var stoppedByPytap: Bool { quit }
 
     init(target: PythonTarget, sampler: Sampler, interval: Double, threadFilter: String?, interactive: Bool, once: Bool) {
         self.target = target
@@ -30,16 +34,21 @@ final class TopView {
         self.terminal = interactive ? RawTerminal() : nil
     }
 
-    func run() {
+    /// Samples and draws until quit, a stop signal or the target's exit.
+    @discardableResult
+    func run() -> SamplerStop {
         var nextRefresh = interval
         let stop = sampler.run(
             shouldStop: { stats in
                 if InterruptFlag.isSet || quit { return true }
-                if let terminal { handle(terminal.pendingKeys()) }
+                if let terminal {
+                    if terminal.suspendIfRequested() { redraw() }
+                    handle(terminal.pendingKeys())
+                }
                 if stats.elapsed >= nextRefresh {
                     nextRefresh = stats.elapsed + interval
                     refresh(stats)
-                    if once { return true }
+                    if once { quit = true }
                 }
                 return quit
             },
@@ -48,14 +57,17 @@ final class TopView {
                 intervalCounts[thread, default: [:]][stack, default: 0] += 1
                 totalCounts[thread, default: [:]][stack, default: 0] += 1
             })
-        terminal?.restore()
-        if stop == .targetExited {
-            if !once { refresh(sampler.statistics) }
-            writeStandardError("pytap: process \(target.pid) exited\n")
+        if let terminal {
+            // Never draw on the user's normal screen once it is back.
+            terminal.restore()
+        } else if stop == .targetExited && !once && outputError == nil {
+            refresh(sampler.statistics)
         }
         if case .targetExecutedNonPython(let executable) = stop {
-            writeStandardError("pytap: process \(target.pid) exec'd \(executable), which is not Python\n")
+            writeStandardError("pytap: process \(target.pid) exec'd \(executable.escapingControlCharacters), which is not Python\n")
         }
+        if stop == .targetExited { writeStandardError("pytap: process \(target.pid) exited\n") }
+        return stop
     }
 
     private func handle(_ keys: [UInt8]) {
@@ -87,7 +99,12 @@ final class TopView {
         if let terminal {
             terminal.draw(lastTable)
         } else {
-            try? writeStandardOutput(lastTable.joined(separator: "\n") + "\n\n")
+            do {
+                try writeStandardOutput(lastTable.joined(separator: "\n") + "\n\n")
+            } catch let error as OutputError {
+                outputError = error
+                quit = true
+            } catch {}
         }
     }
 
@@ -162,7 +179,9 @@ final class TopView {
         String(repeating: " ", count: max(0, width - text.count)) + text
     }
 
+    /// `text` (target data escaped) cut to `width` columns.
     private func clip(_ text: String, _ width: Int) -> String {
-        text.count <= width ? text : String(text.prefix(max(0, width - 2))) + ".."
+        let text = text.escapingControlCharacters
+        return text.count <= width ? text : String(text.prefix(max(0, width - 2))) + ".."
     }
 }

@@ -23,13 +23,27 @@ long clinux_ptrace(int request, pid_t pid, void *addr, void *data);
 /// prctl(PR_SET_TIMERSLACK): how late the kernel may wake this thread from a timed sleep.
 int clinux_set_timer_slack(unsigned long nanoseconds);
 
-/// Installs handlers for SIGINT and SIGTERM that only set a flag; the second
-/// SIGINT restores the default action so a stuck pytap can still be killed.
+/// Installs handlers for the signals that end a recording (SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+/// SIGALRM, SIGUSR1, SIGUSR2) that only set a flag; the second SIGINT restores the
+/// default action so a stuck pytap can still be killed.
 void clinux_install_interrupt_flag(void);
-/// Whether SIGINT/SIGTERM arrived since install (or the last clear).
+/// Whether one of them arrived since install (or the last clear).
 int clinux_interrupted(void);
 void clinux_clear_interrupted(void);
 /// Ignore SIGPIPE so a closed pipe is an EPIPE write error, not a silent death.
 void clinux_ignore_sigpipe(void);
+/// From now on, those signals sent by another process (kill(2), not the terminal) are
+/// also sent to `pid` (0: to nobody).
+void clinux_forward_signals_to(pid_t pid);
+
+/// SIGTSTP (Ctrl-Z) as a flag (enable 1), or back to its default action (enable 0).
+void clinux_watch_suspend(int enable);
+/// Whether SIGTSTP arrived since the last call.
+int clinux_take_suspend(void);
+
+/// fork + execvp(file, argv); the child gets `death_signal` when pytap dies
+/// (PR_SET_PDEATHSIG) and the signal dispositions and mask pytap inherited (no SIGPIPE
+/// ignored by pytap). Returns the child's PID, or -errno (also exec's errno).
+pid_t clinux_spawn(const char *file, char *const argv[], int death_signal);
 
 #endif

@@ -62,12 +62,14 @@ public enum DumpReport {
     /// Text lines of a frame's locals, indented under the frame.
     private static func localsText(_ locals: [LocalVariable]?) -> String {
         guard let locals else { return "        (locals unreadable)\n" }
-        return locals.map { "        \($0.name) = \($0.repr ?? "<unbound>")\n" }.joined()
+        return locals.map { "        \($0.name) = \($0.repr ?? "<unbound>")".escapingControlCharacters + "\n" }.joined()
     }
 
+    /// The text form; names and paths from the target have their control characters escaped.
     public static func text(_ snapshot: ProcessSnapshot) -> String {
-        var out = "Process \(snapshot.pid): \(snapshot.commandLine.joined(separator: " "))\n"
-        out += "Python v\(snapshot.python.version) (\(snapshot.python.library ?? snapshot.python.executable))\n"
+        func shown(_ text: String) -> String { text.escapingControlCharacters }
+        var out = "Process \(snapshot.pid): \(shown(snapshot.commandLine.joined(separator: " ")))\n"
+        out += "Python v\(shown(snapshot.python.version)) (\(shown(snapshot.python.library ?? snapshot.python.executable)))\n"
         for thread in snapshot.threads {
             out += "\n"
             out += "Thread \(thread.tid.map(String.init) ?? "?") (0x\(String(thread.ident, radix: 16)))"
@@ -75,14 +77,14 @@ public enum DumpReport {
             if thread.holdsGIL { states.append("gil") }
             states.append(thread.idle.map { $0 ? "idle" : "active" } ?? "unknown")
             out += " (" + states.joined(separator: ", ") + ")"
-            if let name = thread.name { out += ": \"\(name)\"" }
+            if let name = thread.name { out += ": \"\(shown(name))\"" }
             out += "\n"
             for (index, frame) in thread.frames.enumerated() {
-                out += "    \(frame.label)\n"
+                out += "    \(shown(frame.label))\n"
                 if index < thread.locals.count { out += localsText(thread.locals[index]) }
             }
             if thread.frames.isEmpty && thread.defect == nil { out += "    (no Python frames)\n" }
-            if let defect = thread.defect { out += "    (partial stack: \(defect))\n" }
+            if let defect = thread.defect { out += "    (partial stack: \(shown("\(defect)")))\n" }
         }
         return out
     }

@@ -3,8 +3,9 @@
 /// read it, and so does speedscope.
 ///
 /// Lines are sorted (by UTF-8 bytes, like `LC_ALL=C sort`) so equal profiles give equal
-/// files. A `;` inside a label becomes `:` (`;` separates frames) and line breaks become
-/// spaces; stacks whose labels then coincide are merged into one line. A sample without
+/// files. A `;` inside a label becomes `:` (`;` separates frames), line breaks become
+/// spaces and other control characters are escaped (`\x1b`); stacks whose labels then
+/// coincide are merged into one line. A sample without
 /// frames is written as the single frame `(no frames)`.
 public struct FoldedWriter: Sendable {
     public init() {}
@@ -20,7 +21,7 @@ public struct FoldedWriter: Sendable {
             default: text.unicodeScalars.append(scalar)
             }
         }
-        return text
+        return text.escapingControlCharacters
     }
 
     /// (stack text, samples) per line, in output order.

@@ -13,6 +13,8 @@ public struct SamplerOptions: Sendable {
     public var followChildren = false
     /// Aggregate by function (first line) instead of by line.
     public var byFunction = false
+    /// Stop after this many seconds, even between two rounds of a low rate.
+    public var stopAfter: Double?
 
     public init() {}
 }
@@ -120,6 +122,7 @@ public final class Sampler {
         let interval = UInt64(1_000_000_000 / max(1, min(options.rate, 1_000_000)))
         MonotonicClock.setTimerSlack(nanoseconds: 1_000)
         let start = MonotonicClock.now()
+        let stopAt = options.stopAfter.map { start + UInt64((min(max($0, 0), 1e9) * 1e9).rounded(.up)) }
         var next = start
         var lastProgress = start
         var lastChildScan = start
@@ -129,6 +132,7 @@ public final class Sampler {
             let now = MonotonicClock.now()
             statistics.elapsed = Double(now - start) / 1e9
             if shouldStop(statistics) { return .requested }
+            if let stopAt, now >= stopAt { return .requested }
             // Late by a few intervals (a busy machine): catch up with back-to-back rounds so no
             // sample is lost. Later than that, give those rounds up and count them as missed.
             if now > next + max(UInt64(Sampler.catchUpRounds) * interval, Sampler.catchUpWindow) {
@@ -164,7 +168,8 @@ public final class Sampler {
                 for process in processes.values where process.alive { process.revalidate() }
             }
             next += interval
-            if next > after { MonotonicClock.sleep(until: next) }
+            let wake = min(next, stopAt ?? next)
+            if wake > after { MonotonicClock.sleep(until: wake) }
         }
     }
 
