@@ -16,6 +16,6 @@ struct PyTapCommand: ParsableCommand {
             6 done but some stacks are partial, 64 bad usage.
             """,
         version: PyTapVersion.string,
-        subcommands: [DumpCommand.self, SampleCommand.self, TopCommand.self]
+        subcommands: [DumpCommand.self, SampleCommand.self, TopCommand.self, DiffCommand.self]
     )
 }

@@ -34,7 +34,7 @@ final class Recording {
                 if let duration, stats.elapsed >= duration { return true }
                 return false
             },
-            record: { thread, stack, time in profile.add(stack: stack, thread: thread, time: time) },
+            record: { thread, stack, time, state in profile.add(stack: stack, thread: thread, time: time, state: state) },
             progress: { [showProgress, pid = target.pid] stats in
                 if showProgress { writeStandardError(Recording.progressLine(stats, pid: pid, name: name)) }
             })

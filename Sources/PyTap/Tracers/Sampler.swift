@@ -13,6 +13,9 @@ public struct SamplerOptions: Sendable {
     public var followChildren = false
     /// Aggregate by function (first line) instead of by line.
     public var byFunction = false
+    /// Find out for every sample whether its thread was on a CPU and held the GIL (a stat
+    /// read per thread with `includeIdle`, a GIL read per round), for outputs that show it.
+    public var recordsThreadStates = false
 
     public init() {}
 }
@@ -59,7 +62,8 @@ public enum SamplerStop: Sendable, Equatable {
 
 /// Samples the Python stacks of a process (and optionally its children) at a fixed rate,
 /// reading memory only: the target is never stopped. Stacks are interned into `frames`
-/// and `stacks`; every sample is handed to the caller's `record` closure.
+/// and `stacks`; every sample is handed to the caller's `record` closure with what is known
+/// of its thread's state.
 public final class Sampler {
     public private(set) var frames = FrameTable()
     public private(set) var stacks = StackTable()
@@ -111,11 +115,11 @@ public final class Sampler {
     }
 
     /// Samples until `shouldStop` says so or every target has exited. `record` gets each
-    /// sample: its thread, its interned stack id and the time since start (ns). `progress`
+    /// sample: its thread, its interned stack id, the time since start (ns) and its state. `progress`
     /// is called about four times a second.
     @discardableResult
     public func run(shouldStop: (SamplerStatistics) -> Bool,
-                    record: (SampledThread, UInt32, UInt64) -> Void,
+                    record: (SampledThread, UInt32, UInt64, SampleState) -> Void,
                     progress: (SamplerStatistics) -> Void = { _ in }) -> SamplerStop {
         let interval = UInt64(1_000_000_000 / max(1, min(options.rate, 1_000_000)))
         MonotonicClock.setTimerSlack(nanoseconds: 1_000)
@@ -278,7 +282,7 @@ final class ProcessSampler {
 
     var pid: Int32 { target.pid }
 
-    func sample(sampler: Sampler, time: UInt64, record: (SampledThread, UInt32, UInt64) -> Void) {
+    func sample(sampler: Sampler, time: UInt64, record: (SampledThread, UInt32, UInt64, SampleState) -> Void) {
         let states: [ThreadState]
         do {
             states = try reader.allThreadStates()
@@ -293,13 +297,19 @@ final class ProcessSampler {
         var holders: [UInt64: UInt64?] = [:]
         for state in states {
             guard let info = threads[state.address], info.sampled else { continue }
+            var known = SampleState()
             // A thread whose OS thread is unknown is never taken for running.
             if !sampler.options.includeIdle {
                 guard let tid = info.thread.tid, let stat = stats.stat(tid: tid), stat.isRunning else { continue }
+                known.insert(.onCPU)
+            } else if sampler.options.recordsThreadStates, let tid = info.thread.tid, let stat = stats.stat(tid: tid) {
+                known.insert(stat.isRunning ? .onCPU : .offCPU)
             }
-            if sampler.options.onlyGIL {
+            if sampler.options.onlyGIL || sampler.options.recordsThreadStates {
                 if holders[state.interpreter] == nil { holders[state.interpreter] = reader.gilHolder(interpreter: state.interpreter) }
-                guard holders[state.interpreter] == .some(state.address) else { continue }
+                let holds = holders[state.interpreter] == .some(state.address)
+                if sampler.options.onlyGIL && !holds { continue }
+                known.insert(holds ? .holdsGIL : .withoutGIL)
             }
             let raw: RawStack
             do {
@@ -343,7 +353,7 @@ final class ProcessSampler {
             let stack = sampler.intern(stack: stackBuffer)
             sampler.noteThread(info.thread)
             sampler.count { $0.samples += 1 }
-            record(info.thread, stack, time)
+            record(info.thread, stack, time, known)
         }
     }
 
