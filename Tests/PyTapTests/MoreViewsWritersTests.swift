@@ -162,6 +162,7 @@ import PyTap
         #expect(HeatmapWriter.ownColor(0) == "rgb(255,255,255)")
         #expect(HeatmapWriter.ownColor(1) == "rgb(255,80,60)")
         #expect(HeatmapWriter.ownColor(7) == HeatmapWriter.ownColor(1))
+        #expect(HeatmapWriter.ownColor(0.0001) == "rgb(255,246,245)")  // a sample shows
         #expect(HeatmapWriter.totalColor(1) == "rgb(100,160,255)")
     }
 

@@ -72,15 +72,21 @@ public struct HeatmapWriter: Sendable {
         var line: Int
     }
 
+    /// How dark a `fraction` (0...1) of the hottest line is shaded: none for none, and never
+    /// so faint that a line with samples looks like one without.
+    static func shade(_ fraction: Double) -> Double {
+        fraction > 0 ? 0.05 + 0.95 * min(fraction, 1) : 0
+    }
+
     /// White to red by `fraction` (0...1) of the hottest line.
     public static func ownColor(_ fraction: Double) -> String {
-        let t = min(max(fraction, 0), 1)
+        let t = shade(fraction)
         return "rgb(255,\(Int((255 - 175 * t).rounded())),\(Int((255 - 195 * t).rounded())))"
     }
 
     /// White to blue by `fraction` (0...1) of the line with most total samples.
     public static func totalColor(_ fraction: Double) -> String {
-        let t = min(max(fraction, 0), 1)
+        let t = shade(fraction)
         return "rgb(\(Int((255 - 155 * t).rounded())),\(Int((255 - 95 * t).rounded())),255)"
     }
 
