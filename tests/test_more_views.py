@@ -259,7 +259,7 @@ def heat_rows(html, path):
 
 
 def unescape(text):
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&#39;", "'").replace("&amp;", "&")
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&apos;", "'").replace("&amp;", "&")
 
 
 def check_heat_map_of_split(html, truth, source_text):
@@ -346,35 +346,34 @@ def find_chromium():
     return None
 
 
-def png_pixels(path):
-    """(width, height, rows of (r, g, b)) of a PNG screenshot (PIL when available)."""
+def png_column(path, x):
+    """The (r, g, b) pixels of column x of a PNG screenshot, top to bottom."""
     from PIL import Image
     image = Image.open(path).convert("RGB")
     width, height = image.size
-    data = list(image.getdata())
-    return width, height, [data[y * width:(y + 1) * width] for y in range(height)]
+    pixels = image.load()
+    return [pixels[x, y] for y in range(height)]
 
 
-def screenshot(chromium, url, out, width, height):
+def screenshot_column(chromium, url, out, width, height, x):
     # (Chromium's headless screenshot of a page scrolled to a #fragment comes out blank, so
     # the page is taken from its top, in a window tall enough for the first file.)
     result = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                              "--window-size=%d,%d" % (width, height), "--screenshot=" + out, url],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
     assert os.path.exists(out), result.stderr.decode()[-2000:]
-    return png_pixels(out)
+    return png_column(out, x)
 
 
 def parse_rgb(text):
     return tuple(int(x) for x in re.match(r"rgb\((\d+),(\d+),(\d+)\)", text).groups())
 
 
-def red_bands(pixels, x):
-    """Top to bottom, the colours of runs of reddish pixels (own-sample shading) at column x."""
+def red_bands(column):
+    """Top to bottom, the colours of runs of reddish pixels (own-sample shading)."""
     bands = []
     previous = None
-    for row in pixels:
-        r, g, b = row[x]
+    for r, g, b in column:
         colour = (r, g, b) if r == 255 and g < 255 and b <= g else None
         if colour is not None and colour != previous:
             bands.append(colour)
@@ -415,8 +414,9 @@ def test_heat_map_shading_in_headless_chromium(tmp_path):
     assert all(colour != (255, 255, 255) for colour, _ in expected), "a line with samples is shaded"
     width = 1000
     height = 400 + 20 * len(rows)
-    _, _, pixels = screenshot(chromium, "file://" + path, str(tmp_path / "page.png"), width, height)
-    bands = red_bands(pixels, int(width * 0.95))  # right of any code text
+    column = screenshot_column(chromium, "file://" + path, str(tmp_path / "page.png"), width, height,
+                               int(width * 0.95))  # right of any code text
+    bands = red_bands(column)
     # Chromium draws the first file's shading in the order and colours the page declares;
     # the hot line's band is the deep red one.
     drawn = bands[:len(expected)]

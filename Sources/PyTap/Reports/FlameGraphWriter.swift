@@ -442,8 +442,8 @@ fileprivate func truncate(_ text: String, toCharacters room: Int) -> String {
 }
 
 /// Text safe in XML content and attribute values: markup characters as entities,
-/// characters XML 1.0 forbids (most controls, U+FFFE, U+FFFF) as U+FFFD.
-fileprivate func xmlEscape(_ text: String) -> String {
+/// characters XML 1.0 forbids (most controls, U+FFFE, U+FFFF) as U+FFFD. Also safe in HTML.
+func xmlEscape(_ text: String) -> String {
     var out = ""
     out.unicodeScalars.reserveCapacity(text.unicodeScalars.count)
     for scalar in text.unicodeScalars {

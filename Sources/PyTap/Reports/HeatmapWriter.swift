@@ -104,17 +104,17 @@ public struct HeatmapWriter: Sendable {
         <html lang="en">
         <head>
         <meta charset="utf-8">
-        <title>\(htmlEscape("pytap heat map: " + command))</title>
+        <title>\(xmlEscape("pytap heat map: " + command))</title>
         <style>\(HeatmapWriter.style)</style>
         </head>
         <body>
 
         """
-        html += "<h1>\(htmlEscape(command))</h1>\n"
+        html += "<h1>\(xmlEscape(command))</h1>\n"
         var facts = ["pid \(metadata.pid)"]
         if let version = metadata.pythonVersion { facts.append("Python \(version)") }
         facts.append("\(samples) sample" + (samples == 1 ? "" : "s") + " at \(metadata.rate) Hz")
-        html += "<p class=\"facts\">\(htmlEscape(facts.joined(separator: ", "))). Lines shaded by own samples "
+        html += "<p class=\"facts\">\(xmlEscape(facts.joined(separator: ", "))). Lines shaded by own samples "
         html += "(innermost frame, red) and total samples (anywhere on the stack, blue).</p>\n"
         if shown.isEmpty {
             html += "<p class=\"empty\">No samples with a Python source line.</p>\n"
@@ -122,13 +122,13 @@ public struct HeatmapWriter: Sendable {
             html += "<table class=\"files\"><tr><th>samples</th><th>file</th></tr>\n"
             for (index, file) in shown.enumerated() {
                 html += "<tr><td class=\"n\">\(file.samples) (\(percent(file.samples, of: samples)))</td>"
-                html += "<td><a href=\"#f\(index)\">\(htmlEscape(file.path))</a></td></tr>\n"
+                html += "<td><a href=\"#f\(index)\">\(xmlEscape(file.path))</a></td></tr>\n"
             }
             html += "</table>\n"
         }
         for (index, file) in shown.enumerated() {
             let text = sources(file.path)
-            html += "<h2 id=\"f\(index)\">\(htmlEscape(file.path)) <span class=\"facts\">\(file.samples) samples, "
+            html += "<h2 id=\"f\(index)\">\(xmlEscape(file.path)) <span class=\"facts\">\(file.samples) samples, "
             html += percent(file.samples, of: samples) + "</span></h2>\n"
             let sourceLines = text.map(HeatmapWriter.splitLines) ?? []
             let numbers: [Int]
@@ -163,7 +163,7 @@ public struct HeatmapWriter: Sendable {
                 } else {
                     html += "<td class=\"code\">"
                 }
-                html += htmlEscape(code) + "</td></tr>\n"
+                html += xmlEscape(code) + "</td></tr>\n"
             }
             html += "</table>\n"
         }
@@ -212,27 +212,4 @@ fileprivate func percent(_ part: Int, of whole: Int) -> String {
     guard whole > 0 else { return "0%" }
     let tenths = Int((Double(part) * 1000 / Double(whole)).rounded())
     return "\(tenths / 10).\(tenths % 10)%"
-}
-
-/// Text safe in HTML content and attribute values; controls other than tab become U+FFFD.
-fileprivate func htmlEscape(_ text: String) -> String {
-    var out = ""
-    out.unicodeScalars.reserveCapacity(text.unicodeScalars.count)
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "&": out += "&amp;"
-        case "<": out += "&lt;"
-        case ">": out += "&gt;"
-        case "\"": out += "&quot;"
-        case "'": out += "&#39;"
-        case "\t": out.unicodeScalars.append(scalar)
-        default:
-            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
-                out.unicodeScalars.append("\u{FFFD}")
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return out
 }
