@@ -42,7 +42,8 @@ apt_install() {
 host_packages() {
   # man-db (with groff-base): tests/test_wheel.py renders the wheel's man page with `man -l`.
   # gdb: tests/test_core.py makes core files with gcore.
-  apt_install debootstrap python3.11-dbg tmux man-db groff-base gdb
+  # chromium: tests/test_more_views.py renders the heat map headless and checks its pixels.
+  apt_install debootstrap python3.11-dbg tmux man-db groff-base gdb chromium
 }
 
 sid_chroot() {
@@ -75,10 +76,13 @@ chroot_proc() {
 }
 
 tools_venv() {
-  if [ -x "$VENV/bin/py-spy" ] && [ -x "$VENV/bin/pytest" ]; then log "py-spy and pytest ready in $VENV"; return 0; fi
-  log "creating $VENV with py-spy and pytest from PyPI"
-  /usr/bin/python3.11 -m venv "$VENV" 2>/dev/null || { apt_install python3.11-venv; /usr/bin/python3.11 -m venv "$VENV"; }
-  "$VENV/bin/pip" install -q py-spy pytest
+  # pillow: tests/test_more_views.py decodes the heat map's screenshot.
+  if [ -x "$VENV/bin/py-spy" ] && [ -x "$VENV/bin/pytest" ] && "$VENV/bin/python" -c "import PIL" 2>/dev/null; then
+    log "py-spy, pytest and pillow ready in $VENV"; return 0
+  fi
+  log "creating $VENV with py-spy, pytest and pillow from PyPI"
+  [ -x "$VENV/bin/python" ] || /usr/bin/python3.11 -m venv "$VENV" 2>/dev/null || { apt_install python3.11-venv; /usr/bin/python3.11 -m venv "$VENV"; }
+  "$VENV/bin/pip" install -q py-spy pytest pillow
 }
 
 need_root

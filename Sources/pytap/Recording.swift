@@ -43,12 +43,12 @@ final class Recording {
             if let duration { segmentOptions.stopAfter = max(0, duration - Double(offset) / 1e9) }
             let sampler = try Sampler(target: target, options: segmentOptions)
             let isFirst = sampled.count == 1
-            var later: [(thread: SampledThread, stack: UInt32, time: UInt64)] = []
+            var later: [(thread: SampledThread, stack: UInt32, time: UInt64, state: SampleState)] = []
             let name = target.source.name()
             stop = sampler.run(
                 shouldStop: { _ in InterruptFlag.isSet },
-                record: { thread, stack, time in
-                    if isFirst { profile.add(stack: stack, thread: thread, time: time) } else { later.append((thread, stack, time + offset)) }
+                record: { thread, stack, time, state in
+                    if isFirst { profile.add(stack: stack, thread: thread, time: time, state: state) } else { later.append((thread, stack, time + offset, state)) }
                 },
                 progress: { [showProgress, pid = target.pid] stats in
                     if showProgress { writeStandardError(Recording.progressLine(before.adding(stats, offset: offset), pid: pid, name: name)) }
@@ -68,7 +68,7 @@ final class Recording {
                         translated[sample.stack] = id
                         return id
                     }()
-                    profile.add(stack: stack, thread: sample.thread, time: sample.time)
+                    profile.add(stack: stack, thread: sample.thread, time: sample.time, state: sample.state)
                 }
             }
             if stop == .requested {

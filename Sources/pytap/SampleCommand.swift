@@ -14,7 +14,9 @@ struct SampleCommand: ParsableCommand {
 
             Output: folded stacks on stdout (for flamegraph.pl, inferno, speedscope), or a file \
             whose format follows its extension: .svg interactive flame graph, .json speedscope, \
-            .pb.gz pprof (Pyroscope, Parca, Grafana), .txt/.folded folded stacks.
+            .pb.gz pprof (Pyroscope, Parca, Grafana), .gecko.json Firefox Profiler (a track per \
+            thread, CPU and GIL markers), .heat.html source lines shaded by samples, \
+            .txt/.folded folded stacks.
 
             Ctrl-C, the end of --duration or the target's exit stop the recording; what was \
             gathered is written either way.
@@ -33,7 +35,7 @@ struct SampleCommand: ParsableCommand {
     @Option(name: [.customShort("o"), .customLong("output")], help: "File to write (format from its extension); default stdout.")
     var output: String?
 
-    @Option(name: [.customShort("f"), .customLong("format")], help: "Output format: folded, svg, speedscope or pprof (overrides the extension).")
+    @Option(name: [.customShort("f"), .customLong("format")], help: "Output format: folded, svg, speedscope, pprof, gecko or heatmap (overrides the extension).")
     var format: OutputFormat?
 
     @Flag(name: .long, help: "Root each stack in a frame naming its thread (name and tid).")
@@ -52,7 +54,7 @@ struct SampleCommand: ParsableCommand {
     func validate() throws {
         if let duration, !(duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }
         if format == nil, let output, OutputFormat.infer(fromPath: output) == nil {
-            throw ValidationError("cannot tell the format of '\(output)' from its extension; add --format folded|svg|speedscope|pprof")
+            throw ValidationError("cannot tell the format of '\(output)' from its extension; add --format \(OutputFormat.allCases.map(\.rawValue).joined(separator: "|"))")
         }
     }
 
@@ -70,6 +72,10 @@ struct SampleCommand: ParsableCommand {
         options.threadRoots = threads
         options.followChildren = subprocesses
         options.byFunction = function
+        let chosen = format ?? output.flatMap(OutputFormat.infer(fromPath:)) ?? .folded
+        options.recordsThreadStates = chosen == .gecko
+        // Opened now, while the target surely runs: its sources stay readable if it exits.
+        let files = chosen.readsSources ? ProcessFileView(pid: acquired.target.pid) : nil
         let recording = Recording(options: options, duration: duration, showProgress: Terminal.standardErrorIsTTY)
         let profile: Profile
         do {
@@ -78,9 +84,8 @@ struct SampleCommand: ParsableCommand {
         } catch {
             Failure.from(error, pid: acquired.target.pid).exit()
         }
-        let chosen = format ?? output.flatMap(OutputFormat.infer(fromPath:)) ?? .folded
         do {
-            let bytes = try chosen.render(profile)
+            let bytes = try chosen.render(profile) { path in files?.contents(of: path).map { String(decoding: $0, as: UTF8.self) } }
             if let destination {
                 try destination.write(bytes)
             } else {

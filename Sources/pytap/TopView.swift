@@ -52,7 +52,7 @@ final class TopView {
                 }
                 return quit
             },
-            record: { thread, stack, _ in
+            record: { thread, stack, _, _ in
                 if intervalCounts[thread] == nil { threadOrder.append(thread) }
                 intervalCounts[thread, default: [:]][stack, default: 0] += 1
                 totalCounts[thread, default: [:]][stack, default: 0] += 1

@@ -132,6 +132,7 @@ final class SVGCollector: NSObject, XMLParserDelegate {
             ("out.txt", .folded), ("stacks.folded", .folded), ("a/b/Graph.SVG", .svg),
             ("p.json", .speedscope), ("p.speedscope.json", .speedscope),
             ("cpu.pb.gz", .pprof), ("cpu.pprof", .pprof),
+            ("p.gecko.json", .gecko), ("Lines.HEAT.html", .heatmap),
             ("cpu.gz", nil), ("profile", nil), ("svg", nil), (".svg", nil), ("x.html", nil),
         ]
         for (path, format) in cases {
@@ -150,6 +151,8 @@ final class SVGCollector: NSObject, XMLParserDelegate {
         let pprof = try OutputFormat.pprof.render(profile)
         #expect(pprof.starts(with: [0x1f, 0x8b]))
         #expect(try PprofWriter.decode(pprof) == PprofWriter().makeProfile(profile))
+        #expect(try OutputFormat.gecko.render(profile) == Array(try GeckoWriter().render(profile).utf8))
+        #expect(try OutputFormat.heatmap.render(profile) == Array(HeatmapWriter().render(profile, sources: { _ in nil }).utf8))
         #expect(OutputFormat.pprof.isBinary && !OutputFormat.folded.isBinary)
     }
 

@@ -23,7 +23,7 @@ import PyTap
             between(statistics.rounds)
             byRound.append([])
             return false
-        }, record: { thread, stack, _ in
+        }, record: { thread, stack, _, _ in
             let names = sampler.stacks[stack].map { sampler.frames[$0].name }
             byRound[byRound.count - 1].append(Sample(tid: thread.tid, name: thread.name, stack: names))
         })
@@ -98,7 +98,7 @@ import PyTap
         sampler.run(shouldStop: { statistics in
             if statistics.rounds == 2 { target.fake.nameThreads([(0x1000, "MainThread")]) }
             return named || statistics.elapsed > 2
-        }, record: { thread, _, _ in
+        }, record: { thread, _, _, _ in
             names.append(thread.name)
             named = thread.name != nil
         })
@@ -125,7 +125,7 @@ import PyTap
         let sampler = try Sampler(target: try target.python(), options: SamplerOptions())
         target.alive = false
         target.fake.memory.failAfterReads = target.fake.memory.readCount
-        let stop = sampler.run(shouldStop: { $0.rounds > 100 }, record: { _, _, _ in })
+        let stop = sampler.run(shouldStop: { $0.rounds > 100 }, record: { _, _, _, _ in })
         #expect(stop == .targetExited)
     }
 }

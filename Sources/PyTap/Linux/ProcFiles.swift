@@ -1,10 +1,11 @@
 import Glibc
 import SystemPackage
 
-/// Reading small files under /proc: whole-file reads with EINTR handled in one place.
-enum ProcFiles {
+/// Reading small files under /proc (and files a user names): whole-file reads with EINTR
+/// handled in one place.
+public enum ProcFiles {
     /// Reads a whole file (proc files report size 0, so read until EOF), up to `limit` bytes.
-    static func readAll(_ path: String, limit: Int = 64 << 20) throws -> [UInt8] {
+    public static func readAll(_ path: String, limit: Int = 64 << 20) throws -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw SystemCallError("open \(path)", Errno.current) }
         defer { close(fd) }

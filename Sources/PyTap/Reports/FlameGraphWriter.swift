@@ -13,7 +13,8 @@
 /// - Labels are cut to fit their frame, ending in "..".
 ///
 /// The output depends only on the profile (no timestamps), so it can be compared byte
-/// for byte.
+/// for byte. A `FlameGraphColoring` replaces the colours by kind (the differential flame
+/// graph of `pytap diff`).
 public struct FlameGraphWriter: Sendable {
     /// Image width in pixels.
     public var width: Int
@@ -21,11 +22,18 @@ public struct FlameGraphWriter: Sendable {
     public var minimumFraction: Double
     /// The big line at the top; nil uses the profiled command.
     public var title: String?
+    /// The line under it; nil says pid, Python version, duration and samples.
+    public var subtitle: String?
+    /// Frame colours and legend; nil colours by frame kind.
+    public var coloring: FlameGraphColoring?
 
-    public init(width: Int = 1200, minimumFraction: Double = 0.001, title: String? = nil) {
+    public init(width: Int = 1200, minimumFraction: Double = 0.001, title: String? = nil,
+                subtitle: String? = nil, coloring: FlameGraphColoring? = nil) {
         self.width = width
         self.minimumFraction = minimumFraction
         self.title = title
+        self.subtitle = subtitle
+        self.coloring = coloring
     }
 
     // Geometry, in pixels.
@@ -42,6 +50,7 @@ public struct FlameGraphWriter: Sendable {
         var label: String
         var kind: FrameKind?
         var colorKey: String
+        var parent: Int
         var total = 0
         var children: [String: Int] = [:]
     }
@@ -53,11 +62,11 @@ public struct FlameGraphWriter: Sendable {
         var start: Int
     }
 
-    /// Merges the profile's stacks into a call tree; node 0 is the root.
-    static func buildTree(_ profile: Profile) -> [Node] {
-        var nodes = [Node(label: "all", kind: nil, colorKey: "")]
+    /// Merges the profile's stacks (`counts` samples each) into a call tree; node 0 is the root.
+    static func buildTree(_ profile: Profile, counts: [UInt32: Int]) -> [Node] {
+        var nodes = [Node(label: "all", kind: nil, colorKey: "", parent: 0)]
         var frameInfo = [UInt32: (label: String, colorKey: String)]()
-        for (stack, count) in profile.countsByStack() {
+        for (stack, count) in counts {
             var current = 0
             nodes[0].total += count
             for id in profile.stacks[stack] {
@@ -73,7 +82,7 @@ public struct FlameGraphWriter: Sendable {
                     current = child
                 } else {
                     let child = nodes.count
-                    nodes.append(Node(label: info.label, kind: frame.kind, colorKey: info.colorKey))
+                    nodes.append(Node(label: info.label, kind: frame.kind, colorKey: info.colorKey, parent: current))
                     nodes[current].children[info.label] = child
                     current = child
                 }
@@ -104,7 +113,12 @@ public struct FlameGraphWriter: Sendable {
     }
 
     public func render(_ profile: Profile) -> String {
-        let nodes = FlameGraphWriter.buildTree(profile)
+        render(profile, counts: profile.countsByStack())
+    }
+
+    /// The flame graph of `counts` samples per stack id of `profile`'s tables.
+    func render(_ profile: Profile, counts: [UInt32: Int]) -> String {
+        let nodes = FlameGraphWriter.buildTree(profile, counts: counts)
         let total = nodes[0].total
         let placed = total > 0 ? FlameGraphWriter.place(nodes, minimumSamples: minimumFraction * Double(total)) : []
         let maxDepth = placed.map(\.depth).max() ?? 0
@@ -126,7 +140,7 @@ public struct FlameGraphWriter: Sendable {
         facts.append(fixed(metadata.duration, 2) + " s")
         facts.append("\(total) sample" + (total == 1 ? "" : "s") + " at \(metadata.rate) Hz")
         if metadata.byFunction { facts.append("by function") }
-        let subtitle = facts.joined(separator: ", ")
+        let subtitle = singleLine(self.subtitle ?? facts.joined(separator: ", "))
 
         var svg = """
         <?xml version="1.0" encoding="UTF-8" standalone="no"?>
@@ -147,23 +161,37 @@ public struct FlameGraphWriter: Sendable {
         svg += "<text id=\"subtitle\" x=\"\(fixed(imageWidth / 2, 2))\" y=\"42\">\(xmlEscape(subtitle))</text>\n"
         svg += "<text id=\"reset\" class=\"control hide\" x=\"\(fixed(pad, 2))\" y=\"24\">Reset zoom</text>\n"
         svg += "<text id=\"search\" class=\"control\" x=\"\(fixed(imageWidth - pad, 2))\" y=\"24\">Search</text>\n"
-        svg += legend(kinds: Set(nodes.compactMap(\.kind)), y: 42)
+        if let coloring {
+            svg += legend(coloring.legend, y: 42)
+        } else {
+            svg += legend(kinds: Set(nodes.compactMap(\.kind)), y: 42)
+        }
         if total == 0 {
             svg += "<text id=\"empty\" x=\"\(fixed(imageWidth / 2, 2))\" y=\"\(fixed(FlameGraphWriter.framesTop + 12, 2))\">No samples</text>\n"
         }
 
         svg += "<g id=\"frames\">\n"
+        // Labels from the root (excluding "all") of each placed frame, for a coloring.
+        var paths = [Int: [String]]()
         for item in placed {
             let node = nodes[item.node]
+            var fill = FlameGraphWriter.color(kind: node.kind, key: node.colorKey)
+            var note: String?
+            if let coloring {
+                let path = item.node == 0 ? [] : (paths[node.parent] ?? []) + [node.label]
+                paths[item.node] = path
+                (fill, note) = coloring.frame(path, node.total)
+            }
             let x = pad + Double(item.start) * scale
             let frameWidth = Double(node.total) * scale
             let y = FlameGraphWriter.framesTop + Double(maxDepth - item.depth) * frameHeight
             let percent = fixed(100 * Double(node.total) / Double(total), 2)
-            let summary = "\(node.total) sample" + (node.total == 1 ? "" : "s") + ", \(percent)%"
+            var summary = "\(node.total) sample" + (node.total == 1 ? "" : "s") + ", \(percent)%"
+            if let note { summary += "; " + singleLine(note) }
             let label = xmlEscape(node.label)
             svg += "<g class=\"f\" data-s=\"\(item.start)\" data-n=\"\(node.total)\">"
             svg += "<title>\(label)\n\(summary)</title>"
-            svg += "<rect x=\"\(fixed(x, 2))\" y=\"\(fixed(y, 0))\" width=\"\(fixed(frameWidth, 2))\" height=\"\(fixed(frameHeight - 1, 0))\" fill=\"\(FlameGraphWriter.color(kind: node.kind, key: node.colorKey))\"/>"
+            svg += "<rect x=\"\(fixed(x, 2))\" y=\"\(fixed(y, 0))\" width=\"\(fixed(frameWidth, 2))\" height=\"\(fixed(frameHeight - 1, 0))\" fill=\"\(fill)\"/>"
             svg += "<text x=\"\(fixed(x + 3, 2))\" y=\"\(fixed(y + 11.5, 1))\">\(xmlEscape(FlameGraphWriter.fit(node.label, width: frameWidth)))</text>"
             svg += "</g>\n"
         }
@@ -179,12 +207,17 @@ public struct FlameGraphWriter: Sendable {
 
     /// A key of the colors used: one swatch and name per frame kind present.
     private func legend(kinds: Set<FrameKind>, y: Double) -> String {
+        let entries: [(FrameKind, String)] = [(.python, "Python"), (.native, "native"), (.kernel, "kernel"), (.marker, "marker")]
+        return legend(entries.filter { kinds.contains($0.0) }.map { (FlameGraphWriter.color(kind: $0.0, key: ""), $0.1) }, y: y)
+    }
+
+    /// One swatch and name per entry, left to right.
+    private func legend(_ entries: [(color: String, name: String)], y: Double) -> String {
         var out = ""
         var x = FlameGraphWriter.padding
-        let entries: [(FrameKind, String)] = [(.python, "Python"), (.native, "native"), (.kernel, "kernel"), (.marker, "marker")]
-        for (kind, name) in entries where kinds.contains(kind) {
-            out += "<rect class=\"swatch\" x=\"\(fixed(x, 2))\" y=\"\(fixed(y - 9, 0))\" width=\"10\" height=\"10\" fill=\"\(FlameGraphWriter.color(kind: kind, key: ""))\"/>"
-            out += "<text class=\"legend\" x=\"\(fixed(x + 14, 2))\" y=\"\(fixed(y, 0))\">\(name)</text>\n"
+        for (color, name) in entries {
+            out += "<rect class=\"swatch\" x=\"\(fixed(x, 2))\" y=\"\(fixed(y - 9, 0))\" width=\"10\" height=\"10\" fill=\"\(color)\"/>"
+            out += "<text class=\"legend\" x=\"\(fixed(x + 14, 2))\" y=\"\(fixed(y, 0))\">\(xmlEscape(name))</text>\n"
             x += 14 + Double(name.count) * FlameGraphWriter.charWidth + 12
         }
         return out
@@ -409,8 +442,8 @@ fileprivate func truncate(_ text: String, toCharacters room: Int) -> String {
 }
 
 /// Text safe in XML content and attribute values: markup characters as entities,
-/// characters XML 1.0 forbids (most controls, U+FFFE, U+FFFF) as U+FFFD.
-fileprivate func xmlEscape(_ text: String) -> String {
+/// characters XML 1.0 forbids (most controls, U+FFFE, U+FFFF) as U+FFFD. Also safe in HTML.
+func xmlEscape(_ text: String) -> String {
     var out = ""
     out.unicodeScalars.reserveCapacity(text.unicodeScalars.count)
     for scalar in text.unicodeScalars {

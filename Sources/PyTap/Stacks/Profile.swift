@@ -69,6 +69,18 @@ public struct SampledThread: Hashable, Sendable {
     }
 }
 
+/// What was known of a thread when it was sampled: one flag of each pair when the sampler
+/// knew the fact, neither when it did not (the sampler only looks when asked to).
+public struct SampleState: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    public static let onCPU = SampleState(rawValue: 1 << 0)
+    public static let offCPU = SampleState(rawValue: 1 << 1)
+    public static let holdsGIL = SampleState(rawValue: 1 << 2)
+    public static let withoutGIL = SampleState(rawValue: 1 << 3)
+}
+
 /// Facts about a recording that writers put in titles and metadata.
 public struct ProfileMetadata: Sendable {
     /// The profiled command line (or the attach target's).
@@ -98,14 +110,15 @@ public struct ProfileMetadata: Sendable {
     public var sampleIntervalNanoseconds: Int64 { rate > 0 ? Int64(1_000_000_000 / rate) : 0 }
 }
 
-/// The samples of one recording: every sample is (thread, stack, time), stacks interned.
+/// The samples of one recording: every sample is (thread, stack, state, time), stacks interned.
 /// Writers read it; none of them changes it.
 public struct Profile: Sendable {
     public var frames = FrameTable()
     public var stacks = StackTable()
-    /// Per thread, in the order threads were first seen: (stack id, time offset in ns).
+    /// Per thread, in the order threads were first seen: (stack id, state, time offset in ns);
+    /// the state fits in the padding, a sample still takes 16 bytes.
     public private(set) var threads: [SampledThread] = []
-    public private(set) var timelines: [[(stack: UInt32, time: UInt64)]] = []
+    public private(set) var timelines: [[(stack: UInt32, state: SampleState, time: UInt64)]] = []
     private var threadIndex: [SampledThread: Int] = [:]
     public var metadata: ProfileMetadata
 
@@ -121,20 +134,20 @@ public struct Profile: Sendable {
     }
 
     /// Records one sample: `rootFirst` frames, taken `time` ns after the recording started.
-    public mutating func add(rootFirst: [Frame], thread: SampledThread, time: UInt64) {
+    public mutating func add(rootFirst: [Frame], thread: SampledThread, time: UInt64, state: SampleState = []) {
         var ids = [UInt32]()
         ids.reserveCapacity(rootFirst.count)
         for frame in rootFirst { ids.append(frames.id(for: frame)) }
-        add(rootFirstIDs: ids, thread: thread, time: time)
+        add(rootFirstIDs: ids, thread: thread, time: time, state: state)
     }
 
     /// Records one sample whose frames are already interned in `frames`.
-    public mutating func add(rootFirstIDs ids: [UInt32], thread: SampledThread, time: UInt64) {
-        add(stack: stacks.id(for: ids), thread: thread, time: time)
+    public mutating func add(rootFirstIDs ids: [UInt32], thread: SampledThread, time: UInt64, state: SampleState = []) {
+        add(stack: stacks.id(for: ids), thread: thread, time: time, state: state)
     }
 
     /// Records one sample of an already interned stack.
-    public mutating func add(stack: UInt32, thread: SampledThread, time: UInt64) {
+    public mutating func add(stack: UInt32, thread: SampledThread, time: UInt64, state: SampleState = []) {
         let index: Int
         if let known = threadIndex[thread] {
             index = known
@@ -145,7 +158,7 @@ public struct Profile: Sendable {
             timelines.append([])
             threadIndex[thread] = index
         }
-        timelines[index].append((stack, time))
+        timelines[index].append((stack, state, time))
     }
 
     public var sampleCount: Int { timelines.reduce(0) { $0 + $1.count } }

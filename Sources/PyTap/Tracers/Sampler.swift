@@ -15,6 +15,9 @@ public struct SamplerOptions: Sendable {
     public var byFunction = false
     /// Stop after this many seconds, even between two rounds of a low rate.
     public var stopAfter: Double?
+    /// Find out for every sample whether its thread was on a CPU and held the GIL (a stat
+    /// read per thread with `includeIdle`, a GIL read per round), for outputs that show it.
+    public var recordsThreadStates = false
 
     public init() {}
 }
@@ -61,7 +64,8 @@ public enum SamplerStop: Sendable, Equatable {
 
 /// Samples the Python stacks of a process (and optionally its children) at a fixed rate,
 /// reading memory only: the target is never stopped. Stacks are interned into `frames`
-/// and `stacks`; every sample is handed to the caller's `record` closure.
+/// and `stacks`; every sample is handed to the caller's `record` closure with what is known
+/// of its thread's state.
 public final class Sampler {
     public private(set) var frames = FrameTable()
     public private(set) var stacks = StackTable()
@@ -113,11 +117,11 @@ public final class Sampler {
     }
 
     /// Samples until `shouldStop` says so or every target has exited. `record` gets each
-    /// sample: its thread, its interned stack id and the time since start (ns). `progress`
+    /// sample: its thread, its interned stack id, the time since start (ns) and its state. `progress`
     /// is called about four times a second.
     @discardableResult
     public func run(shouldStop: (SamplerStatistics) -> Bool,
-                    record: (SampledThread, UInt32, UInt64) -> Void,
+                    record: (SampledThread, UInt32, UInt64, SampleState) -> Void,
                     progress: (SamplerStatistics) -> Void = { _ in }) -> SamplerStop {
         let interval = UInt64(1_000_000_000 / max(1, min(options.rate, 1_000_000)))
         MonotonicClock.setTimerSlack(nanoseconds: 1_000)
@@ -281,7 +285,7 @@ final class ProcessSampler {
 
     var pid: Int32 { target.pid }
 
-    func sample(sampler: Sampler, time: UInt64, record: (SampledThread, UInt32, UInt64) -> Void) {
+    func sample(sampler: Sampler, time: UInt64, record: (SampledThread, UInt32, UInt64, SampleState) -> Void) {
         let states: [ThreadState]
         do {
             states = try reader.allThreadStates()
@@ -296,13 +300,19 @@ final class ProcessSampler {
         var holders: [UInt64: UInt64?] = [:]
         for state in states {
             guard let info = threads[state.address], info.sampled else { continue }
+            var known = SampleState()
             // A thread whose OS thread is unknown is never taken for running.
             if !sampler.options.includeIdle {
                 guard let tid = info.thread.tid, target.source.runState(tid: tid) == .running else { continue }
+                known.insert(.onCPU)
+            } else if sampler.options.recordsThreadStates, let tid = info.thread.tid, let run = target.source.runState(tid: tid) {
+                known.insert(run == .running ? .onCPU : .offCPU)
             }
-            if sampler.options.onlyGIL {
+            if sampler.options.onlyGIL || sampler.options.recordsThreadStates {
                 if holders[state.interpreter] == nil { holders[state.interpreter] = reader.gilHolder(interpreter: state.interpreter) }
-                guard holders[state.interpreter] == .some(state.address) else { continue }
+                let holds = holders[state.interpreter] == .some(state.address)
+                if sampler.options.onlyGIL && !holds { continue }
+                known.insert(holds ? .holdsGIL : .withoutGIL)
             }
             let raw: RawStack
             do {
@@ -346,7 +356,7 @@ final class ProcessSampler {
             let stack = sampler.intern(stack: stackBuffer)
             sampler.noteThread(info.thread)
             sampler.count { $0.samples += 1 }
-            record(info.thread, stack, time)
+            record(info.thread, stack, time, known)
         }
     }
 
