@@ -42,8 +42,19 @@ public struct ELFSymbol: Sendable, Equatable {
     public var binding: UInt8
     public var sectionIndex: UInt16
 
+    public init(name: String, value: UInt64, size: UInt64, type: UInt8, binding: UInt8, sectionIndex: UInt16) {
+        self.name = name
+        self.value = value
+        self.size = size
+        self.type = type
+        self.binding = binding
+        self.sectionIndex = sectionIndex
+    }
+
     public static let typeObject: UInt8 = 1
     public static let typeFunction: UInt8 = 2
+    /// STT_GNU_IFUNC: a function whose address a resolver picks at load time (glibc's memcpy).
+    public static let typeIndirectFunction: UInt8 = 10
     public var isDefined: Bool { sectionIndex != 0 }
 }
 
@@ -210,6 +221,12 @@ public final class ELFFile: @unchecked Sendable {
 
     public var buildIDHex: String? {
         buildID.map { $0.map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined() }
+    }
+
+    /// Identifies the file's contents for caches shared across processes: the build-id,
+    /// or the path for a file without one.
+    public var cacheKey: String {
+        buildIDHex.map { "build-id:" + $0 } ?? "path:" + path
     }
 
     /// .gnu_debuglink: the separate debug file's name and its CRC32.
