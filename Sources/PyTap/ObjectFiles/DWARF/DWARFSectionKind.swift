@@ -1,6 +1,9 @@
-/// The DWARF sections the type reader uses, named for error messages.
+/// The DWARF sections the type reader and the unwinder use, named for error messages.
 enum DWARFSectionKind: UInt8, Sendable {
     case info, types, abbrev, str, lineStr, strOffsets, sup
+    case ehFrame, ehFrameHeader, debugFrame
+    /// A DWARF expression inside a CFI program.
+    case expression
 
     var name: String {
         switch self {
@@ -11,6 +14,10 @@ enum DWARFSectionKind: UInt8, Sendable {
         case .lineStr: return ".debug_line_str"
         case .strOffsets: return ".debug_str_offsets"
         case .sup: return ".debug_sup"
+        case .ehFrame: return ".eh_frame"
+        case .ehFrameHeader: return ".eh_frame_hdr"
+        case .debugFrame: return ".debug_frame"
+        case .expression: return "a CFI expression"
         }
     }
 }
