@@ -183,8 +183,9 @@ public struct NativeUnwinder {
     private func signalTrampoline(pc: UInt64, module: UnwindModule?, registers: UnwindRegisters,
                           memory: RemoteMemory) throws -> UnwindRegisters? {
         guard let trampoline = architecture.signalTrampoline, let sp = registers[architecture.stackPointer] else { return nil }
-        let code = module?.table.code(at: pc &- module!.loadBias, count: trampoline.code.count)
-            ?? (try? memory.readBytes(pc, count: trampoline.code.count))
+        var code: [UInt8]?
+        if let module { code = module.table.code(at: pc &- module.loadBias, count: trampoline.code.count) }
+        if code == nil { code = try? memory.readBytes(pc, count: trampoline.code.count) }
         guard code == trampoline.code else { return nil }
         let base = sp &+ UInt64(bitPattern: trampoline.registersOffset)
         var caller = UnwindRegisters(architecture: architecture)
