@@ -240,26 +240,11 @@ final class DWARFAssembler {
     }
 
     private func uleb(_ value: UInt64, into bytes: inout [UInt8]) {
-        var value = value
-        repeat {
-            var byte = UInt8(value & 0x7f)
-            value >>= 7
-            if value != 0 { byte |= 0x80 }
-            bytes.append(byte)
-        } while value != 0
+        bytes += LEB.unsigned(value)
     }
 
     private func sleb(_ value: Int64, into bytes: inout [UInt8]) {
-        var value = value
-        while true {
-            let byte = UInt8(value & 0x7f)
-            value >>= 7
-            if (value == 0 && byte & 0x40 == 0) || (value == -1 && byte & 0x40 != 0) {
-                bytes.append(byte)
-                return
-            }
-            bytes.append(byte | 0x80)
-        }
+        bytes += LEB.signed(value)
     }
 }
 

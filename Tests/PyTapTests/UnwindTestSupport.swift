@@ -1,7 +1,26 @@
+import Foundation
 import PyTap
+import XCTest
+
+/// Skips a test whose object file or tool is missing, loudly; with CI=true it fails instead,
+/// as the pytest suite does for a missing interpreter.
+func skipUnlessCI(_ reason: String) throws -> Never {
+    reportMissing(reason)
+    throw XCTSkip(reason)
+}
+
+/// Says loudly that part of a test did not run; with CI=true that is a failure.
+func reportMissing(_ reason: String) {
+    if ProcessInfo.processInfo.environment["CI"] == "true" {
+        XCTFail("missing on a CI machine: \(reason)")
+    } else {
+        print("SKIP: \(reason)")
+    }
+}
 
 /// Builds call-frame information in the test: LEB128, CFA instructions, DWARF expressions,
 /// CIEs and FDEs in .eh_frame or .debug_frame form, and .eh_frame_hdr.
+/// LEB128 encoding (DWARF 5 §7.6).
 enum LEB {
     static func unsigned(_ value: UInt64) -> [UInt8] {
         var value = value
