@@ -49,6 +49,7 @@ host_packages() {
 sid_chroot() {
   local ok=1
   for p in "${SID_PYTHONS[@]}"; do [ -x "$CHROOT/usr/bin/$p" ] || ok=0; done
+  [ -x "$CHROOT/usr/bin/gcore" ] || ok=0
   if [ $ok = 1 ] && [ -f "$CHROOT/.pytap-complete" ]; then log "sid chroot ready at $CHROOT"; return 0; fi
   local mirror; mirror=$(debian_mirror)
   if [ ! -x "$CHROOT/usr/bin/apt-get" ]; then
@@ -61,6 +62,9 @@ sid_chroot() {
   fi
   local pkgs=()
   for p in "${SID_PYTHONS[@]}"; do pkgs+=("$p" "$p-dbg"); done
+  # gdb: tests/test_core.py gcores chrooted targets with the chroot's own gdb (the host's
+  # gdb 13 cannot read glibc 2.42+ thread-stack guard pages).
+  pkgs+=(gdb)
   log "installing ${pkgs[*]} in the chroot"
   # The mirror may serve a frozen snapshot of sid whose Release file has expired.
   echo 'Acquire::Check-Valid-Until "false";' > "$CHROOT/etc/apt/apt.conf.d/99pytap-no-valid-until"
