@@ -6,8 +6,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/ptrace.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,12 +13,6 @@ ssize_t clinux_process_vm_readv(pid_t pid,
                                 const struct iovec *local, unsigned long local_count,
                                 const struct iovec *remote, unsigned long remote_count) {
     return process_vm_readv(pid, local, local_count, remote, remote_count, 0);
-}
-
-pid_t clinux_gettid(void) { return (pid_t)syscall(SYS_gettid); }
-
-long clinux_ptrace(int request, pid_t pid, void *addr, void *data) {
-    return ptrace((enum __ptrace_request)request, pid, addr, data);
 }
 
 int clinux_set_timer_slack(unsigned long nanoseconds) {

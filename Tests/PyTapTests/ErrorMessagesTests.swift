@@ -14,7 +14,7 @@ import PyTap
     ]
     static let layouts: [LayoutError] = [
         .unsupportedVersion("3.99.0"), .missingField(.frameBack, version: "3.10.13"),
-        .badDebugOffsets("cookie xdebugpy missing"), .freeThreadedBuild("3.14.0"),
+        .badDebugOffsets("cookie xdebugpy missing"),
     ]
     static let files: [ObjectFileError] = [
         .notELF(path: "/x"), .unsupported(path: "/x", what: "32-bit ELF"), .truncated(path: "/x", what: "section headers"),
@@ -41,7 +41,7 @@ import PyTap
             switch e { case .implausible: "implausible"; case .unexpectedType: "unexpectedType"; case .unsupportedString: "unsupportedString" }
         case let e as LayoutError:
             switch e { case .unsupportedVersion: "unsupportedVersion"; case .missingField: "missingField"
-                       case .badDebugOffsets: "badDebugOffsets"; case .freeThreadedBuild: "freeThreadedBuild" }
+                       case .badDebugOffsets: "badDebugOffsets" }
         case let e as ObjectFileError:
             switch e { case .notELF: "notELF"; case .unsupported: "unsupported"; case .truncated: "truncated"
                        case .badCompression: "badCompression"; case .cannotOpen: "cannotOpen" }
@@ -63,7 +63,7 @@ import PyTap
     @Test func everyCaseHasASample() {
         #expect(Set(Self.memory.map(Self.caseName)).count == 6)
         #expect(Set(Self.objects.map(Self.caseName)).count == 3)
-        #expect(Set(Self.layouts.map(Self.caseName)).count == 4)
+        #expect(Set(Self.layouts.map(Self.caseName)).count == 3)
         #expect(Set(Self.files.map(Self.caseName)).count == 5)
         #expect(Set(Self.processes.map(Self.caseName)).count == 4)
         #expect(Set(Self.attaches.map(Self.caseName)).count == 6)

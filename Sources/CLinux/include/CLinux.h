@@ -14,12 +14,6 @@ ssize_t clinux_process_vm_readv(pid_t pid,
                                 const struct iovec *local, unsigned long local_count,
                                 const struct iovec *remote, unsigned long remote_count);
 
-/// gettid(2).
-pid_t clinux_gettid(void);
-
-/// ptrace(2) (variadic in glibc).
-long clinux_ptrace(int request, pid_t pid, void *addr, void *data);
-
 /// prctl(PR_SET_TIMERSLACK): how late the kernel may wake this thread from a timed sleep.
 int clinux_set_timer_slack(unsigned long nanoseconds);
 

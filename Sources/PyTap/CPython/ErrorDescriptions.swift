@@ -47,8 +47,6 @@ extension LayoutError: CustomStringConvertible {
             return "the Python \(version) layout lacks the field \(field.rawValue) (a gap in pytap's table for that version)"
         case .badDebugOffsets(let reason):
             return "the target's _Py_DebugOffsets cannot be used: \(reason)"
-        case .freeThreadedBuild(let version):
-            return "Python \(version) is a free-threaded (no-GIL) build, whose objects pytap does not read yet"
         }
     }
 }

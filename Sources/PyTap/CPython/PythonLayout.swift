@@ -6,8 +6,6 @@ public enum LayoutError: Error, Equatable, Sendable {
     case missingField(LayoutField, version: String)
     /// The target's `_Py_DebugOffsets` is present but not understood.
     case badDebugOffsets(String)
-    /// A free-threaded (no-GIL) build, whose object layout pytap does not read yet.
-    case freeThreadedBuild(String)
 }
 
 /// The structure layout of one target interpreter: the built-in table of its minor

@@ -31,46 +31,37 @@ public final class Snapshotter {
         guard !interpreters.isEmpty else { throw AttachError.notInitialized(pid: target.pid) }
         let table = try target.source.threadTable(previous: nil)
         let states = try interpreters.flatMap { try reader.threadStates(of: $0) }
-        let placement = reader.placement(of: states, in: table)
-        // A thread that entered a subinterpreter is named by the interpreter that started it.
-        let names = interpreters.map { reader.threadNames(interpreter: $0) }
+        let views = reader.threadViews(of: states, in: table)
+        var gil = GILHolders(reader: reader)
         var threads = [ThreadStack]()
-        for (interpreterIndex, interpreter) in interpreters.enumerated() {
-            let holder = reader.gilHolder(interpreter: interpreter)
-            for state in states where state.interpreter == interpreter {
-                let raw = try reader.rawStack(of: state)
-                var frames = [Frame]()
-                var defect = raw.defect
-                var locals = [[LocalVariable]?]()
-                for (index, rawFrame) in raw.frames.enumerated() {
-                    do {
-                        frames.append(Frame(python: try reader.location(of: rawFrame)))
-                        if includeLocals {
-                            locals.append(try? reader.locals(ofFrameAt: raw.frameAddresses[index], code: rawFrame.code))
-                        }
-                    } catch let error as MemoryReadError where error == .processGone {
-                        throw error
-                    } catch {
-                        defect = defect ?? .unreadable(address: rawFrame.code, what: "code object")
-                        break
+        for view in views {
+            let state = view.state
+            let raw = try reader.rawStack(of: state)
+            var frames = [Frame]()
+            var defect = raw.defect
+            var locals = [[LocalVariable]?]()
+            for (index, rawFrame) in raw.frames.enumerated() {
+                do {
+                    frames.append(Frame(python: try reader.location(of: rawFrame)))
+                    if includeLocals {
+                        locals.append(try? reader.locals(ofFrameAt: raw.frameAddresses[index], code: rawFrame.code))
                     }
+                } catch let error as MemoryReadError where error == .processGone {
+                    throw error
+                } catch {
+                    defect = defect ?? .unreadable(address: rawFrame.code, what: "code object")
+                    break
                 }
-                if let cut = raw.cut, defect == nil {
-                    frames.append(cut.marker)
-                    if includeLocals { locals.append(nil) }
-                }
-                let tid = placement.tids[state.address]
-                // A state whose OS thread runs another interpreter waits; one without a
-                // known OS thread is neither idle nor active.
-                var idle = tid.flatMap { target.source.runState(tid: $0) }.map { $0 == .idle }
-                if placement.suspended.contains(state.address) { idle = true }
-                let starting = placement.starting.contains(state.address)
-                let name = starting ? nil : names[interpreterIndex][state.ident] ?? names.lazy.compactMap { $0[state.ident] }.first
-                var stack = ThreadStack(tid: tid, ident: state.ident, name: name,
-                                        holdsGIL: holder == state.address, idle: idle, frames: frames, defect: defect)
-                stack.locals = locals
-                threads.append(stack)
             }
+            if let cut = raw.cut, defect == nil {
+                frames.append(cut.marker)
+                if includeLocals { locals.append(nil) }
+            }
+            var stack = ThreadStack(tid: view.tid, ident: state.ident, name: view.name,
+                                    holdsGIL: gil.holds(state),
+                                    idle: view.idle(in: target.source), frames: frames, defect: defect)
+            stack.locals = locals
+            threads.append(stack)
         }
         threads.sort { ($0.tid ?? Int32.max, $0.ident) < ($1.tid ?? Int32.max, $1.ident) }
         let python = PythonInfo(version: target.version.description, executable: target.executable, library: target.library)

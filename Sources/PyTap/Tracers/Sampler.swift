@@ -264,12 +264,11 @@ final class ProcessSampler {
     private var threadsPending = false
 
     struct ThreadInfo {
+        var view: ThreadView
         var thread: SampledThread
         var rootFrame: UInt32?
         /// "interpreter N" with --threads when the process has several interpreters.
         var interpreterFrame: UInt32?
-        /// False for a state whose OS thread runs another one (see `ThreadPlacement`).
-        var sampled: Bool
     }
 
     init(target: PythonTarget, rootFrame: UInt32?) throws {
@@ -297,20 +296,20 @@ final class ProcessSampler {
             refreshThreads(states, sampler: sampler)
             nextNameRefresh = time + 200_000_000
         }
-        var holders: [UInt64: UInt64?] = [:]
+        var gil = GILHolders(reader: reader)
         for state in states {
-            guard let info = threads[state.address], info.sampled else { continue }
+            guard let info = threads[state.address], info.view.isCurrent else { continue }
             var known = SampleState()
             // A thread whose OS thread is unknown is never taken for running.
+            let idle = info.view.idle(in: target.source)
             if !sampler.options.includeIdle {
-                guard let tid = info.thread.tid, target.source.runState(tid: tid) == .running else { continue }
+                guard idle == false else { continue }
                 known.insert(.onCPU)
-            } else if sampler.options.recordsThreadStates, let tid = info.thread.tid, let run = target.source.runState(tid: tid) {
-                known.insert(run == .running ? .onCPU : .offCPU)
+            } else if sampler.options.recordsThreadStates, let idle {
+                known.insert(idle ? .offCPU : .onCPU)
             }
             if sampler.options.onlyGIL || sampler.options.recordsThreadStates {
-                if holders[state.interpreter] == nil { holders[state.interpreter] = reader.gilHolder(interpreter: state.interpreter) }
-                let holds = holders[state.interpreter] == .some(state.address)
+                let holds = gil.holds(state)
                 if sampler.options.onlyGIL && !holds { continue }
                 known.insert(holds ? .holdsGIL : .withoutGIL)
             }
@@ -375,27 +374,21 @@ final class ProcessSampler {
         knownAddresses = states.map(\.address)
         let table = (try? target.source.threadTable(previous: threadTable)) ?? ThreadTable(hostTIDs: [])
         threadTable = table
-        let placement = reader.placement(of: states, in: table)
-        // Names are per interpreter; a thread that entered a subinterpreter is named by the
-        // interpreter that started it.
+        let views = reader.threadViews(of: states, in: table)
         let interpreters = Set(states.map(\.interpreter))
-        var names = [UInt64: [UInt64: String]]()
         var interpreterFrames = [UInt64: UInt32]()
-        for interpreter in interpreters {
-            names[interpreter] = reader.threadNames(interpreter: interpreter)
-            if sampler.options.threadRoots && interpreters.count > 1 {
+        if sampler.options.threadRoots && interpreters.count > 1 {
+            for interpreter in interpreters {
                 let id = reader.interpreterID(interpreter).map(String.init) ?? "?"
                 interpreterFrames[interpreter] = sampler.intern(.marker("interpreter \(id)"))
             }
         }
         var fresh = [UInt64: ThreadInfo]()
-        for state in states {
-            let starting = placement.starting.contains(state.address)
-            let sampled = !starting && !placement.suspended.contains(state.address)
-            let thread = SampledThread(pid: pid, tid: placement.tids[state.address], ident: state.ident,
-                                       name: starting ? nil : names[state.interpreter]?[state.ident] ?? names.values.lazy.compactMap { $0[state.ident] }.first)
+        for view in views {
+            let state = view.state
+            let thread = SampledThread(pid: pid, tid: view.tid, ident: state.ident, name: view.name)
             let interpreterFrame = interpreterFrames[state.interpreter]
-            if let known = threads[state.address], known.thread == thread, known.thread.name == thread.name, known.sampled == sampled,
+            if let known = threads[state.address], known.thread == thread, known.thread.name == thread.name, known.view.isCurrent == view.isCurrent,
                known.interpreterFrame == interpreterFrame {
                 fresh[state.address] = known
                 continue
@@ -404,10 +397,10 @@ final class ProcessSampler {
             if sampler.options.threadRoots {
                 root = sampler.intern(.marker("thread \(thread.label)"))
             }
-            fresh[state.address] = ThreadInfo(thread: thread, rootFrame: root, interpreterFrame: interpreterFrame, sampled: sampled)
+            fresh[state.address] = ThreadInfo(view: view, thread: thread, rootFrame: root, interpreterFrame: interpreterFrame)
         }
         threads = fresh
-        threadsPending = fresh.values.contains { $0.sampled && ($0.thread.name == nil || $0.thread.tid == nil) }
+        threadsPending = fresh.values.contains { $0.view.isCurrent && ($0.thread.name == nil || $0.thread.tid == nil) }
         target.source.retainThreads(Set(fresh.values.compactMap(\.thread.tid)))
     }
 
