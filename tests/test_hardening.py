@@ -139,7 +139,14 @@ def test_dump_under_thread_churn(interp, target):
     steady = dict((x["ident"], x) for x in truth["threads"])
     problems = []
     for _ in range(15):
-        data = dump(t.process.pid)
+        # A churning thread may exit while its stack is read: its stack is then marked
+        # partial (exit 6), honestly; steady threads' stacks must always be whole.
+        result = run_pytap("dump", "--pid", t.process.pid, "--json")
+        assert result.returncode in (0, 6), result.stderr.decode()
+        data = json.loads(result.stdout.decode("utf-8"))
+        partial = [x["name"] for x in data["threads"] if "partial" in x and x["ident"] in steady]
+        if partial:
+            problems.append("steady threads partial: %s" % partial)
         names = [x["name"] for x in data["threads"]]
         if names.count("MainThread") != 1:
             problems.append("MainThread shown %d times" % names.count("MainThread"))
@@ -225,8 +232,12 @@ def test_more_threads_than_descriptors(interp, limits, target):
     data = dump(pid, preexec_fn=preexec)
     assert len(data["threads"]) >= 1500
     by_ident = dict((x["ident"], x) for x in data["threads"])
-    for thread in truth["threads"]:
-        assert by_ident[thread["ident"]]["idle"] == (thread["name"] != "spinner"), thread["name"]
+    # A sleeper wakes every 10 s (150 wake-ups a second over 1,500 threads): one may be caught
+    # on a CPU, but the spinner must be active and almost every sleeper idle.
+    spinner = [x for x in truth["threads"] if x["name"] == "spinner"]
+    assert spinner and all(by_ident[x["ident"]]["idle"] is False for x in spinner)
+    wrong = [x["name"] for x in truth["threads"] if by_ident[x["ident"]]["idle"] != (x["name"] != "spinner")]
+    assert len(wrong) <= 3, wrong
     assert sum(1 for x in data["threads"] if x["idle"] is not True) <= 3
 
     # 3 s: the first round reads 1,500 thread names.
@@ -236,6 +247,7 @@ def test_more_threads_than_descriptors(interp, limits, target):
     rows = parse_folded(result.stdout.decode("utf-8"))
     total = sum(c for _, c in rows)
     # A round over 1,500 threads is slow (a debug build makes a few a second): ask for a few
-    # samples, all of the spinner (the failure was 0 samples or "the target exited").
+    # samples, nearly all of the spinner (the failure was 0 samples, "the target exited" or
+    # sleepers sampled as running); a sleeper just woken from its 10 s sleep may be caught.
     assert total >= 2, result.stderr.decode()
-    assert functions_of(rows).get("spinner_loop", 0) == total, functions_of(rows)
+    assert functions_of(rows).get("spinner_loop", 0) >= 0.95 * total, functions_of(rows)
