@@ -139,7 +139,7 @@ extension ObjectReader {
                 carry /= base
             }
         }
-        var text = String(limbs.last!)
+        var text = String(limbs.last ?? 0)
         for limb in limbs.dropLast().reversed() {
             let part = String(limb)
             text += String(repeating: "0", count: 9 - part.count) + part
@@ -184,7 +184,7 @@ extension ObjectReader {
             return sign + digits[..<split] + "." + digits[split...]
         }
         let shownExponent = decimalPoint - 1
-        var text = sign + String(digits.first!)
+        var text = sign + String(digits.first ?? "0")
         if digits.count > 1 { text += "." + digits.dropFirst() }
         let magnitude = String(abs(shownExponent))
         return text + "e" + (shownExponent < 0 ? "-" : "+") + (magnitude.count < 2 ? "0" : "") + magnitude
