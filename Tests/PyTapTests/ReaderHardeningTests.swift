@@ -154,7 +154,7 @@ import PyTap
         let reader = try fake.reader()
         var pauses = 0
         // The first retry comes at once; before the second the thread gets to run.
-        reader.pauseBeforeRetry = {
+        reader.pauseBeforeRetry = { _ in
             pauses += 1
             fake.memory.pointer(cframe, at: cframeField)
         }

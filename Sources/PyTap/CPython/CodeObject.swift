@@ -72,11 +72,15 @@ public final class CodeObjectCache {
     public var count: Int { entries.count }
 
     /// The code object at `address`, reading it on first use.
+    /// An address once found not to hold a code object is read again here: a frame says a
+    /// code object is there (a torn read may have seen the memory before it was one).
     public func code(at address: UInt64) throws -> CodeObject {
         if let cached = entries[address] { return cached }
-        guard let code = try codeIfCode(at: address) else {
+        guard let code = try read(address) else {
             throw ObjectReadError.unexpectedType(expected: "code", found: (try? objects.typeNameOf(address)) ?? "?")
         }
+        rejected.remove(address)
+        remember(code)
         return code
     }
 
@@ -92,12 +96,16 @@ public final class CodeObjectCache {
             if rejected.count < CodeObjectCache.maximumEntries { rejected.insert(address) }
             return nil
         }
+        remember(code)
+        return code
+    }
+
+    private func remember(_ code: CodeObject) {
         if entries.count >= CodeObjectCache.maximumEntries {
             dropped.append(contentsOf: entries.keys)
             entries.removeAll(keepingCapacity: true)
         }
-        entries[address] = code
-        return code
+        entries[code.address] = code
     }
 
     private func read(_ address: UInt64) throws -> CodeObject? {

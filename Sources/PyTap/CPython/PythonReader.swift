@@ -112,9 +112,10 @@ public final class PythonReader {
     public var maximumCountedDepth = 4 * 4096
     /// Walk again this many times when a stack changed while being read.
     public var maximumRetries = 3
-    /// Called before the second and later retries: a thread preempted halfway through a
-    /// call or return shows the same torn stack to back-to-back walks until it runs again.
-    public var pauseBeforeRetry: (() -> Void)?
+    /// Called before the second and later retries with the retry's number (2, 3, …): a
+    /// thread preempted halfway through a call or return shows the same torn stack to
+    /// back-to-back walks until it runs again.
+    public var pauseBeforeRetry: ((Int) -> Void)?
     /// Most interpreters and thread states followed.
     public static let maximumThreads = 4096
     public static let maximumInterpreters = 256
@@ -294,10 +295,16 @@ public final class PythonReader {
     }
 
     /// 3.11–3.12: `tstate->cframe->current_frame`, the cframe pointer taken from the copy.
+    /// The cframe lives on the C stack of the eval-loop call that made it: once that call
+    /// has returned, the copied pointer reads whatever the stack holds now. So the live
+    /// `tstate->cframe` is re-read after `current_frame`; a different one is a torn read.
     private func currentFrame(throughCFrameOf thread: ThreadState) throws -> UInt64 {
-        let cframe = try thread.bytes.pointer(try layout.require(.tstateCFrame))
+        let cframeOffset = try layout.require(.tstateCFrame)
+        let cframe = try thread.bytes.pointer(cframeOffset)
         if cframe == 0 { return 0 }
-        return try memory.readPointer(cframe &+ UInt64(try layout.require(.cframeCurrentFrame)))
+        let frame = try memory.readPointer(cframe &+ UInt64(try layout.require(.cframeCurrentFrame)))
+        guard try memory.readPointer(thread.address &+ UInt64(cframeOffset)) == cframe else { throw StackChangedWhileRead() }
+        return frame
     }
 
     /// The thread's Python frames, innermost first, checked for consistency: if the stack
@@ -315,8 +322,17 @@ public final class PythonReader {
                 walk = self.walk(from: top, thread: state)
                 // A cached code object freed and its address reused: walk again with the new one.
                 if try codes.checkIdentity(alsoOf: walk.frames.lazy.map(\.code)) > 0 { walk.defect = .changedWhileReading }
-                if walk.defect == nil, try unlessTorn({ try isStillCurrent(walk.addresses, thread: state) }) != true {
-                    walk.defect = .changedWhileReading
+                switch walk.defect {
+                case nil:
+                    if try unlessTorn({ try isStillCurrent(walk.addresses, thread: state) }) != true {
+                        walk.defect = .changedWhileReading
+                    }
+                case .unreadable?, .cycle?:
+                    // Garbage met on a stack that has moved on since is a torn read (a
+                    // popped frame's slot or freed code object), not a broken target.
+                    if try unlessTorn({ try liveTopFrame(of: state) }) != top { walk.defect = .changedWhileReading }
+                case .changedWhileReading?:
+                    break
                 }
             }
             let problem = walk.defect
@@ -325,7 +341,7 @@ public final class PythonReader {
                                 cut: walk.cut)
             }
             attempt += 1
-            if attempt > 1 { pauseBeforeRetry?() }
+            if attempt > 1 { pauseBeforeRetry?(attempt) }
             state = ThreadState(address: thread.address, interpreter: thread.interpreter, ident: thread.ident,
                                 nativeThreadID: thread.nativeThreadID,
                                 bytes: try reading("thread state", at: thread.address) { try memory.readStruct(thread.address, count: threadStateSize) })
@@ -394,7 +410,11 @@ public final class PythonReader {
                     return walk.result(.unreadable(address: address, what: "frame (not a frame object)"))
                 }
                 let lasti = Int(try frame.i32(lastiOffset))
-                walk.append(RawFrame(code: try frame.pointer(codeOffset), instructionOffset: lasti < 0 ? -1 : lasti * lastiUnit))
+                // The code object is read now, inside the walk that the consistency check
+                // covers: a frame freed meanwhile holds no reference to it any more.
+                let code = try frame.pointer(codeOffset)
+                guard (try? codes.code(at: code)) != nil else { return walk.result(.unreadable(address: code, what: "code object")) }
+                walk.append(RawFrame(code: code, instructionOffset: lasti < 0 ? -1 : lasti * lastiUnit))
                 address = try frame.pointer(backOffset)
             }
         } catch {
@@ -407,7 +427,7 @@ public final class PythonReader {
         var walk = ChainWalk(maximumDepth: maximumDepth)
         var address = top
         do {
-            let chunk = copyDataStack(of: thread)
+            let chunk = copyDataStack(of: thread, top: top)
             let previousOffset = try layout.require(.iframePrevious)
             let codeOffset = try layout.require(.iframeCode)
             let instructionOffset = try layout.require(.iframeInstruction)
@@ -487,10 +507,15 @@ public final class PythonReader {
 
     /// Copies the used part of the thread's current data-stack chunk in one read (3.11+),
     /// so the frames in it are walked locally.
-    private func copyDataStack(of thread: ThreadState) -> RemoteBytes? {
+    /// The copy reaches the innermost frame too when that was pushed after the thread state
+    /// was copied (3.11–3.12 read it later, through the cframe), so it is read from the same copy.
+    private func copyDataStack(of thread: ThreadState, top topFrame: UInt64) -> RemoteBytes? {
         guard let chunkOffset = layout[.tstateDatastackChunk], let topOffset = layout[.tstateDatastackTop],
-              let chunk = try? thread.bytes.pointer(chunkOffset), let top = try? thread.bytes.pointer(topOffset),
-              chunk != 0, top > chunk, top - chunk <= UInt64(PythonReader.maximumChunkBytes) else { return nil }
+              let chunk = try? thread.bytes.pointer(chunkOffset), var top = try? thread.bytes.pointer(topOffset),
+              chunk != 0, top > chunk else { return nil }
+        let limit = chunk &+ UInt64(PythonReader.maximumChunkBytes)
+        if topFrame >= top && topFrame < limit - UInt64(frameSize) { top = topFrame &+ UInt64(frameSize) }
+        guard top - chunk <= UInt64(PythonReader.maximumChunkBytes) else { return nil }
         return try? memory.readStruct(chunk, count: Int(top - chunk))
     }
 
@@ -510,6 +535,9 @@ public final class PythonReader {
         threadNameCache.names(reader: objects, layout: layout, interpreter: interpreter)
     }
 }
+
+/// A pointer followed from a copy no longer means what it did when copied.
+struct StackChangedWhileRead: Error {}
 
 /// Reads `threading._active` ({ident: Thread}) and each Thread's name, remembering where
 /// the dict lives so later refreshes skip the module lookup.

@@ -276,10 +276,13 @@ final class ProcessSampler {
         self.reader = try PythonReader(target: target)
         self.rootFrame = rootFrame
         self.image = target.process?.attachedImage
-        // Sampling favours a fresh stack over a deep retry loop; the later retries wait
-        // 50 µs so a target preempted mid-call can finish it (it is never stopped).
-        reader.maximumRetries = 3
-        reader.pauseBeforeRetry = { _ = MonotonicClock.sleep(until: MonotonicClock.now() + 50_000) }
+        // The first retry comes at once; the later ones wait 50, 100, 200, 400 µs so a
+        // target preempted mid-call (or busy tearing down a frame) can finish it: it is
+        // never stopped. Under 1 ms in all, so a torn stack costs at most one round.
+        reader.maximumRetries = 5
+        reader.pauseBeforeRetry = { retry in
+            _ = MonotonicClock.sleep(until: MonotonicClock.now() + (25_000 << UInt64(min(retry - 1, 4))))
+        }
     }
 
     var pid: Int32 { target.pid }

@@ -1,0 +1,110 @@
+import Testing
+import PyTap
+
+/// Stacks that change while they are read (issue 6 item 7): pointers followed from a copy
+/// of the thread state that no longer mean what they did, on fake 3.11/3.12 interpreters
+/// (`tstate->cframe->current_frame`) and every frame model.
+@Suite struct ReaderTornStackTests {
+    static let cframeVersions = ["3.11.7", "3.12.1"]
+    static let versions = ["2.7.18", "3.8.18", "3.10.13", "3.11.7", "3.12.1", "3.13.0", "3.14.0"]
+
+    private func names(_ reader: PythonReader, _ stack: RawStack) throws -> [String] {
+        try stack.frames.map { try reader.location(of: $0).name }
+    }
+
+    @Test(arguments: cframeVersions)
+    func cframeOfAReturnedEvalCallIsNotFollowed(version: String) throws {
+        // The thread state is copied while the thread is in a nested eval-loop call (cframe
+        // C1). Before `C1->current_frame` is read, that call returns and the thread calls
+        // into another (cframe C2); C1's C-stack slot now holds a pointer to a stale frame
+        // that still looks valid. Following it silently reported the stale function.
+        let fake = try FakeInterpreter(version: version)
+        let thread = fake.addThread(ident: 0x1000, nativeID: 77)
+        let running = fake.code("running", file: "now.py", firstLine: 1, lines: [1, 2, 3])
+        let stale = fake.code("stale", file: "then.py", firstLine: 1, lines: [1, 2, 3])
+        fake.setTopFrame(fake.chain([(running, 2)])[0], of: thread)
+        let staleFrame = fake.chain([(stale, 2)])[0]
+        let cframeField = thread + fake.offset(.tstateCFrame)
+        let firstCFrame = fake.readPointer(cframeField)
+        let currentFrameField = firstCFrame + fake.offset(.cframeCurrentFrame)
+        let liveFrame = fake.readPointer(currentFrameField)
+        let reader = try fake.reader()
+        var moved = false
+        fake.memory.beforeRead = { memory, address, _ in
+            guard !moved, address == currentFrameField else { return }
+            moved = true
+            let secondCFrame = memory.allocate(32)
+            memory.pointer(liveFrame, at: secondCFrame + fake.offset(.cframeCurrentFrame))
+            memory.pointer(secondCFrame, at: cframeField)
+            memory.pointer(staleFrame, at: currentFrameField)
+        }
+        let stack = try reader.rawStack(of: try reader.allThreadStates()[0])
+        #expect(moved)
+        #expect(stack.defect == nil)
+        #expect(stack.retries == 1)
+        #expect(try names(reader, stack) == ["running"])
+    }
+
+    @Test(arguments: versions)
+    func garbageMetOnAStackThatMovedOnIsTornNotAnError(version: String) throws {
+        // The caller's frame slot was reused (its code pointer is garbage) and, by the time
+        // the walk gets there, the thread has returned to another frame: a torn read.
+        let fake = try FakeInterpreter(version: version)
+        let thread = fake.addThread(ident: 0x1000, nativeID: 77)
+        let inner = fake.code("inner", file: "a.py", firstLine: 1, lines: [1, 2, 3])
+        let frames = fake.chain([(inner, 2), (inner, 2)])
+        fake.setTopFrame(frames[0], of: thread)
+        let codeField: UInt64
+        switch fake.traits.frameModel {
+        case .frameObjects: codeField = frames[1] + fake.offset(.frameCode)
+        case .interpreterFrames: codeField = frames[1] + fake.offset(.iframeCode)
+        }
+        fake.memory.pointer(FakeInterpreter.unmapped, at: codeField)
+        let elsewhere = fake.chain([(inner, 4)])[0]
+        let reader = try fake.reader()
+        reader.maximumRetries = 0
+        fake.memory.beforeRead = { _, address, _ in
+            if address == FakeInterpreter.unmapped { fake.setTopFrame(elsewhere, of: thread) }
+        }
+        let stack = try reader.rawStack(of: try reader.allThreadStates()[0])
+        #expect(stack.defect == .changedWhileReading)
+    }
+
+    @Test(arguments: versions)
+    func garbageOnAStackThatStaysPutIsStillAnError(version: String) throws {
+        // The same garbage with the thread not moving: the target's own memory is bad (or
+        // the layout is), which a torn read does not explain.
+        let fake = try FakeInterpreter(version: version)
+        let thread = fake.addThread(ident: 0x1000, nativeID: 77)
+        let inner = fake.code("inner", file: "a.py", firstLine: 1, lines: [1, 2, 3])
+        let frames = fake.chain([(inner, 2), (inner, 2)])
+        fake.setTopFrame(frames[0], of: thread)
+        switch fake.traits.frameModel {
+        case .frameObjects: fake.memory.pointer(FakeInterpreter.unmapped, at: frames[1] + fake.offset(.frameCode))
+        case .interpreterFrames: fake.memory.pointer(FakeInterpreter.unmapped, at: frames[1] + fake.offset(.iframeCode))
+        }
+        let reader = try fake.reader()
+        let stack = try reader.rawStack(of: try reader.allThreadStates()[0])
+        if case .unreadable? = stack.defect {} else { Issue.record("expected an unreadable defect, got \(String(describing: stack.defect))") }
+    }
+
+    @Test(arguments: ["3.11.7", "3.12.1"])
+    func framePushedAfterTheThreadStateWasCopiedIsReadFromTheChunkCopy(version: String) throws {
+        // 3.11/3.12 read the innermost frame through the cframe after the thread state was
+        // copied, so it can lie above the copied `datastack_top`. It is read with the chunk
+        // (one read), not on its own a moment later when its slot may be reused.
+        let fake = try FakeInterpreter(version: version)
+        let thread = fake.addThread(ident: 0x1000, nativeID: 77)
+        let outer = fake.code("outer", file: "a.py", firstLine: 1, lines: [1, 2, 3])
+        let inner = fake.code("inner", file: "a.py", firstLine: 1, lines: [1, 2, 3])
+        let slots = fake.dataStack(of: thread, slots: 4, used: 1)
+        fake.frame(code: outer, instruction: 2, previous: 0, at: slots[0])
+        fake.frame(code: inner, instruction: 2, previous: slots[0], at: slots[1])
+        fake.setTopFrame(slots[1], of: thread)
+        let reader = try fake.reader()
+        let stack = try reader.rawStack(of: try reader.allThreadStates()[0])
+        #expect(stack.defect == nil)
+        #expect(try names(reader, stack) == ["inner", "outer"])
+        #expect(!fake.memory.readLog.contains { $0.address == slots[1] })
+    }
+}
