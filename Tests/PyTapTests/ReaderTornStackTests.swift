@@ -45,21 +45,25 @@ import PyTap
         #expect(try names(reader, stack) == ["running"])
     }
 
-    @Test(arguments: versions)
-    func garbageMetOnAStackThatMovedOnIsTornNotAnError(version: String) throws {
-        // The caller's frame slot was reused (its code pointer is garbage) and, by the time
-        // the walk gets there, the thread has returned to another frame: a torn read.
+    /// A thread two frames deep in `inner` whose caller's code pointer is garbage (the
+    /// caller's frame slot was reused).
+    private func threadWithGarbageCaller(_ version: String) throws -> (fake: FakeInterpreter, thread: UInt64, inner: UInt64) {
         let fake = try FakeInterpreter(version: version)
         let thread = fake.addThread(ident: 0x1000, nativeID: 77)
         let inner = fake.code("inner", file: "a.py", firstLine: 1, lines: [1, 2, 3])
         let frames = fake.chain([(inner, 2), (inner, 2)])
         fake.setTopFrame(frames[0], of: thread)
-        let codeField: UInt64
         switch fake.traits.frameModel {
-        case .frameObjects: codeField = frames[1] + fake.offset(.frameCode)
-        case .interpreterFrames: codeField = frames[1] + fake.offset(.iframeCode)
+        case .frameObjects: fake.memory.pointer(FakeInterpreter.unmapped, at: frames[1] + fake.offset(.frameCode))
+        case .interpreterFrames: fake.memory.pointer(FakeInterpreter.unmapped, at: frames[1] + fake.offset(.iframeCode))
         }
-        fake.memory.pointer(FakeInterpreter.unmapped, at: codeField)
+        return (fake, thread, inner)
+    }
+
+    @Test(arguments: versions)
+    func garbageMetOnAStackThatMovedOnIsTornNotAnError(version: String) throws {
+        // By the time the walk meets the garbage, the thread has returned to another frame.
+        let (fake, thread, inner) = try threadWithGarbageCaller(version)
         let elsewhere = fake.chain([(inner, 4)])[0]
         let reader = try fake.reader()
         reader.maximumRetries = 0
@@ -74,15 +78,7 @@ import PyTap
     func garbageOnAStackThatStaysPutIsStillAnError(version: String) throws {
         // The same garbage with the thread not moving: the target's own memory is bad (or
         // the layout is), which a torn read does not explain.
-        let fake = try FakeInterpreter(version: version)
-        let thread = fake.addThread(ident: 0x1000, nativeID: 77)
-        let inner = fake.code("inner", file: "a.py", firstLine: 1, lines: [1, 2, 3])
-        let frames = fake.chain([(inner, 2), (inner, 2)])
-        fake.setTopFrame(frames[0], of: thread)
-        switch fake.traits.frameModel {
-        case .frameObjects: fake.memory.pointer(FakeInterpreter.unmapped, at: frames[1] + fake.offset(.frameCode))
-        case .interpreterFrames: fake.memory.pointer(FakeInterpreter.unmapped, at: frames[1] + fake.offset(.iframeCode))
-        }
+        let (fake, _, _) = try threadWithGarbageCaller(version)
         let reader = try fake.reader()
         let stack = try reader.rawStack(of: try reader.allThreadStates()[0])
         if case .unreadable? = stack.defect {} else { Issue.record("expected an unreadable defect, got \(String(describing: stack.defect))") }
