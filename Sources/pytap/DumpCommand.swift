@@ -39,13 +39,44 @@ struct DumpCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON (schema in README: {pid, python, threads: [{tid, ident, name, gil, idle, frames}]}).")
     var json = false
 
+    @Flag(name: .customLong("async"), help: "Print every asyncio task instead: name, state, coroutine stack, as a tree of who awaits whom (3.8+; JSON schema in README).")
+    var asyncTasks = false
+
     func validate() throws {
         if let pid { try validateProcessID(pid) }
         if (pid == nil) == (core == nil) { throw ValidationError("give either --pid PID or --core FILE") }
         if core == nil && (executable != nil || sysroot != nil) { throw ValidationError("--executable and --sysroot go with --core") }
+        if asyncTasks && locals { throw ValidationError("--locals does not go with --async") }
+    }
+
+    /// `--async`: the asyncio task tree.
+    func runAsync() throws {
+        let snapshot: AsyncSnapshot
+        do {
+            let target = try PythonTarget(source: try openSource())
+            snapshot = try AsyncSnapshotter(target: target).snapshot()
+        } catch {
+            Failure.from(error, pid: pid).exit()
+        }
+        do {
+            try writeStandardOutput(json ? AsyncTreeWriter.json(snapshot) : AsyncTreeWriter.text(snapshot))
+        } catch {
+            Failure.from(error, pid: nil).exit()
+        }
+        let partial = snapshot.tasks.filter { $0.defect != nil }
+        if !partial.isEmpty {
+            writeStandardError("pytap: warning: \(partial.count) of \(snapshot.tasks.count) task stacks are partial: \(partial[0].defect.map { "\($0)".escapingControlCharacters } ?? "")\n")
+            throw ExitCode(ExitStatus.partialStacks.rawValue)
+        }
+    }
+
+    private func openSource() throws -> Target {
+        if let core { return try CoreFileTarget(path: core, executable: executable, sysroot: sysroot) }
+        return try LiveProcessTarget(pid: pid ?? 0)
     }
 
     func run() throws {
+        if asyncTasks { return try runAsync() }
         let snapshot: ProcessSnapshot
         do {
             let source: Target
