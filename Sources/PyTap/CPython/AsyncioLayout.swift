@@ -81,6 +81,14 @@ public enum AsyncioLayoutTables {
         default: return nil
         }
     }
+
+    /// Where a coroutine suspended in `await` keeps the awaited object, counted from the top
+    /// of its value stack: bytecode knowledge DWARF lacks. 3.15 pushes a NULL between the
+    /// awaitable and the value `SEND` sends (`GET_AWAITABLE; PUSH_NULL; SEND`), so after
+    /// `YIELD_VALUE` the awaitable is second from the top; before, it is the top.
+    public static func awaitedSlotFromTop(for version: PythonMinorVersion) -> Int {
+        version >= PythonMinorVersion(3, 15) ? 2 : 1
+    }
 }
 
 /// Why asyncio tasks cannot be read.
@@ -112,6 +120,8 @@ public struct AsyncioLayout: Sendable {
     public private(set) var values: [AsyncioField: Int]
     public private(set) var mismatches: [(field: AsyncioField, table: Int, target: Int)] = []
     public let valueStack: ValueStackModel
+    /// See `AsyncioLayoutTables.awaitedSlotFromTop`.
+    public let awaitedSlotFromTop: Int
 
     public init(version: PythonVersion) throws {
         guard let table = AsyncioLayoutTables.table(for: version.minorVersion) else {
@@ -123,6 +133,7 @@ public struct AsyncioLayout: Sendable {
     public init(version: PythonVersion, table: [AsyncioField: FieldSpec]) throws {
         self.version = version
         self.values = table.mapValues(\.value)
+        self.awaitedSlotFromTop = AsyncioLayoutTables.awaitedSlotFromTop(for: version.minorVersion)
         // The value-stack model is whichever set of fields the table describes.
         if values[.interpreterFrameStackPointer] != nil {
             valueStack = .stackPointer

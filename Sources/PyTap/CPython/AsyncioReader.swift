@@ -190,9 +190,12 @@ public final class AsyncioReader {
 
     // MARK: One task
 
-    func readTask(_ address: UInt64) throws -> RawAsyncTask {
+    /// The task at `address`, nil when it is not (or no longer, or not yet) a whole task: a
+    /// task being built has no coroutine or name yet, a freed one's memory is reused.
+    func readTask(_ address: UInt64) throws -> RawAsyncTask? {
         let state = try memory.readInteger(address &+ UInt64(try layout.require(.taskState)), as: Int32.self)
         let coroutine = try memory.readPointer(address &+ UInt64(try layout.require(.taskCoroutine)))
+        guard coroutine != 0, let name = taskName(address) else { return nil }
         let chain = coroutineChain(from: coroutine)
         var taskState: AsyncTaskState
         switch Int(state) {
@@ -200,16 +203,17 @@ public final class AsyncioReader {
         case layout[.futureStateCancelled]: taskState = .cancelled
         default: taskState = .finished
         }
-        return RawAsyncTask(address: address, name: taskName(address), state: taskState,
+        return RawAsyncTask(address: address, name: name, state: taskState,
                             coroutineFrames: chain.frames, defect: chain.defect, awaitedBy: [])
     }
 
     /// `task_name`: a str, or (3.12+) the number of a name not yet asked for, shown as `Task-N`.
-    private func taskName(_ task: UInt64) -> String {
+    private func taskName(_ task: UInt64) -> String? {
         guard let offset = layout[.taskName], let name = try? memory.readPointer(task &+ UInt64(offset)), name != 0,
-              let type = try? objects.typeNameOf(name) else { return "?" }
-        if type == "int", let number = try? objects.integer(name) { return "Task-\(number)" }
-        return (try? objects.string(name, maximumLength: 1024)) ?? "?"
+              let type = try? objects.typeNameOf(name) else { return nil }
+        if type == "int" { return (try? objects.integer(name)).map { "Task-\($0)" } }
+        guard type == "str" else { return nil }
+        return try? objects.string(name, maximumLength: 1024)
     }
 
     struct Chain {
@@ -290,8 +294,9 @@ public final class AsyncioReader {
                 return (raw, false, try memory.readPointer(slot))
             }
             let pointer = try memory.readPointer(frame &+ UInt64(try layout.require(.interpreterFrameStackPointer)))
-            guard pointer > frame else { return (raw, false, nil) }
-            return (raw, false, try memory.readPointer(pointer - 8) & ~pythonLayout.traits.codeReferenceTagBits)
+            let slot = pointer &- UInt64(8 * layout.awaitedSlotFromTop)
+            guard pointer > frame, slot > frame else { return (raw, false, nil) }
+            return (raw, false, try memory.readPointer(slot) & ~pythonLayout.traits.codeReferenceTagBits)
         }
     }
 
