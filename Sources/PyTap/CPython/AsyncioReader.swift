@@ -41,6 +41,7 @@ public final class AsyncioReader {
     private var memory: RemoteMemory { reader.memory }
     private var pythonLayout: PythonLayout { reader.layout }
     private var taskTypes: [UInt64: Bool] = [:]
+    private var currentTasksDicts: [UInt64: UInt64] = [:]
 
     /// At most this many tasks are read (remote counts are untrusted).
     public var maximumTasks = 100_000
@@ -208,7 +209,7 @@ public final class AsyncioReader {
     }
 
     /// `task_name`: a str, or (3.12+) the number of a name not yet asked for, shown as `Task-N`.
-    private func taskName(_ task: UInt64) -> String? {
+    func taskName(_ task: UInt64) -> String? {
         guard let offset = layout[.taskName], let name = try? memory.readPointer(task &+ UInt64(offset)), name != 0,
               let type = try? objects.typeNameOf(name) else { return nil }
         if type == "int" { return (try? objects.integer(name)).map { "Task-\($0)" } }
@@ -298,6 +299,40 @@ public final class AsyncioReader {
             guard pointer > frame, slot > frame else { return (raw, false, nil) }
             return (raw, false, try memory.readPointer(slot) & ~pythonLayout.traits.codeReferenceTagBits)
         }
+    }
+
+    /// The address of a coroutine's frame as a thread's frame walk records it: the frame
+    /// object (≤3.10) or the interpreter frame embedded in the coroutine (3.11+).
+    func frameAddress(ofCoroutine coroutine: UInt64) throws -> UInt64 {
+        switch layout.valueStack {
+        case .frameStackTop, .frameStackDepth:
+            return try memory.readPointer(coroutine &+ UInt64(try layout.require(.generatorFrame)))
+        case .localsPlusIndex, .stackPointer:
+            return coroutine &+ UInt64(try layout.require(.generatorInterpreterFrame))
+        }
+    }
+
+    /// The task's coroutine (`task_coro`).
+    func coroutine(ofTask task: UInt64) throws -> UInt64 {
+        try memory.readPointer(task &+ UInt64(try layout.require(.taskCoroutine)))
+    }
+
+    /// Tasks that may be running on `thread` now: 3.14+ the thread state's
+    /// `asyncio_running_task`, before the values of `asyncio.tasks._current_tasks`
+    /// ({loop: task}; its address is remembered per interpreter).
+    func runningTaskCandidates(of thread: ThreadState) -> [UInt64] {
+        if let offset = layout[.threadStateRunningTask] {
+            guard let task = try? memory.readPointer(thread.address &+ UInt64(offset)), task != 0 else { return [] }
+            return [task]
+        }
+        var dict = currentTasksDicts[thread.interpreter]
+        if dict == nil || (try? objects.typeNameOf(dict!)) != "dict" {
+            dict = (try? moduleDict(interpreter: thread.interpreter, name: "asyncio.tasks")).flatMap { $0 }
+                .flatMap { try? objects.dictLookup($0, key: "_current_tasks") }
+            if let dict { currentTasksDicts[thread.interpreter] = dict }
+        }
+        guard let dict, let entries = try? objects.dictEntries(dict) else { return [] }
+        return entries.prefix(256).map(\.value)
     }
 
     // MARK: Awaiting relations
