@@ -112,3 +112,41 @@ def test_dump_async_before_38_is_one_line_error(interp, workload):
     assert result.returncode == 1
     message = result.stderr.decode()
     assert message.count("\n") == 1 and "3.8 and newer" in message, message
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.8", "pyenv-3.10", "pyenv-3.11", "pyenv-3.12", "pyenv-3.13",
+                                                       "sid-3.14", "sid-3.15"]))
+def test_sample_async_continues_through_awaiting_tasks(interp, workload):
+    """Each busy stack is the task chain main → handler-N → crunch-N, each task's frames on
+    its `task NAME` marker, in that order, and the event loop's frames are left out."""
+    w = workload(interp, "async_busy.py")
+    truth = w.truth()
+    result = run_pytap("sample", "--async", "--pid", w.pid, "--duration", "1.5", "--rate", "200", timeout=30)
+    assert result.returncode == 0, result.stderr.decode()
+    total = in_tasks = 0
+    expected = dict((chain[-1], chain) for chain in truth["chains"])
+    seen = set()
+    for line in result.stdout.decode("utf-8").splitlines():
+        stack, count = line.rsplit(" ", 1)
+        total += int(count)
+        frames = stack.split(";")
+        if not frames[0].startswith("task "):
+            continue
+        in_tasks += int(count)
+        tasks = [f[len("task "):] for f in frames if f.startswith("task ")]
+        assert tasks == expected[tasks[-1]], stack
+        seen.add(tasks[-1])
+        # Between two markers: the functions of that task's coroutine stack, outermost first.
+        segments, current = [], None
+        for frame in frames:
+            if frame.startswith("task "):
+                current = []
+                segments.append(current)
+            else:
+                current.append(frame.split(" (")[0])
+        kinds = [name.split("-")[0] for name in tasks]
+        for kind, functions in zip(kinds, segments):
+            want = truth["functions"][kind]
+            assert functions == want[:len(functions)] and functions, (kind, stack)
+    assert in_tasks >= 0.9 * total, "only %d of %d samples ran in a task" % (in_tasks, total)
+    assert seen == set(expected), seen
