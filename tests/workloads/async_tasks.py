@@ -1,14 +1,15 @@
 # -*- coding: utf-8 -*-
 """asyncio tasks in known shapes, and the truth about them as asyncio itself sees it.
 
-usage: async_tasks.py TRUTH_FILE [IDLE_TASKS] [churn]
+usage: async_tasks.py TRUTH_FILE [IDLE_TASKS] [churn] [pytask]
 
 Shapes: a gather tree, a TaskGroup (3.11+), a task awaiting another task, a task
 awaiting a plain future, IDLE_TASKS idle tasks. Once every task is suspended, a loop
 callback (no task runs then) writes each pending task's id, name, coroutine chain
 (innermost first, followed through cr_await / gi_yieldfrom, as `asyncio.all_tasks()` and
 the coroutines report it) and the names of the tasks awaiting it, known by construction.
-With `churn`, tasks are then created and cancelled without end.
+With `churn`, tasks are then created and cancelled without end. With `pytask`, every
+task is a pure-Python `asyncio.tasks._PyTask` instead of the C `_asyncio.Task`.
 """
 import asyncio
 import json
@@ -35,12 +36,20 @@ def coroutine_chain(task):
     return frames
 
 
+def all_tasks():
+    # 3.14+: pure-Python tasks are registered with the pure-Python bookkeeping only.
+    if asyncio.Task is getattr(asyncio.tasks, "_PyTask", None) and hasattr(asyncio.tasks, "_py_all_tasks"):
+        return asyncio.tasks._py_all_tasks()
+    return asyncio.all_tasks()
+
+
 def write_truth(path):
     tasks = []
-    for task in asyncio.all_tasks():
+    for task in all_tasks():
         tasks.append({"id": id(task), "name": task.get_name(), "frames": coroutine_chain(task),
                       "awaited_by": sorted(AWAITED_BY.get(task.get_name(), []))})
-    info = {"pid": os.getpid(), "version": "%d.%d" % sys.version_info[:2], "tasks": tasks}
+    kinds = sorted(set(type(task).__module__ + "." + type(task).__name__ for task in all_tasks()))
+    info = {"pid": os.getpid(), "task_types": kinds, "version": "%d.%d" % sys.version_info[:2], "tasks": tasks}
     with open(path + ".tmp", "w") as f:
         json.dump(info, f)
     os.rename(path + ".tmp", path)
@@ -103,7 +112,9 @@ async def churn():
 async def main(path, idle_count, churning):
     loop = asyncio.get_running_loop()
     never = loop.create_future()
-    asyncio.current_task().set_name("main")
+    # 3.14's pure-Python tasks are current only to the pure-Python bookkeeping.
+    current = asyncio.current_task() or asyncio.tasks._py_current_task()
+    current.set_name("main")
     spawned = [asyncio.create_task(gather_parent(), name="gather-parent")]
     AWAITED_BY["gather-a"] = AWAITED_BY["gather-b"] = ["gather-parent"]
     if sys.version_info >= (3, 11):
@@ -124,4 +135,6 @@ async def main(path, idle_count, churning):
 
 
 if __name__ == "__main__":
+    if "pytask" in sys.argv[3:]:
+        asyncio.tasks.Task = asyncio.Task = asyncio.tasks._PyTask
     asyncio.run(main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0, "churn" in sys.argv[3:]))

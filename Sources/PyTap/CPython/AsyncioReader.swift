@@ -35,12 +35,21 @@ public struct RawAsyncTask: Sendable {
 /// `_children` are the tasks; a task of a `TaskGroup` has the group's `_on_task_done`
 /// among its callbacks, and the group's `_parent_task` awaits it.
 public final class AsyncioReader {
+    /// The two implementations of `asyncio.Task`: the C one of `_asyncio` (fields at
+    /// offsets) and the pure-Python one (`asyncio.tasks._PyTask`, attributes in its dict).
+    enum TaskKind: Sendable {
+        case native
+        case python
+    }
+
     public let reader: PythonReader
     public let layout: AsyncioLayout
     private var objects: ObjectReader { reader.objects }
     private var memory: RemoteMemory { reader.memory }
     private var pythonLayout: PythonLayout { reader.layout }
-    private var taskTypes: [UInt64: Bool] = [:]
+    private var taskTypes: [UInt64: TaskKind?] = [:]
+    /// The kind of each task of the last `tasks()`.
+    private var kinds: [UInt64: TaskKind] = [:]
     private var currentTasksDicts: [UInt64: UInt64] = [:]
 
     /// At most this many tasks are read (remote counts are untrusted).
@@ -87,9 +96,12 @@ public final class AsyncioReader {
         var addresses = [UInt64]()
         var seen = Set<UInt64>()
         var foundModule = false
+        kinds.removeAll(keepingCapacity: true)
         func add(_ candidate: UInt64) {
-            guard addresses.count < maximumTasks, candidate != 0, !seen.contains(candidate), isTask(candidate) else { return }
+            guard addresses.count < maximumTasks, candidate != 0, !seen.contains(candidate),
+                  let kind = taskKind(candidate) else { return }
             seen.insert(candidate)
+            kinds[candidate] = kind
             addresses.append(candidate)
         }
         for interpreter in try reader.interpreters() {
@@ -173,20 +185,28 @@ public final class AsyncioReader {
         return members
     }
 
-    /// Whether the object is an `_asyncio.Task` (or of a subclass of it).
-    func isTask(_ object: UInt64) -> Bool {
-        guard let type = try? objects.typeOf(object) else { return false }
-        if let known = taskTypes[type] { return known }
-        var current = type
-        var found = false
-        for _ in 0..<16 where current != 0 {
-            guard let name = try? objects.typeName(current) else { break }
-            if name == "_asyncio.Task" { found = true; break }
-            guard let base = try? memory.readPointer(current &+ UInt64((try? layout.require(.typeBase)) ?? 0)) else { break }
-            current = base
+    /// Whether the object is an `_asyncio.Task` (or of a subclass of it), or a pure-Python
+    /// `Task` (a class named so in its type's bases, with a `_coro` attribute).
+    func taskKind(_ object: UInt64) -> TaskKind? {
+        guard let type = try? objects.typeOf(object) else { return nil }
+        let kind: TaskKind?
+        if let known = taskTypes[type] {
+            kind = known
+        } else {
+            var names = [String]()
+            var current = type
+            for _ in 0..<16 where current != 0 {
+                guard let name = try? objects.typeName(current) else { break }
+                names.append(name)
+                guard let base = try? memory.readPointer(current &+ UInt64((try? layout.require(.typeBase)) ?? 0)) else { break }
+                current = base
+            }
+            kind = names.contains("_asyncio.Task") ? .native : names.contains("Task") ? .python : nil
+                if taskTypes.count < 4096 { taskTypes[type] = kind }
         }
-        if taskTypes.count < 4096 { taskTypes[type] = found }
-        return found
+        // A class merely named Task is one when its instances look like asyncio's.
+        if kind == .python, (try? objects.attribute(object, named: "_coro")).flatMap({ $0 }) == nil { return nil }
+        return kind
     }
 
     // MARK: One task
@@ -194,24 +214,45 @@ public final class AsyncioReader {
     /// The task at `address`, nil when it is not (or no longer, or not yet) a whole task: a
     /// task being built has no coroutine or name yet, a freed one's memory is reused.
     func readTask(_ address: UInt64) throws -> RawAsyncTask? {
-        let state = try memory.readInteger(address &+ UInt64(try layout.require(.taskState)), as: Int32.self)
-        let coroutine = try memory.readPointer(address &+ UInt64(try layout.require(.taskCoroutine)))
+        let kind = kinds[address] ?? .native
+        let coroutine = try self.coroutine(ofTask: address)
         guard coroutine != 0, let name = taskName(address) else { return nil }
         let chain = coroutineChain(from: coroutine)
         var taskState: AsyncTaskState
-        switch Int(state) {
-        case try layout.require(.futureStatePending): taskState = chain.running ? .running : .pending
-        case layout[.futureStateCancelled]: taskState = .cancelled
-        default: taskState = .finished
+        switch kind {
+        case .native:
+            let state = try memory.readInteger(address &+ UInt64(try layout.require(.taskState)), as: Int32.self)
+            switch Int(state) {
+            case try layout.require(.futureStatePending): taskState = .pending
+            case layout[.futureStateCancelled]: taskState = .cancelled
+            default: taskState = .finished
+            }
+        case .python:
+            // futures._PENDING / _CANCELLED / _FINISHED are the strings 'PENDING', …; a task
+            // that never changed state has none of its own (the class says PENDING).
+            let state = try objects.attribute(address, named: "_state")
+            switch try state.map({ try objects.string($0, maximumLength: 16) }) ?? "PENDING" {
+            case "PENDING": taskState = .pending
+            case "CANCELLED": taskState = .cancelled
+            default: taskState = .finished
+            }
         }
+        if taskState == .pending && chain.running { taskState = .running }
         return RawAsyncTask(address: address, name: name, state: taskState,
                             coroutineFrames: chain.frames, defect: chain.defect, awaitedBy: [])
     }
 
     /// `task_name`: a str, or (3.12+) the number of a name not yet asked for, shown as `Task-N`.
     func taskName(_ task: UInt64) -> String? {
-        guard let offset = layout[.taskName], let name = try? memory.readPointer(task &+ UInt64(offset)), name != 0,
-              let type = try? objects.typeNameOf(name) else { return nil }
+        let name: UInt64
+        if kind(ofTask: task) == .python {
+            guard let value = (try? objects.attribute(task, named: "_name")).flatMap({ $0 }) else { return nil }
+            name = value
+        } else {
+            guard let offset = layout[.taskName], let value = try? memory.readPointer(task &+ UInt64(offset)) else { return nil }
+            name = value
+        }
+        guard name != 0, let type = try? objects.typeNameOf(name) else { return nil }
         if type == "int" { return (try? objects.integer(name)).map { "Task-\($0)" } }
         guard type == "str" else { return nil }
         return try? objects.string(name, maximumLength: 1024)
@@ -314,7 +355,23 @@ public final class AsyncioReader {
 
     /// The task's coroutine (`task_coro`).
     func coroutine(ofTask task: UInt64) throws -> UInt64 {
-        try memory.readPointer(task &+ UInt64(try layout.require(.taskCoroutine)))
+        if kind(ofTask: task) == .python { return try objects.attribute(task, named: "_coro") ?? 0 }
+        return try memory.readPointer(task &+ UInt64(try layout.require(.taskCoroutine)))
+    }
+
+    /// The kind of a task of the last `tasks()`, else found from its type (and remembered).
+    private func kind(ofTask task: UInt64) -> TaskKind? {
+        if let known = kinds[task] { return known }
+        let kind = taskKind(task)
+        if let kind, kinds.count < maximumTasks { kinds[task] = kind }
+        return kind
+    }
+
+    /// What the task is blocked on (`fut_waiter` / `_fut_waiter`), 0 for nothing.
+    private func waiter(ofTask task: UInt64) -> UInt64 {
+        if kinds[task] == .python { return (try? objects.attribute(task, named: "_fut_waiter")).flatMap { $0 } ?? 0 }
+        guard let offset = layout[.taskFutureWaiter] else { return 0 }
+        return (try? memory.readPointer(task &+ UInt64(offset))) ?? 0
     }
 
     /// Tasks that may be running on `thread` now: 3.14+ the thread state's
@@ -347,9 +404,9 @@ public final class AsyncioReader {
                   awaiters[awaited]?.contains(awaiter) != true else { return }
             awaiters[awaited, default: []].append(awaiter)
         }
-        let waiterOffset = UInt64(try layout.require(.taskFutureWaiter))
         for task in tasks {
-            guard let waiter = try? memory.readPointer(task.address &+ waiterOffset), waiter != 0 else { continue }
+            let waiter = waiter(ofTask: task.address)
+            guard waiter != 0 else { continue }
             if index[waiter] != nil {
                 link(waiter, by: task.address)
             } else if let children = try? objects.attribute(waiter, named: "_children"),
@@ -373,10 +430,16 @@ public final class AsyncioReader {
     /// (a list of `(callback, context)` tuples).
     private func callbacks(of future: UInt64) -> [UInt64] {
         var found = [UInt64]()
-        if let offset = layout[.taskCallback0], let first = try? memory.readPointer(future &+ UInt64(offset)), first != 0 {
-            found.append(first)
+        var list: UInt64?
+        if kinds[future] == .python {
+            list = (try? objects.attribute(future, named: "_callbacks")).flatMap { $0 }
+        } else {
+            if let offset = layout[.taskCallback0], let first = try? memory.readPointer(future &+ UInt64(offset)), first != 0 {
+                found.append(first)
+            }
+            list = layout[.taskCallbacks].flatMap { try? memory.readPointer(future &+ UInt64($0)) }
         }
-        if let offset = layout[.taskCallbacks], let list = try? memory.readPointer(future &+ UInt64(offset)), list != 0,
+        if let list, list != 0,
            let pairs = try? listItems(list), let itemsOffset = pythonLayout[.tupleItems] {
             for pair in pairs.prefix(256) {
                 if let callback = try? memory.readPointer(pair &+ UInt64(itemsOffset)), callback != 0 { found.append(callback) }
