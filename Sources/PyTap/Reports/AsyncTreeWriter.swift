@@ -6,13 +6,7 @@ public enum AsyncTreeWriter {
     public static func json(_ snapshot: AsyncSnapshot) -> String {
         var json = JSONWriter()
         json.beginObject()
-        json.field("pid", snapshot.pid)
-        json.key("python")
-        json.beginObject()
-        json.field("version", snapshot.python.version)
-        json.field("executable", snapshot.python.executable)
-        json.field("library", snapshot.python.library)
-        json.endObject()
+        DumpReport.writeProcess(pid: snapshot.pid, python: snapshot.python, to: &json)
         json.key("tasks")
         json.beginArray()
         for task in snapshot.tasks {
@@ -49,8 +43,7 @@ public enum AsyncTreeWriter {
     /// met again on its own path is printed as `(cycle)` and not descended into.
     public static func text(_ snapshot: AsyncSnapshot) -> String {
         func shown(_ text: String) -> String { text.escapingControlCharacters }
-        var out = "Process \(snapshot.pid): \(shown(snapshot.commandLine.joined(separator: " ")))\n"
-        out += "Python v\(shown(snapshot.python.version)) (\(shown(snapshot.python.library ?? snapshot.python.executable)))\n"
+        var out = DumpReport.textHeader(pid: snapshot.pid, commandLine: snapshot.commandLine, python: snapshot.python)
         out += "\(snapshot.tasks.count) asyncio task\(snapshot.tasks.count == 1 ? "" : "s")\n"
         var byID = [UInt64: AsyncTask]()
         var awaits = [UInt64: [UInt64]]()
