@@ -52,6 +52,8 @@ def check_dump_against_truth(interp, w, idle_tasks, task_groups=True):
     assert {"gather-a", "awaited-target", "future-waiter"} <= shapes
     if interp.minor >= (3, 11) and task_groups:
         assert "group-child-1" in shapes
+    if interp.minor >= (3, 12):
+        assert "eager-sleeper" in shapes
     assert sum(1 for t in truth["tasks"] if t["name"].startswith("idle-")) == idle_tasks
     assert elapsed < 10, "dump --async of %d tasks took %.1f s" % (len(want), elapsed)
     return truth

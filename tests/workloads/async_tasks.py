@@ -4,7 +4,7 @@
 usage: async_tasks.py TRUTH_FILE [IDLE_TASKS] [churn] [pytask]
 
 Shapes: a gather tree, a TaskGroup (3.11+), a task awaiting another task, a task
-awaiting a plain future, IDLE_TASKS idle tasks. Once every task is suspended, a loop
+awaiting a plain future, an eager task (3.12+), IDLE_TASKS idle tasks. Once every task is suspended, a loop
 callback (no task runs then) writes each pending task's id, name, coroutine chain
 (innermost first, followed through cr_await / gi_yieldfrom, as `asyncio.all_tasks()` and
 the coroutines report it) and the names of the tasks awaiting it, known by construction.
@@ -125,6 +125,10 @@ async def main(path, idle_count, churning):
     spawned.append(asyncio.create_task(task_waiter(target), name="task-waiter"))
     AWAITED_BY["awaited-target"] = ["task-waiter"]
     spawned.append(asyncio.create_task(deepest(never), name="future-waiter"))
+    if hasattr(asyncio, "eager_task_factory"):  # 3.12+: a task started eagerly, then suspended
+        loop.set_task_factory(asyncio.eager_task_factory)
+        spawned.append(asyncio.create_task(leaf_sleep(), name="eager-sleeper"))
+        loop.set_task_factory(None)
     for index in range(idle_count):
         spawned.append(asyncio.create_task(idle(index), name="idle-%d" % index))
     await asyncio.sleep(0.2)
