@@ -145,3 +145,67 @@ struct AsyncioReaderTests {
         #expect(throws: AsyncioError.self) { try AsyncioDebugOffsets.parse(bytes) }
     }
 }
+
+/// `AsyncStackTracker` on the same fake: the running task is found among
+/// `_current_tasks` by its coroutine's frame on the thread's stack.
+struct AsyncStackTrackerTests {
+    typealias FakeAsyncio = AsyncioReaderTests.FakeAsyncio
+
+    /// A running task `runner` (awaited by `boss`) whose coroutine frame is the second of
+    /// the thread's frames; the loop's frame below it.
+    func setUp(_ fake: FakeAsyncio, bossAwaitsRunner: Bool = true, runnerAwaitsBoss: Bool = false)
+        throws -> (stack: RawStack, thread: ThreadState, codes: [String: UInt64]) {
+        let codes = ["inner": fake.fake.code("inner", file: "app.py", firstLine: 1, lines: [1, 2]),
+                     "work": fake.fake.code("work", file: "app.py", firstLine: 10, lines: [10, 11]),
+                     "boss": fake.fake.code("boss", file: "app.py", firstLine: 20, lines: [20, 21]),
+                     "loop": fake.fake.code("run_forever", file: "loop.py", firstLine: 30, lines: [30, 31])]
+        let runnerCoroutine = fake.coroutine(code: codes["work"]!, instruction: 2)
+        let runner = fake.task("runner", coroutine: runnerCoroutine, slot: 1)
+        let boss = fake.task("boss", coroutine: fake.coroutine(code: codes["boss"]!, instruction: 2),
+                             waiter: bossAwaitsRunner ? runner : 0, slot: 2)
+        if runnerAwaitsBoss { fake.fake.memory.pointer(boss, at: runner + fake.offset(.taskFutureWaiter)) }
+        // asyncio.tasks._current_tasks = {loop: runner}
+        let loop = fake.fake.objects.object(type: fake.fake.objects.type("EventLoop"), size: 32)
+        let current = fake.fake.objects.dict([(loop, runner)])
+        let moduleDict = fake.fake.objects.dict([(fake.fake.objects.str("_scheduled_tasks"), fake.scheduled),
+                                                 (fake.fake.objects.str("_current_tasks"), current)])
+        let module = fake.fake.objects.object(type: fake.fake.objects.type("module"), size: 64)
+        fake.fake.memory.pointer(moduleDict, at: module + fake.fake.offset(.moduleDict))
+        let modules = fake.fake.objects.dict([(fake.fake.objects.str("asyncio.tasks"), module)])
+        fake.fake.memory.pointer(modules, at: fake.fake.mainInterpreter + fake.fake.offset(.interpModules))
+        let coroutineFrame = runnerCoroutine + fake.offset(.generatorInterpreterFrame)
+        let stack = RawStack(frames: [RawFrame(code: codes["inner"]!, instructionOffset: 2), RawFrame(code: codes["work"]!, instructionOffset: 2),
+                                      RawFrame(code: codes["loop"]!, instructionOffset: 2)],
+                             defect: nil, retries: 0, frameAddresses: [0x1000, coroutineFrame, 0x2000])
+        let thread = ThreadState(address: 0x3000, interpreter: fake.fake.mainInterpreter, ident: 1, nativeThreadID: 1,
+                                 bytes: RemoteBytes(address: 0x3000, bytes: [UInt8](repeating: 0, count: 8)))
+        return (stack, thread, codes)
+    }
+
+    @Test("The running task's frames, then the awaiting task's coroutine stack; the loop's frames are left out")
+    func hopsThroughAwaiters() throws {
+        let fake = try FakeAsyncio()
+        let (stack, thread, codes) = try setUp(fake)
+        let tracker = AsyncStackTracker(asyncio: try fake.reader())
+        let hops = try #require(tracker.hops(of: stack, thread: thread, time: 1))
+        #expect(hops.map(\.taskName) == ["runner", "boss"])
+        #expect(hops[0].frames.map(\.code) == [codes["inner"]!, codes["work"]!])
+        #expect(hops[1].frames.map(\.code) == [codes["boss"]!])
+    }
+
+    @Test("Tasks awaiting each other end the chain with a (cycle) hop")
+    func awaitingCycle() throws {
+        let fake = try FakeAsyncio()
+        let (stack, thread, _) = try setUp(fake, runnerAwaitsBoss: true)
+        let hops = try #require(AsyncStackTracker(asyncio: try fake.reader()).hops(of: stack, thread: thread, time: 1))
+        #expect(hops.map(\.taskName) == ["runner", "boss", "(cycle)"])
+    }
+
+    @Test("A thread whose stack holds no running task's coroutine keeps its plain stack")
+    func noRunningTask() throws {
+        let fake = try FakeAsyncio()
+        var (stack, thread, _) = try setUp(fake)
+        stack.frameAddresses = [0x1000, 0x1800, 0x2000]
+        #expect(AsyncStackTracker(asyncio: try fake.reader()).hops(of: stack, thread: thread, time: 1) == nil)
+    }
+}
