@@ -126,7 +126,7 @@ async def main(path, idle_count, churning):
     AWAITED_BY["awaited-target"] = ["task-waiter"]
     spawned.append(asyncio.create_task(deepest(never), name="future-waiter"))
     if hasattr(asyncio, "eager_task_factory"):  # 3.12+: a task started eagerly, then suspended
-        loop.set_task_factory(asyncio.eager_task_factory)
+        loop.set_task_factory(asyncio.create_eager_task_factory(asyncio.Task))  # _PyTask with `pytask`
         spawned.append(asyncio.create_task(leaf_sleep(), name="eager-sleeper"))
         loop.set_task_factory(None)
     for index in range(idle_count):
