@@ -39,39 +39,53 @@ struct DumpCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON (schema in README: {pid, python, threads: [{tid, ident, name, gil, idle, frames}]}).")
     var json = false
 
+    @Flag(name: .customLong("async"), help: "Print every asyncio task instead: name, state, coroutine stack, as a tree of who awaits whom (3.8+; JSON schema in README).")
+    var asyncTasks = false
+
     func validate() throws {
         if let pid { try validateProcessID(pid) }
         if (pid == nil) == (core == nil) { throw ValidationError("give either --pid PID or --core FILE") }
         if core == nil && (executable != nil || sysroot != nil) { throw ValidationError("--executable and --sysroot go with --core") }
+        if asyncTasks && locals { throw ValidationError("--locals does not go with --async") }
     }
 
     func run() throws {
-        let snapshot: ProcessSnapshot
         do {
-            let source: Target
-            if let core {
-                source = try CoreFileTarget(path: core, executable: executable, sysroot: sysroot)
-            } else {
-                source = try LiveProcessTarget(pid: pid ?? 0)
-            }
-            let target = try PythonTarget(source: source)
+            let target = try PythonTarget(source: try openSource())
             for note in layoutMismatchNotes(target.layout) { writeStandardError(note) }
+            if asyncTasks {
+                let snapshot = try AsyncSnapshotter(target: target).snapshot()
+                try write(json ? AsyncTreeWriter.json(snapshot) : AsyncTreeWriter.text(snapshot),
+                          defects: snapshot.tasks.map(\.defect), of: "task stacks")
+            }
             let snapshotter = try Snapshotter(target: target)
             snapshotter.includeLocals = locals
-            snapshot = try snapshotter.snapshot()
+            let snapshot = try snapshotter.snapshot()
+            try write(json ? DumpReport.json(snapshot) : DumpReport.text(snapshot), defects: snapshot.threads.map(\.defect), of: "stacks")
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             Failure.from(error, pid: pid).exit()
         }
+    }
+
+    private func openSource() throws -> Target {
+        if let core { return try CoreFileTarget(path: core, executable: executable, sysroot: sysroot) }
+        return try LiveProcessTarget(pid: pid ?? 0)
+    }
+
+    /// Writes the report; partial stacks are a warning and exit status 6 (thrown as ExitCode).
+    private func write(_ report: String, defects: [WalkDefect?], of what: String) throws {
         do {
-            try writeStandardOutput(json ? DumpReport.json(snapshot) : DumpReport.text(snapshot))
+            try writeStandardOutput(report)
         } catch {
             Failure.from(error, pid: nil).exit()
         }
-        let partial = snapshot.threads.filter { $0.defect != nil }
-        if !partial.isEmpty {
-            writeStandardError("pytap: warning: \(partial.count) of \(snapshot.threads.count) stacks are partial: \(partial[0].defect.map { "\($0)".escapingControlCharacters } ?? "")\n")
-            throw ExitCode(ExitStatus.partialStacks.rawValue)
+        let partial = defects.compactMap { $0 }
+        if let first = partial.first {
+            writeStandardError("pytap: warning: \(partial.count) of \(defects.count) \(what) are partial: \("\(first)".escapingControlCharacters)\n")
         }
+        throw ExitCode(partial.isEmpty ? ExitStatus.ok.rawValue : ExitStatus.partialStacks.rawValue)
     }
 }
 

@@ -47,6 +47,9 @@ struct SampleCommand: ParsableCommand {
     @Flag(name: .long, help: "Aggregate by function (its first line) instead of by line.")
     var function = false
 
+    @Flag(name: .customLong("async"), help: "Continue each stack through the asyncio tasks awaiting the running task, each marked by a 'task NAME' frame (3.8+).")
+    var asyncTasks = false
+
     @OptionGroup var sampling: SamplingOptions
 
     @OptionGroup var target: TargetOptions
@@ -72,6 +75,7 @@ struct SampleCommand: ParsableCommand {
         options.threadRoots = threads
         options.followChildren = subprocesses
         options.byFunction = function
+        options.asyncTasks = asyncTasks
         let chosen = format ?? output.flatMap(OutputFormat.infer(fromPath:)) ?? .folded
         options.recordsThreadStates = chosen == .gecko
         // Opened now, while the target surely runs: its sources stay readable if it exits.

@@ -35,6 +35,9 @@ struct TopCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one plain table after the first interval and exit.")
     var once = false
 
+    @Flag(name: .customLong("async"), help: "Count time in the coroutines of the asyncio tasks awaiting the running task too (3.8+).")
+    var asyncTasks = false
+
     @OptionGroup var sampling: SamplingOptions
 
     @OptionGroup var target: TargetOptions
@@ -55,7 +58,9 @@ struct TopCommand: ParsableCommand {
             sampled.insert(current.pid)
             let sampler: Sampler
             do {
-                sampler = try Sampler(target: current, options: sampling.samplerOptions)
+                var options = sampling.samplerOptions
+                options.asyncTasks = asyncTasks
+                sampler = try Sampler(target: current, options: options)
             } catch {
                 Failure.from(error, pid: current.pid).exit()
             }

@@ -7,13 +7,7 @@ public enum DumpReport {
     public static func json(_ snapshot: ProcessSnapshot) -> String {
         var json = JSONWriter()
         json.beginObject()
-        json.field("pid", snapshot.pid)
-        json.key("python")
-        json.beginObject()
-        json.field("version", snapshot.python.version)
-        json.field("executable", snapshot.python.executable)
-        json.field("library", snapshot.python.library)
-        json.endObject()
+        writeProcess(pid: snapshot.pid, python: snapshot.python, to: &json)
         json.key("threads")
         json.beginArray()
         for thread in snapshot.threads {
@@ -46,6 +40,24 @@ public enum DumpReport {
         return json.output + "\n"
     }
 
+    /// `"pid": …, "python": {"version", "executable", "library"}`, shared by the dump contracts.
+    static func writeProcess(pid: Int32, python: PythonInfo, to json: inout JSONWriter) {
+        json.field("pid", pid)
+        json.key("python")
+        json.beginObject()
+        json.field("version", python.version)
+        json.field("executable", python.executable)
+        json.field("library", python.library)
+        json.endObject()
+    }
+
+    /// The `Process …` and `Python v…` lines every text dump starts with.
+    static func textHeader(pid: Int32, commandLine: [String], python: PythonInfo) -> String {
+        func shown(_ text: String) -> String { text.escapingControlCharacters }
+        return "Process \(pid): \(shown(commandLine.joined(separator: " ")))\n"
+            + "Python v\(shown(python.version)) (\(shown(python.library ?? python.executable)))\n"
+    }
+
     private static func writeLocals(_ locals: [LocalVariable]?, to json: inout JSONWriter) {
         json.key("locals")
         guard let locals else { return json.null() }
@@ -68,8 +80,7 @@ public enum DumpReport {
     /// The text form; names and paths from the target have their control characters escaped.
     public static func text(_ snapshot: ProcessSnapshot) -> String {
         func shown(_ text: String) -> String { text.escapingControlCharacters }
-        var out = "Process \(snapshot.pid): \(shown(snapshot.commandLine.joined(separator: " ")))\n"
-        out += "Python v\(shown(snapshot.python.version)) (\(shown(snapshot.python.library ?? snapshot.python.executable)))\n"
+        var out = textHeader(pid: snapshot.pid, commandLine: snapshot.commandLine, python: snapshot.python)
         for thread in snapshot.threads {
             out += "\n"
             out += "Thread \(thread.tid.map(String.init) ?? "?") (0x\(String(thread.ident, radix: 16)))"

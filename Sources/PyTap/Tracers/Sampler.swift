@@ -18,6 +18,8 @@ public struct SamplerOptions: Sendable {
     /// Find out for every sample whether its thread was on a CPU and held the GIL (a stat
     /// read per thread with `includeIdle`, a GIL read per round), for outputs that show it.
     public var recordsThreadStates = false
+    /// Continue each stack through the asyncio tasks awaiting the running one (`--async`).
+    public var asyncTasks = false
 
     public init() {}
 }
@@ -113,7 +115,7 @@ public final class Sampler {
             let command = target.source.commandLine().joined(separator: " ")
             root = frames.id(for: .marker("process \(target.pid) (\(command.prefix(120)))"))
         }
-        return try ProcessSampler(target: target, rootFrame: root)
+        return try ProcessSampler(target: target, rootFrame: root, asyncTasks: options.asyncTasks)
     }
 
     /// Samples until `shouldStop` says so or every target has exited. `record` gets each
@@ -262,6 +264,8 @@ final class ProcessSampler {
     /// it starts; a starting thread's state carries its creator's ids): threads are then
     /// re-read a few times a second.
     private var threadsPending = false
+    /// With `--async`: continues stacks through the tasks awaiting the running one.
+    private var asyncStacks: AsyncStackTracker?
 
     struct ThreadInfo {
         var view: ThreadView
@@ -271,10 +275,13 @@ final class ProcessSampler {
         var interpreterFrame: UInt32?
     }
 
-    init(target: PythonTarget, rootFrame: UInt32?) throws {
+    init(target: PythonTarget, rootFrame: UInt32?, asyncTasks: Bool = false) throws {
         self.target = target
         self.reader = try PythonReader(target: target)
         self.rootFrame = rootFrame
+        if asyncTasks {
+            asyncStacks = AsyncStackTracker(asyncio: AsyncioReader(reader: reader, layout: try AsyncioReader.layout(of: target)))
+        }
         self.image = target.process?.attachedImage
         // The first retry comes at once; the later ones wait 50, 100, 200, 400 µs so a
         // target preempted mid-call (or busy tearing down a frame) can finish it: it is
@@ -336,20 +343,19 @@ final class ProcessSampler {
             if let threadRoot = info.rootFrame { stackBuffer.append(threadRoot) }
             if let cut = raw.cut { stackBuffer.append(sampler.intern(cut.marker)) }
             var complete = true
-            for rawFrame in raw.frames.reversed() {
-                if let id = frameIDs[rawFrame] {
+            if let asyncStacks, let hops = asyncStacks.hops(of: raw, thread: state, time: time) {
+                for hop in hops.reversed() {
+                    stackBuffer.append(sampler.intern(.marker("task \(hop.taskName)")))
+                    for rawFrame in hop.frames.reversed() {
+                        guard let id = frameID(rawFrame, sampler: sampler) else { complete = false; break }
+                        stackBuffer.append(id)
+                    }
+                }
+            } else {
+                for rawFrame in raw.frames.reversed() {
+                    guard let id = frameID(rawFrame, sampler: sampler) else { complete = false; break }
                     stackBuffer.append(id)
-                    continue
                 }
-                guard let location = try? reader.location(of: rawFrame) else {
-                    complete = false
-                    break
-                }
-                var frame = Frame(python: location)
-                if sampler.options.byFunction { frame = frame.atFunctionLevel }
-                let id = sampler.intern(frame)
-                frameIDs[rawFrame] = id
-                stackBuffer.append(id)
             }
             guard complete else {
                 sampler.countError("code object unreadable")
@@ -360,6 +366,17 @@ final class ProcessSampler {
             sampler.count { $0.samples += 1 }
             record(info.thread, stack, time, known)
         }
+    }
+
+    /// The interned frame of a raw frame, nil when its code object cannot be read.
+    private func frameID(_ rawFrame: RawFrame, sampler: Sampler) -> UInt32? {
+        if let id = frameIDs[rawFrame] { return id }
+        guard let location = try? reader.location(of: rawFrame) else { return nil }
+        var frame = Frame(python: location)
+        if sampler.options.byFunction { frame = frame.atFunctionLevel }
+        let id = sampler.intern(frame)
+        frameIDs[rawFrame] = id
+        return id
     }
 
     /// A failed read: the process exited, or its memory was inconsistent for a moment.
