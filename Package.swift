@@ -23,10 +23,7 @@ let package = Package(
             dependencies: [
                 "CLinux",
                 .product(name: "SystemPackage", package: "swift-system"),
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-            ],
-            // The source of the generated pprof messages (Reports/pprof/profile.pb.swift).
-            exclude: ["Reports/pprof/profile.proto"]
+            ]
         ),
         .executableTarget(
             name: "pytap",
@@ -38,9 +35,11 @@ let package = Package(
         .testTarget(
             name: "PyTapTests",
             // "pytap": the CLI's failure formatter is tested too (@testable import).
-            dependencies: ["PyTap", "CLinux", "pytap"],
-            // Expected outputs, read from disk by the writer tests.
-            exclude: ["Golden"]
+            // SwiftProtobuf: pprof output is decoded by code generated from profile.proto
+            // (pprof/profile.pb.swift), independent of the library's hand-written encoder.
+            dependencies: ["PyTap", "CLinux", "pytap", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            // Expected outputs, read from disk by the writer tests; the pprof schema.
+            exclude: ["Golden", "pprof/profile.proto"]
         ),
     ]
 )

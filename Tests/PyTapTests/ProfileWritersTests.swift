@@ -150,7 +150,7 @@ final class SVGCollector: NSObject, XMLParserDelegate {
         #expect(try OutputFormat.speedscope.render(profile) == Array(try SpeedscopeWriter().render(profile).utf8))
         let pprof = try OutputFormat.pprof.render(profile)
         #expect(pprof.starts(with: [0x1f, 0x8b]))
-        #expect(try PprofWriter.decode(pprof) == PprofWriter().makeProfile(profile))
+        #expect(try Gzip.decompress(pprof) == PprofWriter().makeProfile(profile).serialized())
         #expect(try OutputFormat.gecko.render(profile) == Array(try GeckoWriter().render(profile).utf8))
         #expect(try OutputFormat.heatmap.render(profile) == Array(HeatmapWriter().render(profile, sources: { _ in nil }).utf8))
         #expect(OutputFormat.pprof.isBinary && !OutputFormat.folded.isBinary)
@@ -362,7 +362,7 @@ final class SVGCollector: NSObject, XMLParserDelegate {
     @Test func pprofWriterOutputDecodes() throws {
         let bytes = try PprofWriter().render(WriterFixture.profile())
         #expect(bytes.starts(with: [0x1f, 0x8b, 8]))  // gzip, deflate
-        let pprof = try PprofWriter.decode(bytes)
+        let pprof = try decodePprof(bytes)
         let strings = pprof.stringTable
         func string(_ index: Int64) -> String {
             index >= 0 && Int(index) < strings.count ? strings[Int(index)] : "<bad index \(index)>"
@@ -461,6 +461,6 @@ final class SVGCollector: NSObject, XMLParserDelegate {
         // Concatenated members decompress to the concatenation.
         #expect(try Gzip.decompress(Gzip.compress([1, 2]) + Gzip.compress([3])) == [1, 2, 3])
         #expect(throws: ReportError.self) { try Gzip.decompress(Array(compressed.prefix(20))) }
-        #expect(throws: ReportError.self) { try PprofWriter.decode([0x1f, 0x8b, 0, 1, 2]) }
+        #expect(throws: ReportError.self) { try decodePprof([0x1f, 0x8b, 0, 1, 2]) }
     }
 }

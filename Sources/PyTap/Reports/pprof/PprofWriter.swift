@@ -1,5 +1,3 @@
-import SwiftProtobuf
-
 /// pprof's profile.proto (package perftools.profiles), gzip-compressed like `.pb.gz` files:
 ///
 /// - sample_type `[("samples","count"), ("cpu","nanoseconds")]`, period_type
@@ -22,28 +20,17 @@ public struct PprofWriter: Sendable {
 
     /// The compressed file contents.
     public func render(_ profile: Profile) throws -> [UInt8] {
-        let bytes: [UInt8] = try makeProfile(profile).serializedBytes()
-        return try Gzip.compress(bytes)
-    }
-
-    /// Reads back what `render` writes (gzip-compressed or plain serialized bytes).
-    public static func decode(_ bytes: [UInt8]) throws -> Perftools_Profiles_Profile {
-        let plain = try bytes.starts(with: [0x1f, 0x8b]) ? Gzip.decompress(bytes) : bytes
-        do {
-            return try Perftools_Profiles_Profile(serializedBytes: plain)
-        } catch {
-            throw ReportError.invalidPprof("\(error)")
-        }
+        try Gzip.compress(makeProfile(profile).serialized())
     }
 
     /// The profile message, before serialization.
-    public func makeProfile(_ profile: Profile) throws -> Perftools_Profiles_Profile {
+    public func makeProfile(_ profile: Profile) throws -> Pprof.Profile {
         let rate = profile.metadata.rate
         guard rate > 0 else { throw ReportError.invalidRate(rate) }
         let period = profile.metadata.sampleIntervalNanoseconds
 
         var builder = Builder()
-        var message = Perftools_Profiles_Profile()
+        var message = Pprof.Profile()
         message.sampleType = [builder.valueType("samples", "count"), builder.valueType("cpu", "nanoseconds")]
         message.periodType = builder.valueType("cpu", "nanoseconds")
         message.period = period
@@ -55,25 +42,25 @@ public struct PprofWriter: Sendable {
             var counts = [UInt32: Int]()
             for sample in timeline { counts[sample.stack, default: 0] += 1 }
 
-            var labels = [Perftools_Profiles_Label]()
-            var label = Perftools_Profiles_Label()
+            var labels = [Pprof.Label]()
+            var label = Pprof.Label()
             label.key = threadKey
             label.str = builder.string(thread.name ?? "Thread 0x" + String(thread.ident, radix: 16))
             labels.append(label)
             if let tid = thread.tid {
-                label = Perftools_Profiles_Label()
+                label = Pprof.Label()
                 label.key = tidKey
                 label.num = Int64(tid)
                 labels.append(label)
             }
-            label = Perftools_Profiles_Label()
+            label = Pprof.Label()
             label.key = pidKey
             label.num = Int64(thread.pid)
             labels.append(label)
 
             for stack in counts.keys.sorted() {
                 let count = Int64(counts[stack] ?? 0)
-                var sample = Perftools_Profiles_Sample()
+                var sample = Pprof.Sample()
                 sample.locationID = profile.stacks[stack].reversed().map { builder.location(for: $0, in: profile.frames) }
                 sample.value = [count, count * period]
                 sample.label = labels
@@ -104,11 +91,11 @@ public struct PprofWriter: Sendable {
     private struct Builder {
         var strings: [String] = [""]
         var stringIDs: [String: Int64] = ["": 0]
-        var functions: [Perftools_Profiles_Function] = []
+        var functions: [Pprof.Function] = []
         var functionIDs: [FunctionKey: UInt64] = [:]
-        var mappings: [Perftools_Profiles_Mapping] = []
+        var mappings: [Pprof.Mapping] = []
         var mappingIDs: [String: UInt64] = [:]
-        var locations: [Perftools_Profiles_Location] = []
+        var locations: [Pprof.Location] = []
         var locationIDs: [UInt32: UInt64] = [:]
 
         struct FunctionKey: Hashable {
@@ -126,8 +113,8 @@ public struct PprofWriter: Sendable {
             return id
         }
 
-        mutating func valueType(_ type: String, _ unit: String) -> Perftools_Profiles_ValueType {
-            var value = Perftools_Profiles_ValueType()
+        mutating func valueType(_ type: String, _ unit: String) -> Pprof.ValueType {
+            var value = Pprof.ValueType()
             value.type = string(type)
             value.unit = string(unit)
             return value
@@ -143,7 +130,7 @@ public struct PprofWriter: Sendable {
             let key = FunctionKey(name: frame.qualname, systemName: systemName, filename: frame.file ?? "",
                                   startLine: frame.functionLine ?? 0)
             if let id = functionIDs[key] { return id }
-            var function = Perftools_Profiles_Function()
+            var function = Pprof.Function()
             function.id = UInt64(functions.count + 1)
             function.name = string(key.name)
             function.systemName = string(key.systemName)
@@ -166,12 +153,12 @@ public struct PprofWriter: Sendable {
                 return 0
             }
             if let id = mappingIDs[file] { return id }
-            var mapping = Perftools_Profiles_Mapping()
+            var mapping = Pprof.Mapping()
             mapping.id = UInt64(mappings.count + 1)
             mapping.filename = string(file)
-            mapping.hasFunctions_p = true
-            mapping.hasFilenames_p = true
-            mapping.hasLineNumbers_p = true
+            mapping.hasFunctions = true
+            mapping.hasFilenames = true
+            mapping.hasLineNumbers = true
             mappings.append(mapping)
             mappingIDs[file] = mapping.id
             return mapping.id
@@ -200,10 +187,10 @@ public struct PprofWriter: Sendable {
         mutating func location(for frameID: UInt32, in table: FrameTable) -> UInt64 {
             if let id = locationIDs[frameID] { return id }
             let frame = table[frameID]
-            var line = Perftools_Profiles_Line()
+            var line = Pprof.Line()
             line.functionID = function(for: frame)
             line.line = Int64(frame.line ?? 0)
-            var location = Perftools_Profiles_Location()
+            var location = Pprof.Location()
             location.id = UInt64(locations.count + 1)
             location.mappingID = mapping(for: frame)
             location.line = [line]
