@@ -81,6 +81,22 @@ import PyTap
         }
     }
 
+    @Test func stateAloneIsTheFieldAfterTheCommandName() {
+        func state(_ text: String) -> Character? { ProcessStat.state(in: Array(text.utf8)[...]) }
+        for command in ["python3", "evil) R 9 (x", "a) (b", ")", "(", "two words", "x) Z 1 2 3"] {
+            #expect(state(statLine(command: command, state: "D")) == "D", "\(command)")
+            #expect(state(statLine(command: command, state: "R")) == "R", "\(command)")
+        }
+        // A slice that does not start at 0, as the reader's buffer gives.
+        let bytes = Array(("xx" + statLine(command: "p", state: "t")).utf8)
+        #expect(ProcessStat.state(in: bytes[2...]) == "t")
+        #expect(state("") == nil)
+        #expect(state("4242 python3 S 1 2 3") == nil)
+        #expect(state("4242 (python3)") == nil)
+        #expect(state("4242 (python3) ") == nil)
+        #expect(state("4242 (python3)S 1") == nil)
+    }
+
     @Test func malformedStatIsRejected() {
         #expect(ProcessStat(text: "") == nil)
         #expect(ProcessStat(text: "4242 python3 S 1 2 3") == nil)

@@ -81,9 +81,29 @@ final class FakeMemory: RemoteMemory {
         return Array(region.bytes[offset..<(offset + count)])
     }
 
-    func resetLog() { readLog.removeAll() }
+    func resetLog() {
+        readLog.removeAll()
+        batchLog.removeAll()
+    }
+
+    /// The number of ranges of each batched read (`readMany`: one system call on a live
+    /// process); its ranges are logged in `readLog` too.
+    private(set) var batchLog: [Int] = []
 
     // MARK: RemoteMemory
+
+    func readMany(_ ranges: [(address: UInt64, count: Int)]) -> [Result<[UInt8], MemoryReadError>] {
+        batchLog.append(ranges.count)
+        return ranges.map { range in
+            do {
+                return .success(try readBytes(range.address, count: range.count))
+            } catch let error as MemoryReadError {
+                return .failure(error)
+            } catch {
+                return .failure(.system(errno: 5))
+            }
+        }
+    }
 
     func read(_ address: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws {
         let count = buffer.count

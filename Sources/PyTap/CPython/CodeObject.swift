@@ -153,12 +153,20 @@ public final class CodeObjectCache {
     /// dropped. Returns how many were dropped: the walk that used them must be repeated.
     /// Throws `MemoryReadError.processGone` when the target is gone.
     public func checkIdentity(alsoOf addresses: some Sequence<UInt64>) throws -> Int {
+        try checkIdentity(alsoOf: addresses, alongWith: nil).dropped
+    }
+
+    /// `checkIdentity(alsoOf:)`, with one more range read in the same system call, after
+    /// the identities (the sampler's re-read of the live innermost frame): its result, or
+    /// nil when no identity needed checking and nothing was read.
+    public func checkIdentity(alsoOf addresses: some Sequence<UInt64>, alongWith extra: (address: UInt64, count: Int)?)
+        throws -> (dropped: Int, extra: Result<[UInt8], MemoryReadError>?) {
         var candidates = used
         for address in addresses where entries[address] != nil { candidates.append(address) }
         used.removeAll(keepingCapacity: true)
-        if candidates.isEmpty { return 0 }
+        if candidates.isEmpty { return (0, nil) }
         var unique = Set<UInt64>(minimumCapacity: candidates.count)
-        return try dropChanged(candidates.filter { unique.insert($0).inserted })
+        return try dropChanged(candidates.filter { unique.insert($0).inserted }, alongWith: extra)
     }
 
     /// Drops entries whose identity changed (address reused by another object); one
@@ -166,7 +174,7 @@ public final class CodeObjectCache {
     @discardableResult
     public func revalidate() -> Int {
         rejected.removeAll(keepingCapacity: true)
-        return (try? dropChanged(Array(entries.keys))) ?? 0
+        return (try? dropChanged(Array(entries.keys), alongWith: nil).dropped) ?? 0
     }
 
     /// Addresses dropped since the last call (so decoded frames of them can be forgotten).
@@ -175,16 +183,17 @@ public final class CodeObjectCache {
         return dropped
     }
 
-    private func dropChanged(_ addresses: [UInt64]) throws -> Int {
+    private func dropChanged(_ addresses: [UInt64], alongWith extra: (address: UInt64, count: Int)?)
+        throws -> (dropped: Int, extra: Result<[UInt8], MemoryReadError>?) {
         var count = 0
         let cached = addresses.compactMap { entries[$0] }
-        let current = try identity.fingerprints(of: cached, memory: objects.memory)
+        let (current, extraRead) = try identity.fingerprints(of: cached, memory: objects.memory, alongWith: extra)
         for (entry, fingerprint) in zip(cached, current) where fingerprint != entry.fingerprint {
             entries[entry.address] = nil
             dropped.append(entry.address)
             count += 1
         }
-        return count
+        return (count, extraRead)
     }
 }
 
@@ -225,9 +234,11 @@ struct CodeIdentity {
     }
 
     /// Identities of `codes` now (nil where unreadable), by the pointers their cached identity holds.
-    func fingerprints(of codes: [CodeObject], memory: RemoteMemory) throws -> [[UInt64]?] {
+    /// `extra` is read last in the same batch; its result is returned as is.
+    func fingerprints(of codes: [CodeObject], memory: RemoteMemory, alongWith extra: (address: UInt64, count: Int)? = nil)
+        throws -> (identities: [[UInt64]?], extra: Result<[UInt8], MemoryReadError>?) {
         var ranges = [(address: UInt64, count: Int)]()
-        ranges.reserveCapacity(codes.count * 3)
+        ranges.reserveCapacity(codes.count * 3 + 1)
         for code in codes {
             // Name and table objects where the cached code object had them: if the code
             // object still points there, these are its name and table now.
@@ -237,12 +248,14 @@ struct CodeIdentity {
             ranges.append((name &+ UInt64(typeOffset), 8 * CodeIdentity.nameWords))
             ranges.append((table &+ UInt64(typeOffset), 8 * CodeIdentity.tableWords))
         }
+        if let extra { ranges.append(extra) }
         let results = memory.readMany(ranges)
         for case .failure(.processGone) in results { throw MemoryReadError.processGone }
-        return (0..<codes.count).map { index in
+        let identities = (0..<codes.count).map { index -> [UInt64]? in
             guard case .success(let head) = results[3 * index] else { return nil }
             return combine(code: head, name: results[3 * index + 1], table: results[3 * index + 2])
         }
+        return (identities, extra == nil ? nil : results.last)
     }
 
     private func combine(code: [UInt8], name: Result<[UInt8], MemoryReadError>,

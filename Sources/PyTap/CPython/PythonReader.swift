@@ -105,6 +105,8 @@ public final class PythonReader {
     private let threadStateSize: Int
     private let frameSize: Int
     private var threadNameCache = ThreadNameCache()
+    /// The thread lists as `allThreadStates` last read them.
+    private var lastThreadChain: ThreadListChain?
 
     /// Frames walked at most per thread; deeper stacks keep their innermost frames and
     /// count the rest (up to `maximumCountedDepth`).
@@ -206,10 +208,21 @@ public final class PythonReader {
         return result
     }
 
-    /// Thread states of every interpreter.
+    /// Thread states of every interpreter. While the lists are unchanged since the last
+    /// call, one batched read (`ThreadListChain`); else link by link.
     public func allThreadStates() throws -> [ThreadState] {
+        if let chain = lastThreadChain, let states = threadStates(following: chain, stateSize: threadStateSize) {
+            return states
+        }
+        lastThreadChain = nil
         var all = [ThreadState]()
-        for interpreter in try interpreters() { all.append(contentsOf: try threadStates(of: interpreter)) }
+        var chain = [(address: UInt64, threads: [UInt64])]()
+        for interpreter in try interpreters() {
+            let states = try threadStates(of: interpreter)
+            all.append(contentsOf: states)
+            chain.append((interpreter, states.map(\.address)))
+        }
+        lastThreadChain = interpreterListHeadLocation().map { ThreadListChain(headLocation: $0, interpreters: chain) }
         return all
     }
 
@@ -294,6 +307,13 @@ public final class PythonReader {
         return try currentFrame(throughCFrameOf: thread)
     }
 
+    /// Where `liveTopFrame` reads the innermost frame pointer when that is one read
+    /// (`tstate->frame` / `current_frame`), so it can join a batch; nil on 3.11–3.12, whose
+    /// read through the cframe must be followed by a re-check of `tstate->cframe`.
+    private func liveTopFrameLocation(of thread: ThreadState) -> UInt64? {
+        layout[.tstateFrame].map { thread.address &+ UInt64($0) }
+    }
+
     /// 3.11–3.12: `tstate->cframe->current_frame`, the cframe pointer taken from the copy.
     /// The cframe lives on the C stack of the eval-loop call that made it: once that call
     /// has returned, the copied pointer reads whatever the stack holds now. So the live
@@ -321,10 +341,13 @@ public final class PythonReader {
                 codes.beginUse()
                 walk = self.walk(from: top, thread: state)
                 // A cached code object freed and its address reused: walk again with the new one.
-                if try codes.checkIdentity(alsoOf: walk.frames.lazy.map(\.code)) > 0 { walk.defect = .changedWhileReading }
+                // The live innermost frame is re-read in the same system call, after the identities.
+                let check = try codes.checkIdentity(alsoOf: walk.frames.lazy.map(\.code),
+                                                    alongWith: liveTopFrameLocation(of: state).map { ($0, 8) })
+                if check.dropped > 0 { walk.defect = .changedWhileReading }
                 switch walk.defect {
                 case nil:
-                    if try unlessTorn({ try isStillCurrent(walk.addresses, thread: state) }) != true {
+                    if try unlessTorn({ try isStillCurrent(walk.addresses, thread: state, liveTop: check.extra) }) != true {
                         walk.defect = .changedWhileReading
                     }
                 case .unreadable?, .cycle?:
@@ -360,8 +383,14 @@ public final class PythonReader {
 
     /// Whether the thread's live innermost frame is, or leads within a few frames to, one of
     /// the frames read (the frames below a live frame cannot have changed).
-    private func isStillCurrent(_ walked: [UInt64], thread: ThreadState) throws -> Bool {
-        var current = try liveTopFrame(of: thread)
+    /// `liveTop`: the live innermost frame pointer when already read (at `liveTopFrameLocation`).
+    private func isStillCurrent(_ walked: [UInt64], thread: ThreadState, liveTop: Result<[UInt8], MemoryReadError>?) throws -> Bool {
+        var current: UInt64
+        if case .success(let bytes)? = liveTop, let pointer = try? RemoteBytes(address: 0, bytes: bytes).pointer(0) {
+            current = pointer
+        } else {
+            current = try liveTopFrame(of: thread)
+        }
         guard let first = walked.first else { return current == 0 }
         if current == first { return true }
         let known = Set(walked.prefix(8))

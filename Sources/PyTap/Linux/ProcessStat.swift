@@ -23,6 +23,14 @@ public struct ProcessStat: Equatable, Sendable {
         self.init(bytes: Array(text.utf8)[...])
     }
 
+    /// The state letter alone (the field after the command name), nil when malformed.
+    public static func state(in bytes: ArraySlice<UInt8>) -> Character? {
+        guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        let state = close + 2
+        guard state < bytes.endIndex, bytes[close + 1] == UInt8(ascii: " "), bytes[state] > 32, bytes[state] < 127 else { return nil }
+        return Character(Unicode.Scalar(bytes[state]))
+    }
+
     /// Parses the bytes; the command name is in parentheses and may itself contain ") ".
     public init?(bytes: ArraySlice<UInt8>) {
         guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }

@@ -27,8 +27,18 @@ public final class ThreadStatReader {
     /// The thread's current stat, or nil when the thread is gone (or its file cannot be
     /// opened even once).
     public func stat(tid: Int32) -> ProcessStat? {
+        read(tid: tid, parse: ProcessStat.init(bytes:))
+    }
+
+    /// The thread's state letter alone (R, S, D, ...), or nil as for `stat`: what the
+    /// sampler asks every round, without parsing the other fields (a fifth of the read's cost).
+    public func state(tid: Int32) -> Character? {
+        read(tid: tid, parse: ProcessStat.state(in:))
+    }
+
+    private func read<T>(tid: Int32, parse: (ArraySlice<UInt8>) -> T?) -> T? {
         if let open = files[tid] {
-            guard let stat = read(fd: open) else {
+            guard let stat = read(fd: open, parse: parse) else {
                 forget(tid: tid)
                 return nil
             }
@@ -39,17 +49,17 @@ public final class ThreadStatReader {
         }
         guard files.count < openBudget else {
             defer { try? opened.close() }
-            return read(fd: opened)
+            return read(fd: opened, parse: parse)
         }
         files[tid] = opened
-        guard let stat = read(fd: opened) else {
+        guard let stat = read(fd: opened, parse: parse) else {
             forget(tid: tid)
             return nil
         }
         return stat
     }
 
-    private func read(fd: FileDescriptor) -> ProcessStat? {
+    private func read<T>(fd: FileDescriptor, parse: (ArraySlice<UInt8>) -> T?) -> T? {
         let n = buffer.withUnsafeMutableBytes { raw -> Int in
             guard let base = raw.baseAddress else { return -1 }
             var result: Int
@@ -57,7 +67,7 @@ public final class ThreadStatReader {
             return result
         }
         guard n > 0 else { return nil }
-        return ProcessStat(bytes: buffer[0..<n])
+        return parse(buffer[0..<n])
     }
 
     /// Closes the files of threads not in `alive`.

@@ -23,7 +23,7 @@ public final class LiveProcessTarget: Target {
     public var isAlive: Bool { process.isAlive }
 
     public func runState(tid: Int32) -> ThreadRunState? {
-        stats.stat(tid: tid).map { $0.isRunning ? .running : .idle }
+        stats.state(tid: tid).map { $0 == "R" ? .running : .idle }
     }
 
     public func retainThreads(_ tids: Set<Int32>) { stats.retain(only: tids) }
