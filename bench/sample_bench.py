@@ -130,8 +130,8 @@ def rates(args, scratch):
         best = None
         for rate in (1000, 2000, 5000, 10000, 20000):
             cpu, _, err = run_profiler(profiler_argv("pytap", workload.process.pid, rate, 3, os.path.join(scratch, "r")))
-            m = re.search(r"\(([\d,]+) rounds at (\d+)/s; torn (\d+), errors (\d+), rounds missed ([\d,]+)\)", err)
-            rounds, achieved, torn, errors, missed = [int(x.replace(",", "")) for x in m.groups()]
+            m = re.search(r"\(([\d,]+) rounds at (\d+)/s; torn (\d+), rounds missed ([\d,]+), errors (\d+)", err)
+            rounds, achieved, torn, missed, errors = [int(x.replace(",", "")) for x in m.groups()]
             ok = achieved >= 0.99 * rate and missed <= 0.01 * rounds
             best = rate if ok else best
             rows.append((rate, achieved, missed, torn, "%.0f%%" % (100 * cpu / 3.0), "yes" if ok else "no"))
