@@ -54,14 +54,20 @@ class Workload(object):
 
 
 def run_profiler(argv):
-    """Runs a profiler to completion; returns (user+sys CPU seconds, peak RSS KiB, stderr)."""
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    """Runs a profiler to completion; returns (user+sys CPU seconds, peak RSS KiB, stderr).
+
+    The peak RSS comes from /usr/bin/time, not from our own wait4: Linux keeps a process's
+    peak across exec, and subprocess starts the child with vfork, so the child's ru_maxrss
+    would be at least this Python's own RSS (~15 MiB, more than either profiler)."""
+    process = subprocess.Popen(["/usr/bin/time", "-f", "bench-maxrss-kib %M"] + argv,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
     stderr = process.stderr.read().decode(errors="replace")
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         sys.exit("%s failed (%d): %s" % (" ".join(argv), process.returncode, stderr[-800:]))
-    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss, stderr
+    peak = re.search(r"bench-maxrss-kib (\d+)", stderr)
+    return usage.ru_utime + usage.ru_stime, int(peak.group(1)) if peak else 0, stderr
 
 
 def profiler_argv(tool, pid, rate, seconds, out):
