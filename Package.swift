@@ -18,15 +18,24 @@ let package = Package(
             name: "CLinux",
             linkerSettings: [.linkedLibrary("z")]
         ),
+        // Native sampling (issue 8): the loader of pytap's BPF program (libbpf, static in
+        // release builds) and the build plugin that compiles bpf/sample.bpf.c into PyTap.
+        .target(
+            name: "CBPF",
+            linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")]
+        ),
+        .plugin(name: "BPFProgram", capability: .buildTool()),
         .target(
             name: "PyTap",
             dependencies: [
                 "CLinux",
+                "CBPF",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             // The source of the generated pprof messages (Reports/pprof/profile.pb.swift).
-            exclude: ["Reports/pprof/profile.proto"]
+            exclude: ["Reports/pprof/profile.proto"],
+            plugins: ["BPFProgram"]
         ),
         .executableTarget(
             name: "pytap",

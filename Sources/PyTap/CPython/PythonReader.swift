@@ -102,8 +102,8 @@ public final class PythonReader {
     public let objects: ObjectReader
     public let codes: CodeObjectCache
     public let tids: PthreadTIDResolver
-    private let threadStateSize: Int
-    private let frameSize: Int
+    let threadStateSize: Int
+    let frameSize: Int
     private var threadNameCache = ThreadNameCache()
 
     /// Frames walked at most per thread; deeper stacks keep their innermost frames and
