@@ -107,3 +107,23 @@ def test_sigkill_of_pytap_leaves_the_target_running_and_nothing_attached(workloa
     if os.path.exists("/usr/sbin/bpftool"):
         listing = subprocess.run(["/usr/sbin/bpftool", "prog", "show"], stdout=subprocess.PIPE).stdout.decode()
         assert "on_sample" not in listing, listing
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.11"]))
+def test_without_bpf_rights_says_so_in_one_line_and_samples_python_frames(workload, interp):
+    if not os.path.exists("/usr/bin/setpriv"):
+        pytest.skip("SKIPPED setpriv (util-linux) is not installed")
+    w = workload(interp, "native_work.py", "zlib", 30)
+    truth = w.truth()
+    # Root with CAP_SYS_PTRACE (memory reads work) but without CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN.
+    drop = "-bpf,-perfmon,-sys_admin"
+    result = subprocess.run(["/usr/bin/setpriv", "--bounding-set=" + drop, "--inh-caps=" + drop,
+                             pytap_path(), "sample", "-x", str(w.pid), "-t", "1", "--native"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert result.returncode == 0, result.stderr.decode()
+    err = result.stderr.decode()
+    refusals = [line for line in err.splitlines() if "native sampling unavailable" in line]
+    assert len(refusals) == 2 and "Operation not permitted" in refusals[0], err  # the warning, and the summary's capture line
+    assert "capture: Python frames only" in err
+    rows = parse_folded(result.stdout.decode())
+    assert rows and all(stack[-1].startswith(truth["function"] + " (") for stack, _ in rows), rows

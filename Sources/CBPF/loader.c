@@ -50,8 +50,8 @@ static int keep_message(enum libbpf_print_level level, const char *format, va_li
 
 static int on_record(void *context, void *data, size_t size) {
     struct pytap_bpf *bpf = context;
-    if (size >= sizeof(struct pytap_sample) && bpf->handler) bpf->handler(bpf->handler_context, data);
-    return 0;
+    if (size < sizeof(struct pytap_sample) || !bpf->handler) return 0;
+    return bpf->handler(bpf->handler_context, data);
 }
 
 static int fail(int *error, int code, char *message, size_t message_size) {
@@ -147,7 +147,8 @@ int pytap_bpf_poll(struct pytap_bpf *bpf, int timeout_ms, pytap_sample_handler h
     bpf->handler_context = context;
     int result = ring_buffer__poll(bpf->ring, timeout_ms);
     bpf->handler = NULL;
-    return result == -EINTR ? 0 : result;
+    // EINTR: a signal (Ctrl-C); a handler's stop comes back as its own negative value.
+    return result < 0 && result != -ENOMEM && result != -EBADF && result != -EINVAL ? 0 : result;
 }
 
 unsigned long long pytap_bpf_lost(struct pytap_bpf *bpf) {

@@ -19,9 +19,10 @@ int pytap_bpf_attach_thread(struct pytap_bpf *bpf, int tid, unsigned long long f
 /// Closes thread `tid`'s perf event (a thread that exited).
 void pytap_bpf_detach_thread(struct pytap_bpf *bpf, int tid);
 
-typedef void (*pytap_sample_handler)(void *context, const void *sample);
-/// Hands every record in the ring buffer to `handler`, waiting up to `timeout_ms` for the
-/// first. The number of records, or a negative errno.
+/// Returns 0 to go on, or a negative number to leave the rest for the next poll.
+typedef int (*pytap_sample_handler)(void *context, const void *sample);
+/// Hands the records in the ring buffer to `handler` (until it says stop), waiting up to
+/// `timeout_ms` for the first. The number of records, or a negative errno.
 int pytap_bpf_poll(struct pytap_bpf *bpf, int timeout_ms, pytap_sample_handler handler, void *context);
 /// Samples the program dropped because the ring buffer was full.
 unsigned long long pytap_bpf_lost(struct pytap_bpf *bpf);

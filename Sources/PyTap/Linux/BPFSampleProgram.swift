@@ -97,17 +97,16 @@ public final class BPFSampleProgram {
     /// Samples the program dropped because pytap did not drain the ring buffer in time.
     public var lostSamples: UInt64 { pytap_bpf_lost(handle) }
 
-    /// Hands each sample waiting in the ring buffer to `handler`, waiting up to `timeout`
-    /// milliseconds for the first; returns how many.
-    @discardableResult
-    public func poll(timeout: Int32, _ handler: (CapturedSample) -> Void) -> Int {
+    /// Hands the samples waiting in the ring buffer to `handler` until it returns false
+    /// (the rest stay for the next poll), waiting up to `timeout` milliseconds for the first.
+    public func poll(timeout: Int32, _ handler: (CapturedSample) -> Bool) {
         withoutActuallyEscaping(handler) { handler in
             var box = handler
-            return withUnsafeMutablePointer(to: &box) { context in
-                Int(pytap_bpf_poll(handle, timeout, { context, record in
-                    guard let context, let record else { return }
-                    context.assumingMemoryBound(to: ((CapturedSample) -> Void).self).pointee(CapturedSample(record: record))
-                }, context))
+            withUnsafeMutablePointer(to: &box) { context in
+                _ = pytap_bpf_poll(handle, timeout, { context, record in
+                    guard let context, let record else { return 0 }
+                    return context.assumingMemoryBound(to: ((CapturedSample) -> Bool).self).pointee(CapturedSample(record: record)) ? 0 : -1
+                }, context)
             }
         }
     }

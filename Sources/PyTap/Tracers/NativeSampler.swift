@@ -73,6 +73,7 @@ public final class NativeSampler: StackSampler {
         frameBytes = layout.frameBytes
         try program.configure(layout)
         objects = ProcessObjects(target: target.source)
+        objects.prepare()
         kernelSymbols = native.kernelFrames ? KernelSymbols.current() : nil
     }
 
@@ -103,7 +104,13 @@ public final class NativeSampler: StackSampler {
                 refreshThreads()
             }
             let timeout = stopAt.map { Int32(clamping: max(1, min(50, ($0 - min($0, now)) / 1_000_000))) } ?? 50
-            program.poll(timeout: timeout) { sample in handle(sample, start: start, record: record) }
+            // At most 100 ms of samples per poll, so the deadline, Ctrl-C and progress are seen
+            // even when samples come faster than they are unwound.
+            let budgetEnd = now + 100_000_000
+            program.poll(timeout: timeout) { sample in
+                handle(sample, start: start, record: record)
+                return MonotonicClock.now() < min(budgetEnd, stopAt ?? budgetEnd)
+            }
             statistics.lostSamples = Int(program.lostSamples)
             let after = MonotonicClock.now()
             if after - lastProgress >= 250_000_000 {
@@ -115,7 +122,11 @@ public final class NativeSampler: StackSampler {
     }
 
     private func drain(start: UInt64, record: (SampledThread, UInt32, UInt64, SampleState) -> Void) {
-        program.poll(timeout: 0) { sample in handle(sample, start: start, record: record) }
+        let budgetEnd = MonotonicClock.now() + 200_000_000
+        program.poll(timeout: 0) { sample in
+            handle(sample, start: start, record: record)
+            return MonotonicClock.now() < budgetEnd
+        }
         statistics.lostSamples = Int(program.lostSamples)
     }
 

@@ -22,6 +22,15 @@ final class ProcessObjects {
         refresh()
     }
 
+    /// Builds the unwind tables and symbol indexes of every executable mapping now, so the
+    /// first samples do not pay for them.
+    func prepare() {
+        for mapping in mappings where mapping.executable {
+            _ = unwindModule(at: mapping.start)
+            _ = function(at: mapping.start)
+        }
+    }
+
     private func refresh() {
         lastRefresh = MonotonicClock.now()
         guard let all = try? target.mappings() else { return }
