@@ -42,20 +42,6 @@ final class NativeSamplingTests: XCTestCase {
         XCTAssertEqual(KernelSymbols(text: "0000000000000000 T hidden\n").count, 0)
     }
 
-    func testPlaceholderMergePutsPythonFramesInPlaceOfTheEvalLoopFrames() {
-        func native(_ name: String) -> Frame { Frame(kind: .native, name: name) }
-        let python = [Frame(kind: .python, name: "inner"), Frame(kind: .python, name: "outer")]
-        let kernel = [Frame(kind: .kernel, name: "vfs_read")]
-        let stack = [native("deflate"), native("zlib_compress"), native("_PyEval_EvalFrameDefault"),
-                     native("_PyFunction_Vectorcall"), native("_PyEval_EvalFrameDefault.cold"), native("PyEval_EvalCode"),
-                     native("_start")]
-        XCTAssertEqual(PlaceholderNativeMerge.merge(kernel: kernel, native: stack, python: python).map(\.name),
-                       ["vfs_read", "deflate", "zlib_compress", "inner", "outer", "PyEval_EvalCode", "_start"])
-        // No eval loop unwound: the Python frames go rootward of what was.
-        XCTAssertEqual(PlaceholderNativeMerge.merge(kernel: [], native: [native("deflate")], python: python).map(\.name),
-                       ["deflate", "inner", "outer"])
-    }
-
     func testTheEmbeddedBPFObjectIsAnELFFileForTheBPFMachine() throws {
         let bytes = BPFSampleProgram.objectBytes()
         XCTAssertEqual(Array(bytes.prefix(4)), [0x7f, 0x45, 0x4c, 0x46])

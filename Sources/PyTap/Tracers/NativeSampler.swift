@@ -49,9 +49,11 @@ public final class NativeSampler: StackSampler {
     private let frameBytes: Int
     private var threads: [Int32: (state: ThreadState, thread: SampledThread, root: UInt32?)] = [:]
     private var threadTable: ThreadTable?
-    private var pythonFrameIDs: [RawFrame: UInt32] = [:]
-    private var nativeFrameIDs: [UInt64: UInt32] = [:]
-    private var kernelFrameIDs: [UInt64: UInt32] = [:]
+    private var pythonFrames: [RawFrame: Frame] = [:]
+    private var symbolizedFrames: [UInt64: SymbolizedFrame] = [:]
+    private var kernelFrames: [UInt64: Frame] = [:]
+    private let mergeRules: NativeMergeRules
+    private let mergePolicy: NativeMergePolicy
     private var seenThreads = Set<SampledThread>()
     /// Samples whose native unwind reached the thread's first frame.
     public private(set) var completeNativeStacks = 0
@@ -75,6 +77,8 @@ public final class NativeSampler: StackSampler {
         objects = ProcessObjects(target: target.source)
         objects.prepare()
         kernelSymbols = native.kernelFrames ? KernelSymbols.current() : nil
+        mergeRules = NativeMergeRules(target: target)
+        mergePolicy = native.allNativeFrames ? .nativeAll : .native
     }
 
     public var pythonVersion: String? { target.version.description }
@@ -169,39 +173,30 @@ public final class NativeSampler: StackSampler {
         if let stack = sample.userStack { capturedMemory.add(stack) }
         if let current = sample.currentFrameThroughCFrame { capturedMemory.add(current) }
         for frame in sample.pythonFrames(frameBytes: frameBytes) { capturedMemory.add(frame) }
-        var python: [UInt32] = []
+        var python = PythonEvalCalls(frames: [], callEnds: [])
         if let copy = sample.threadState {
             capturedMemory.add(copy)
             let state = ThreadState(address: entry.state.address, interpreter: entry.state.interpreter, ident: entry.state.ident,
                                     nativeThreadID: entry.state.nativeThreadID, bytes: copy)
-            guard let ids = pythonFrames(of: state) else { return }
-            python = ids
+            guard let calls = pythonCalls(of: state) else { return }
+            python = calls
         }
-        let native = nativeFrames(of: sample)
+        let (native, complete) = nativeFrames(of: sample)
+        let merged = NativeStackMerger.merge(native: native, nativeComplete: complete, python: python,
+                                             rules: mergeRules, policy: mergePolicy)
         let kernel = kernelSymbols == nil ? [] : sample.kernelStack.map(kernelFrame)
         var stack: [UInt32] = []
         if let root = entry.root { stack.append(root) }
-        stack += NativeSampler.merge(kernel: kernel, native: native, python: python, frames: frames).reversed()
+        for frame in (kernel + merged).reversed() { stack.append(frames.id(for: frame)) }
         let id = stacks.id(for: stack)
         if seenThreads.insert(entry.thread).inserted { statistics.threads = seenThreads.count }
         statistics.samples += 1
         record(entry.thread, id, sample.time > start ? sample.time - start : 0, .onCPU)
     }
 
-    /// The merge of one sample's frames (interned ids, innermost first). The one place a
-    /// merger is called: `PlaceholderNativeMerge` until s2-native's `NativeStackMerger` lands.
-    static func merge(kernel: [UInt32], native: [UInt32], python: [UInt32], frames: FrameTable) -> [UInt32] {
-        let merged = PlaceholderNativeMerge.merge(kernel: kernel.map { frames[$0] }, native: native.map { frames[$0] },
-                                                  python: python.map { frames[$0] })
-        // Every merged frame is one of the inputs: map back by identity of value.
-        var ids = [Frame: UInt32]()
-        for id in kernel + native + python { ids[frames[id]] = id }
-        return merged.compactMap { ids[$0] }
-    }
-
-    /// The Python frames of a copied thread state, innermost first; nil when the copy does
-    /// not hold a consistent stack.
-    private func pythonFrames(of state: ThreadState) -> [UInt32]? {
+    /// The Python frames of a copied thread state, innermost first, with the eval calls
+    /// that run them; nil when the copy does not hold a consistent stack.
+    private func pythonCalls(of state: ThreadState) -> PythonEvalCalls? {
         guard let raw = try? capturedReader.rawStack(of: state) else {
             countError("thread state unreadable")
             return nil
@@ -210,11 +205,11 @@ public final class NativeSampler: StackSampler {
             if case .changedWhileReading = defect { statistics.torn += 1 } else { countError(defect.kind) }
             return nil
         }
-        var ids: [UInt32] = []
-        ids.reserveCapacity(raw.frames.count)
+        var decoded: [Frame] = []
+        decoded.reserveCapacity(raw.frames.count)
         for rawFrame in raw.frames {
-            if let id = pythonFrameIDs[rawFrame] {
-                ids.append(id)
+            if let frame = pythonFrames[rawFrame] {
+                decoded.append(frame)
                 continue
             }
             guard let location = try? capturedReader.location(of: rawFrame) else {
@@ -223,46 +218,46 @@ public final class NativeSampler: StackSampler {
             }
             var frame = Frame(python: location)
             if options.byFunction { frame = frame.atFunctionLevel }
-            let id = frames.id(for: frame)
-            pythonFrameIDs[rawFrame] = id
-            ids.append(id)
+            pythonFrames[rawFrame] = frame
+            decoded.append(frame)
         }
-        if let cut = raw.cut { ids.append(frames.id(for: cut.marker)) }
-        return ids
+        return PythonEvalCalls(frames: decoded, callEnds: raw.evalCallEnds)
     }
 
-    /// The native frames of a sample, innermost first.
-    private func nativeFrames(of sample: CapturedSample) -> [UInt32] {
+    /// The native frames of a sample, innermost first, and whether the unwind reached the
+    /// thread's first frame.
+    private func nativeFrames(of sample: CapturedSample) -> ([SymbolizedFrame], Bool) {
         var registers = UnwindRegisters(architecture: unwinder.architecture)
         for (dwarf, ptRegs) in NativeSampler.x86_64PtRegsSlots.enumerated() { registers[dwarf] = sample.register(ptRegs) }
         let result = unwinder.unwind(registers: registers, memory: capturedMemory) { [objects] in objects.unwindModule(at: $0) }
-        if case .outermostFrame = result.stop { completeNativeStacks += 1 }
-        var ids = result.frames.map { nativeFrame($0.lookupAddress) }
+        let complete: Bool
         switch result.stop {
-        case .outermostFrame, .zeroReturnAddress: break
-        default: ids.append(frames.id(for: .marker("(native stack incomplete)")))
+        case .outermostFrame, .zeroReturnAddress: complete = true
+        default: complete = false
         }
-        return ids
+        if complete { completeNativeStacks += 1 }
+        return (result.frames.map { symbolized($0.lookupAddress) }, complete)
     }
 
     /// x86_64: the `struct pt_regs` slot of each DWARF register 0–16 (rax, rdx, rcx, rbx,
     /// rsi, rdi, rbp, rsp, r8–r15, rip).
     static let x86_64PtRegsSlots = [10, 12, 11, 5, 13, 14, 4, 19, 9, 8, 7, 6, 3, 2, 1, 0, 16]
 
-    private func nativeFrame(_ address: UInt64) -> UInt32 {
-        if let id = nativeFrameIDs[address] { return id }
+    /// A native frame by the object's symbols (s2-native's symbolizer, with lines and
+    /// inlined frames, can take this place).
+    private func symbolized(_ address: UInt64) -> SymbolizedFrame {
+        if let frame = symbolizedFrames[address] { return frame }
         let (name, module) = objects.function(at: address)
-        let id = frames.id(for: Frame(kind: .native, name: name ?? "0x" + String(address, radix: 16), module: module))
-        nativeFrameIDs[address] = id
-        return id
+        let frame = SymbolizedFrame(pc: address, module: module, functions: name.map { [SourceFunction(name: $0)] } ?? [])
+        symbolizedFrames[address] = frame
+        return frame
     }
 
-    private func kernelFrame(_ address: UInt64) -> UInt32 {
-        if let id = kernelFrameIDs[address] { return id }
-        let name = kernelSymbols?.name(at: address) ?? "0x" + String(address, radix: 16)
-        let id = frames.id(for: Frame(kind: .kernel, name: name))
-        kernelFrameIDs[address] = id
-        return id
+    private func kernelFrame(_ address: UInt64) -> Frame {
+        if let frame = kernelFrames[address] { return frame }
+        let frame = Frame(kind: .kernel, name: kernelSymbols?.name(at: address) ?? "0x" + String(address, radix: 16))
+        kernelFrames[address] = frame
+        return frame
     }
 
     private func countError(_ kind: String) {
