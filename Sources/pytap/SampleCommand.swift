@@ -68,6 +68,7 @@ struct SampleCommand: ParsableCommand {
         if (native || nativeAll) && subprocesses { throw ValidationError("--native does not follow subprocesses yet; drop --subprocesses") }
         if (native || nativeAll) && sampling.idle { throw ValidationError("--native samples threads on a CPU only; drop --idle") }
         if (native || nativeAll) && sampling.gil { throw ValidationError("--native does not combine with --gil yet") }
+        if (native || nativeAll) && asyncTasks { throw ValidationError("--native does not combine with --async yet") }
         if let duration, !(duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }
         if format == nil, let output, OutputFormat.infer(fromPath: output) == nil {
             throw ValidationError("cannot tell the format of '\(output)' from its extension; add --format \(OutputFormat.allCases.map(\.rawValue).joined(separator: "|"))")
