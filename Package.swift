@@ -18,12 +18,21 @@ let package = Package(
             name: "CLinux",
             linkerSettings: [.linkedLibrary("z")]
         ),
+        // Native sampling (issue 8): the loader of pytap's BPF program (libbpf, static in
+        // release builds) and the build plugin that compiles bpf/sample.bpf.c into PyTap.
+        .target(
+            name: "CBPF",
+            linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")]
+        ),
+        .plugin(name: "BPFProgram", capability: .buildTool()),
         .target(
             name: "PyTap",
             dependencies: [
                 "CLinux",
+                "CBPF",
                 .product(name: "SystemPackage", package: "swift-system"),
-            ]
+            ],
+            plugins: ["BPFProgram"]
         ),
         .executableTarget(
             name: "pytap",

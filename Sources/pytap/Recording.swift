@@ -12,11 +12,31 @@ final class Recording {
     private(set) var stop: SamplerStop = .requested
     /// Whether `--duration` ended the recording (rather than a signal or the target's exit).
     private(set) var reachedDuration = false
+    /// `--native`: native stacks by the BPF program, when the kernel allows it.
+    let native: NativeSamplingOptions?
+    /// How the stacks were captured, for the summary (set with `native`).
+    private(set) var captureMethod: String?
 
-    init(options: SamplerOptions, duration: Double?, showProgress: Bool) {
+    init(options: SamplerOptions, duration: Double?, showProgress: Bool, native: NativeSamplingOptions? = nil) {
         self.options = options
         self.duration = duration
         self.showProgress = showProgress
+        self.native = native
+    }
+
+    /// The sampler of one target: native when asked for and allowed, else Python frames only
+    /// (the reason said once, on stderr and in the summary).
+    private func makeSampler(target: PythonTarget, options: SamplerOptions) throws -> any StackSampler {
+        guard let native else { return try Sampler(target: target, options: options) }
+        do {
+            let sampler = try NativeSampler(target: target, options: options, native: native)
+            captureMethod = "native stacks captured by a BPF program on each thread's task clock (the target is never stopped)"
+            return sampler
+        } catch let error as NativeCaptureUnavailable {
+            writeStandardError("pytap: native sampling unavailable: \(error.reason); sampling Python frames only\n")
+            captureMethod = "Python frames only (native sampling unavailable: \(error.reason))"
+            return try Sampler(target: target, options: options)
+        }
     }
 
     /// Samples `first`, then each target `next` returns (given the PIDs sampled so far and
@@ -41,7 +61,7 @@ final class Recording {
             let offset = MonotonicClock.now() - start
             var segmentOptions = options
             if let duration { segmentOptions.stopAfter = max(0, duration - Double(offset) / 1e9) }
-            let sampler = try Sampler(target: target, options: segmentOptions)
+            let sampler = try makeSampler(target: target, options: segmentOptions)
             let isFirst = sampled.count == 1
             var later: [(thread: SampledThread, stack: UInt32, time: UInt64, state: SampleState)] = []
             let name = target.source.name()
@@ -114,6 +134,12 @@ final class Recording {
         text += "; torn \(s.torn), rounds missed \(s.missedRounds), errors \(s.errors)" + Recording.errorBreakdown(s.errorKinds) + ")"
         if s.execs > 0 { text += "; the target exec'd a new Python \(s.execs == 1 ? "once" : "\(s.execs) times"), followed" }
         if stop == .targetExited { text += "; the target exited" }
+        if let captureMethod {
+            text += "\ncapture: " + captureMethod
+            if captureMethod.hasPrefix("native") {
+                text += "; \(grouped(s.lostSamples)) samples lost (ring buffer full)"
+            }
+        }
         if case .targetExecutedNonPython(let executable) = stop { text += "; the target exec'd \(executable), which is not Python" }
         text += "\n"
         let top = profile.topSelf(5)
@@ -142,6 +168,7 @@ extension SamplerStatistics {
         sum.errors += later.errors
         sum.errorKinds.merge(later.errorKinds, uniquingKeysWith: +)
         sum.execs += later.execs
+        sum.lostSamples += later.lostSamples
         sum.processes += later.processes
         sum.threads += later.threads
         sum.elapsed = Double(offset) / 1e9 + later.elapsed

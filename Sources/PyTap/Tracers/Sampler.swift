@@ -46,6 +46,8 @@ public struct SamplerStatistics: Sendable {
     public var threads = 0
     /// Times a sampled process exec'd a new Python and was re-attached.
     public var execs = 0
+    /// Native sampling: samples the kernel dropped because pytap did not drain them in time.
+    public var lostSamples = 0
     /// Seconds since the recording started.
     public var elapsed = 0.0
 

@@ -1,0 +1,171 @@
+#define _GNU_SOURCE
+#include "CBPF.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+struct pytap_attached {
+    int tid;
+    int perf_fd;
+    struct bpf_link *link;
+};
+
+struct pytap_bpf {
+    struct bpf_object *object;
+    struct bpf_program *program;
+    int config_fd, thread_states_fd, lost_fd;
+    struct ring_buffer *ring;
+    struct pytap_attached *attached;
+    size_t attached_count, attached_capacity;
+    pytap_sample_handler handler;
+    void *handler_context;
+};
+
+// libbpf's messages: the last warning is kept for the error line; nothing is printed.
+static char last_message[512];
+
+static int keep_message(enum libbpf_print_level level, const char *format, va_list args) {
+    if (getenv("PYTAP_BPF_DEBUG")) {
+        va_list copy;
+        va_copy(copy, args);
+        vfprintf(stderr, format, copy);
+        va_end(copy);
+    }
+    if (level == LIBBPF_DEBUG) return 0;
+    char line[512];
+    vsnprintf(line, sizeof line, format, args);
+    size_t length = strlen(line);
+    while (length > 0 && (line[length - 1] == '\n' || line[length - 1] == ' ')) line[--length] = 0;
+    if (length > 0) memcpy(last_message, line, length + 1);
+    return 0;
+}
+
+static int on_record(void *context, void *data, size_t size) {
+    struct pytap_bpf *bpf = context;
+    if (size < sizeof(struct pytap_sample) || !bpf->handler) return 0;
+    return bpf->handler(bpf->handler_context, data);
+}
+
+static int fail(int *error, int code, char *message, size_t message_size) {
+    *error = code < 0 ? code : -code;
+    if (message && message_size) snprintf(message, message_size, "%s", last_message);
+    return 0;
+}
+
+struct pytap_bpf *pytap_bpf_open(const void *object, size_t size, int *error, char *message, size_t message_size) {
+    libbpf_set_print(keep_message);
+    last_message[0] = 0;
+    struct pytap_bpf *bpf = calloc(1, sizeof *bpf);
+    if (!bpf) { fail(error, ENOMEM, message, message_size); return NULL; }
+    LIBBPF_OPTS(bpf_object_open_opts, options, .object_name = "pytap");
+    bpf->object = bpf_object__open_mem(object, size, &options);
+    if (!bpf->object) { fail(error, errno, message, message_size); free(bpf); return NULL; }
+    int result = bpf_object__load(bpf->object);
+    if (result) { fail(error, result, message, message_size); pytap_bpf_close(bpf); return NULL; }
+    bpf->program = bpf_object__find_program_by_name(bpf->object, "on_sample");
+    struct bpf_map *samples = bpf_object__find_map_by_name(bpf->object, "samples");
+    struct bpf_map *config = bpf_object__find_map_by_name(bpf->object, "config");
+    struct bpf_map *thread_states = bpf_object__find_map_by_name(bpf->object, "thread_states");
+    struct bpf_map *lost = bpf_object__find_map_by_name(bpf->object, "lost");
+    if (!bpf->program || !samples || !config || !thread_states || !lost) {
+        fail(error, ENOENT, message, message_size);
+        pytap_bpf_close(bpf);
+        return NULL;
+    }
+    bpf->config_fd = bpf_map__fd(config);
+    bpf->thread_states_fd = bpf_map__fd(thread_states);
+    bpf->lost_fd = bpf_map__fd(lost);
+    bpf->ring = ring_buffer__new(bpf_map__fd(samples), on_record, bpf, NULL);
+    if (!bpf->ring) { fail(error, errno, message, message_size); pytap_bpf_close(bpf); return NULL; }
+    return bpf;
+}
+
+int pytap_bpf_configure(struct pytap_bpf *bpf, const struct pytap_config *config) {
+    unsigned int key = 0;
+    return bpf_map_update_elem(bpf->config_fd, &key, config, BPF_ANY) ? -errno : 0;
+}
+
+int pytap_bpf_set_thread_state(struct pytap_bpf *bpf, unsigned int tid, unsigned long long thread_state) {
+    return bpf_map_update_elem(bpf->thread_states_fd, &tid, &thread_state, BPF_ANY) ? -errno : 0;
+}
+
+int pytap_bpf_forget_thread_state(struct pytap_bpf *bpf, unsigned int tid) {
+    return bpf_map_delete_elem(bpf->thread_states_fd, &tid) ? -errno : 0;
+}
+
+int pytap_bpf_attach_thread(struct pytap_bpf *bpf, int tid, unsigned long long frequency) {
+    struct perf_event_attr attributes;
+    memset(&attributes, 0, sizeof attributes);
+    attributes.size = sizeof attributes;
+    attributes.type = PERF_TYPE_SOFTWARE;
+    attributes.config = PERF_COUNT_SW_TASK_CLOCK;
+    attributes.freq = 1;
+    attributes.sample_freq = frequency;
+    int fd = (int)syscall(SYS_perf_event_open, &attributes, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+    if (fd < 0) return -errno;
+    struct bpf_link *link = bpf_program__attach_perf_event(bpf->program, fd);
+    if (!link) {
+        int code = -errno;
+        close(fd);
+        return code;
+    }
+    if (bpf->attached_count == bpf->attached_capacity) {
+        size_t capacity = bpf->attached_capacity ? bpf->attached_capacity * 2 : 16;
+        struct pytap_attached *grown = realloc(bpf->attached, capacity * sizeof *grown);
+        if (!grown) {
+            bpf_link__destroy(link);
+            close(fd);
+            return -ENOMEM;
+        }
+        bpf->attached = grown;
+        bpf->attached_capacity = capacity;
+    }
+    bpf->attached[bpf->attached_count++] = (struct pytap_attached){ .tid = tid, .perf_fd = fd, .link = link };
+    return 0;
+}
+
+void pytap_bpf_detach_thread(struct pytap_bpf *bpf, int tid) {
+    for (size_t i = 0; i < bpf->attached_count; i++) {
+        if (bpf->attached[i].tid != tid) continue;
+        bpf_link__destroy(bpf->attached[i].link);
+        close(bpf->attached[i].perf_fd);
+        bpf->attached[i] = bpf->attached[--bpf->attached_count];
+        return;
+    }
+}
+
+int pytap_bpf_poll(struct pytap_bpf *bpf, int timeout_ms, pytap_sample_handler handler, void *context) {
+    bpf->handler = handler;
+    bpf->handler_context = context;
+    int result = ring_buffer__poll(bpf->ring, timeout_ms);
+    bpf->handler = NULL;
+    // EINTR: a signal (Ctrl-C); a handler's stop comes back as its own negative value.
+    return result < 0 && result != -ENOMEM && result != -EBADF && result != -EINVAL ? 0 : result;
+}
+
+unsigned long long pytap_bpf_lost(struct pytap_bpf *bpf) {
+    unsigned int key = 0;
+    unsigned long long count = 0;
+    bpf_map_lookup_elem(bpf->lost_fd, &key, &count);
+    return count;
+}
+
+void pytap_bpf_close(struct pytap_bpf *bpf) {
+    if (!bpf) return;
+    for (size_t i = 0; i < bpf->attached_count; i++) {
+        bpf_link__destroy(bpf->attached[i].link);
+        close(bpf->attached[i].perf_fd);
+    }
+    free(bpf->attached);
+    if (bpf->ring) ring_buffer__free(bpf->ring);
+    if (bpf->object) bpf_object__close(bpf->object);
+    free(bpf);
+}

@@ -1,0 +1,222 @@
+import CBPF
+import Glibc
+import SystemPackage
+
+/// Why native sampling could not start: one line naming the cause.
+public struct NativeCaptureUnavailable: Error, CustomStringConvertible, Sendable {
+    public var reason: String
+
+    public init(_ reason: String) { self.reason = reason }
+
+    public var description: String { reason }
+}
+
+/// pytap's BPF sampling program (bpf/sample.bpf.c, compiled at build time and embedded),
+/// loaded into the kernel and attached to a task-clock perf event per target thread. Every
+/// perf event, map and program belongs to this object's file descriptors: when pytap ends,
+/// however it ends, the kernel drops them and the target runs on untouched.
+public final class BPFSampleProgram {
+    private let handle: OpaquePointer
+    private var attached = Set<Int32>()
+    public let frequency: Int
+
+    /// Loads the program. Throws `NativeCaptureUnavailable` saying why the kernel refused.
+    public init(frequency: Int) throws {
+        self.frequency = frequency
+        let object = BPFSampleProgram.objectBytes()
+        var error: Int32 = 0
+        var message = [CChar](repeating: 0, count: 512)
+        let opened = object.withUnsafeBytes { bytes in
+            pytap_bpf_open(bytes.baseAddress, bytes.count, &error, &message, message.count)
+        }
+        guard let opened else {
+            let detail = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw NativeCaptureUnavailable(BPFSampleProgram.explain(errno: -error, doing: "loading the BPF program", detail: detail))
+        }
+        handle = opened
+    }
+
+    deinit { pytap_bpf_close(handle) }
+
+    /// The embedded object file.
+    static func objectBytes() -> [UInt8] {
+        let hex = BPFSampleProgramObject.hex
+        return hex.withUTF8Buffer { text in
+            var bytes = [UInt8]()
+            bytes.reserveCapacity(text.count / 2)
+            func nibble(_ c: UInt8) -> UInt8 { c >= 97 ? c - 87 : c - 48 }
+            var index = 0
+            while index + 1 < text.count {
+                bytes.append(nibble(text[index]) << 4 | nibble(text[index + 1]))
+                index += 2
+            }
+            return bytes
+        }
+    }
+
+    /// Hands the program the per-version offsets it walks Python frames with.
+    public func configure(_ layout: StackCaptureLayout) throws {
+        var config = pytap_config(thread_state_bytes: UInt32(min(layout.threadStateBytes, Int(PYTAP_THREAD_STATE_BYTES))),
+                                  frame_bytes: UInt32(min(layout.frameBytes, Int(PYTAP_FRAME_BYTES))),
+                                  thread_state_frame: Int32(layout.threadStateFrame ?? -1),
+                                  thread_state_cframe: Int32(layout.threadStateCFrame ?? -1),
+                                  cframe_current_frame: Int32(layout.cframeCurrentFrame ?? -1),
+                                  frame_previous: Int32(layout.framePrevious))
+        let result = pytap_bpf_configure(handle, &config)
+        if result < 0 { throw SystemCallError("configuring the BPF program", Errno(rawValue: -result)) }
+    }
+
+    /// Tells the program which thread state a thread runs (nil: none known).
+    public func setThreadState(tid: Int32, address: UInt64?) {
+        if let address {
+            _ = pytap_bpf_set_thread_state(handle, UInt32(bitPattern: tid), address)
+        } else {
+            _ = pytap_bpf_forget_thread_state(handle, UInt32(bitPattern: tid))
+        }
+    }
+
+    public var attachedThreads: Set<Int32> { attached }
+
+    /// Starts sampling thread `tid`. A thread that is gone throws `ESRCH`.
+    public func attach(tid: Int32) throws {
+        guard !attached.contains(tid) else { return }
+        let result = pytap_bpf_attach_thread(handle, tid, UInt64(frequency))
+        if result < 0 {
+            if result == -ESRCH { throw SystemCallError("perf_event_open", .noSuchProcess) }
+            throw NativeCaptureUnavailable(BPFSampleProgram.explain(errno: -result, doing: "opening a perf event on thread \(tid)", detail: ""))
+        }
+        attached.insert(tid)
+    }
+
+    /// Stops sampling a thread (one that exited).
+    public func detach(tid: Int32) {
+        guard attached.remove(tid) != nil else { return }
+        pytap_bpf_detach_thread(handle, tid)
+    }
+
+    /// Samples the program dropped because pytap did not drain the ring buffer in time.
+    public var lostSamples: UInt64 { pytap_bpf_lost(handle) }
+
+    /// Hands the samples waiting in the ring buffer to `handler` until it returns false
+    /// (the rest stay for the next poll), waiting up to `timeout` milliseconds for the first.
+    public func poll(timeout: Int32, _ handler: (CapturedSample) -> Bool) {
+        withoutActuallyEscaping(handler) { handler in
+            var box = handler
+            withUnsafeMutablePointer(to: &box) { context in
+                _ = pytap_bpf_poll(handle, timeout, { context, record in
+                    guard let context, let record else { return 0 }
+                    return context.assumingMemoryBound(to: ((CapturedSample) -> Bool).self).pointee(CapturedSample(record: record)) ? 0 : -1
+                }, context)
+            }
+        }
+    }
+
+    /// One line saying why the kernel refused, and what would let it.
+    static func explain(errno code: Int32, doing what: String, detail: String) -> String {
+        let name = String(cString: strerror(code))
+        switch code {
+        case EPERM, EACCES:
+            var paranoid = ""
+            if let text = try? ProcFiles.readString("/proc/sys/kernel/perf_event_paranoid") {
+                paranoid = ", kernel.perf_event_paranoid = " + text.filter { !$0.isWhitespace }
+            }
+            return "\(what): \(name) (needs root, or CAP_BPF and CAP_PERFMON\(paranoid))"
+        case ENOSYS:
+            return "\(what): \(name) (BPF or perf events are not available: a seccomp filter or a kernel built without them)"
+        case ENOENT where what.hasPrefix("opening"):
+            return "\(what): \(name) (the kernel has no software perf events)"
+        default:
+            return "\(what): \(name)" + (detail.isEmpty ? "" : " (\(detail))")
+        }
+    }
+}
+
+/// What the BPF program needs to copy a thread's Python frames, from the layout tables.
+public struct StackCaptureLayout: Sendable, Equatable {
+    public var threadStateBytes: Int
+    public var frameBytes: Int
+    /// `tstate->frame` (≤3.10) or `tstate->current_frame` (3.13+).
+    public var threadStateFrame: Int?
+    /// 3.11–3.12: `tstate->cframe` and `cframe->current_frame`.
+    public var threadStateCFrame: Int?
+    public var cframeCurrentFrame: Int?
+    /// `f_back` or `_PyInterpreterFrame.previous`.
+    public var framePrevious: Int
+
+    public init(threadStateBytes: Int, frameBytes: Int, threadStateFrame: Int?, threadStateCFrame: Int?,
+                cframeCurrentFrame: Int?, framePrevious: Int) {
+        self.threadStateBytes = threadStateBytes
+        self.frameBytes = frameBytes
+        self.threadStateFrame = threadStateFrame
+        self.threadStateCFrame = threadStateCFrame
+        self.cframeCurrentFrame = cframeCurrentFrame
+        self.framePrevious = framePrevious
+    }
+}
+
+/// One record of the BPF program, read in place (valid only inside `poll`'s handler).
+public struct CapturedSample {
+    let record: UnsafeRawPointer
+
+    private func u64(_ offset: pytap_sample_offsets, _ index: Int = 0) -> UInt64 {
+        record.loadUnaligned(fromByteOffset: Int(offset.rawValue) + index * 8, as: UInt64.self)
+    }
+    private func u32(_ offset: pytap_sample_offsets) -> UInt32 {
+        record.loadUnaligned(fromByteOffset: Int(offset.rawValue), as: UInt32.self)
+    }
+
+    public var pid: Int32 { Int32(bitPattern: record.load(fromByteOffset: 0, as: UInt32.self)) }
+    public var tid: Int32 { Int32(bitPattern: record.load(fromByteOffset: 4, as: UInt32.self)) }
+    public var time: UInt64 { record.load(fromByteOffset: 8, as: UInt64.self) }
+
+    /// The user registers, x86_64 `struct pt_regs` order (r15, r14, r13, r12, bp, bx, r11,
+    /// r10, r9, r8, ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss).
+    public func register(_ index: Int) -> UInt64 { u64(PYTAP_OFFSET_REGISTERS, index) }
+
+    /// Kernel return addresses, innermost first (empty for a tick in user mode).
+    public var kernelStack: [UInt64] {
+        let bytes = Int(Int32(bitPattern: u32(PYTAP_OFFSET_KERNEL_STACK_BYTES)))
+        guard bytes > 0 else { return [] }
+        return (0..<min(bytes / 8, Int(PYTAP_KERNEL_FRAMES))).map { u64(PYTAP_OFFSET_KERNEL_STACK, $0) }
+    }
+
+    /// The stack copy: from sp to where the copy ended.
+    public var userStack: RemoteBytes? {
+        let sp = register(19)
+        let inPage = Int(sp & UInt64(PYTAP_PAGE_BYTES - 1))
+        let end = min(Int(u32(PYTAP_OFFSET_USER_STACK_BYTES)), Int(PYTAP_USER_STACK_BYTES))
+        guard end > inPage else { return nil }
+        let start = record + Int(PYTAP_OFFSET_USER_STACK.rawValue) + inPage
+        return RemoteBytes(address: sp, bytes: Array(UnsafeRawBufferPointer(start: start, count: end - inPage)))
+    }
+
+    /// The thread state copy, when the thread's state was known.
+    public var threadState: RemoteBytes? {
+        let address = u64(PYTAP_OFFSET_THREAD_STATE)
+        let count = min(Int(u32(PYTAP_OFFSET_THREAD_STATE_BYTES)), Int(PYTAP_THREAD_STATE_BYTES))
+        guard address != 0, count > 0 else { return nil }
+        let start = record + Int(PYTAP_OFFSET_THREAD_STATE_COPY.rawValue)
+        return RemoteBytes(address: address, bytes: Array(UnsafeRawBufferPointer(start: start, count: count)))
+    }
+
+    /// 3.11–3.12: `cframe->current_frame` as read, at its address.
+    public var currentFrameThroughCFrame: RemoteBytes? {
+        let cframe = u64(PYTAP_OFFSET_CFRAME)
+        guard cframe != 0 else { return nil }
+        return RemoteBytes(address: cframe, bytes: withUnsafeBytes(of: u64(PYTAP_OFFSET_CFRAME_CURRENT).littleEndian) { Array($0) })
+    }
+
+    /// The Python frames copied, innermost first, `frameBytes` each.
+    public func pythonFrames(frameBytes: Int) -> [RemoteBytes] {
+        let count = min(Int(u32(PYTAP_OFFSET_FRAME_COUNT)), Int(PYTAP_PYTHON_FRAMES))
+        let size = min(frameBytes, Int(PYTAP_FRAME_BYTES))
+        return (0..<count).map { index in
+            let start = record + Int(PYTAP_OFFSET_FRAMES.rawValue) + index * Int(PYTAP_FRAME_BYTES)
+            return RemoteBytes(address: u64(PYTAP_OFFSET_FRAME_ADDRESSES, index),
+                               bytes: Array(UnsafeRawBufferPointer(start: start, count: size)))
+        }
+    }
+
+    /// The chain went on past the frames the program copies.
+    public var pythonFramesTruncated: Bool { u32(PYTAP_OFFSET_FRAMES_TRUNCATED) != 0 }
+}

@@ -1,0 +1,267 @@
+/// What a recording of native stacks shows besides Python frames.
+public struct NativeSamplingOptions: Sendable, Equatable {
+    /// Every native frame (`--native-all`) rather than the frames worth reading (`--native`).
+    public var allNativeFrames = false
+    /// Kernel frames (`_[k]`) on top of the user stack (`--kernel`; on with `--native-all`).
+    public var kernelFrames = false
+
+    public init(allNativeFrames: Bool = false, kernelFrames: Bool = false) {
+        self.allNativeFrames = allNativeFrames
+        self.kernelFrames = kernelFrames
+    }
+}
+
+/// What `Recording` runs: the Python-only `Sampler` or the `NativeSampler`.
+public protocol StackSampler: AnyObject {
+    var frames: FrameTable { get }
+    var stacks: StackTable { get }
+    var statistics: SamplerStatistics { get }
+    var pythonVersion: String? { get }
+    func run(shouldStop: (SamplerStatistics) -> Bool,
+             record: (SampledThread, UInt32, UInt64, SampleState) -> Void,
+             progress: (SamplerStatistics) -> Void) -> SamplerStop
+}
+
+extension Sampler: StackSampler {}
+
+/// Samples native, Python and kernel stacks together without stopping the target: the BPF
+/// program copies, at each tick of a thread's task clock, its registers, the top of its
+/// stack, its kernel stack and its Python frames; this unwinds the copy (CFI, falling back
+/// to live memory past the copied top), reads the Python frames from the copies with the
+/// same reader that reads live memory, and merges. Only the root process is sampled, and
+/// only threads on a CPU (the task clock does not tick for a sleeping thread).
+public final class NativeSampler: StackSampler {
+    public private(set) var frames = FrameTable()
+    public private(set) var stacks = StackTable()
+    public private(set) var statistics = SamplerStatistics()
+    public let options: SamplerOptions
+    public let native: NativeSamplingOptions
+    public let target: PythonTarget
+    private let program: BPFSampleProgram
+    /// Reads live memory: the thread list.
+    private let liveReader: PythonReader
+    /// Reads a sample's copies (falling back to live memory for code objects).
+    private let capturedMemory: CapturedMemory
+    private let capturedReader: PythonReader
+    private let objects: ProcessObjects
+    private let kernelSymbols: KernelSymbols?
+    private let unwinder = NativeUnwinder(maximumFrames: 512)
+    private let frameBytes: Int
+    private var threads: [Int32: (state: ThreadState, thread: SampledThread, root: UInt32?)] = [:]
+    private var threadTable: ThreadTable?
+    private var pythonFrames: [RawFrame: Frame] = [:]
+    private var symbolizedFrames: [UInt64: SymbolizedFrame] = [:]
+    private var kernelFrames: [UInt64: Frame] = [:]
+    private let mergeRules: NativeMergeRules
+    private let mergePolicy: NativeMergePolicy
+    private var seenThreads = Set<SampledThread>()
+    /// Samples whose native unwind reached the thread's first frame.
+    public private(set) var completeNativeStacks = 0
+
+    /// Loads and configures the BPF program. Throws `NativeCaptureUnavailable` when the
+    /// kernel does not allow it.
+    public init(target: PythonTarget, options: SamplerOptions, native: NativeSamplingOptions) throws {
+        guard let live = target.process?.memory else { throw NativeCaptureUnavailable("native sampling needs a live process") }
+        self.target = target
+        self.options = options
+        self.native = native
+        program = try BPFSampleProgram(frequency: options.rate)
+        liveReader = try PythonReader(target: target)
+        capturedMemory = CapturedMemory(live: live)
+        capturedReader = try PythonReader(memory: capturedMemory, layout: target.layout, addresses: target.addresses)
+        // A copy is one instant: walking it again cannot give another answer.
+        capturedReader.maximumRetries = 0
+        let layout = capturedReader.stackCaptureLayout
+        frameBytes = layout.frameBytes
+        try program.configure(layout)
+        objects = ProcessObjects(target: target.source)
+        objects.prepare()
+        kernelSymbols = native.kernelFrames ? KernelSymbols.current() : nil
+        mergeRules = NativeMergeRules(target: target)
+        mergePolicy = native.allNativeFrames ? .nativeAll : .native
+    }
+
+    public var pythonVersion: String? { target.version.description }
+
+    /// Samples lost in the kernel because pytap did not drain the ring buffer in time.
+    public var lostSamples: UInt64 { program.lostSamples }
+
+    @discardableResult
+    public func run(shouldStop: (SamplerStatistics) -> Bool,
+                    record: (SampledThread, UInt32, UInt64, SampleState) -> Void,
+                    progress: (SamplerStatistics) -> Void) -> SamplerStop {
+        let start = MonotonicClock.now()
+        let stopAt = options.stopAfter.map { start + UInt64((min(max($0, 0), 1e9) * 1e9).rounded(.up)) }
+        var lastThreadScan: UInt64 = 0
+        var lastProgress = start
+        while true {
+            let now = MonotonicClock.now()
+            statistics.elapsed = Double(now - start) / 1e9
+            if shouldStop(statistics) { return .requested }
+            if let stopAt, now >= stopAt { return .requested }
+            if !target.source.isAlive {
+                drain(start: start, record: record)
+                return .targetExited
+            }
+            if now - lastThreadScan >= 200_000_000 {
+                lastThreadScan = now
+                refreshThreads()
+            }
+            let timeout = stopAt.map { Int32(clamping: max(1, min(50, ($0 - min($0, now)) / 1_000_000))) } ?? 50
+            // At most 100 ms of samples per poll, so the deadline, Ctrl-C and progress are seen
+            // even when samples come faster than they are unwound.
+            let budgetEnd = now + 100_000_000
+            program.poll(timeout: timeout) { sample in
+                handle(sample, start: start, record: record)
+                return MonotonicClock.now() < min(budgetEnd, stopAt ?? budgetEnd)
+            }
+            statistics.lostSamples = Int(program.lostSamples)
+            let after = MonotonicClock.now()
+            if after - lastProgress >= 250_000_000 {
+                lastProgress = after
+                statistics.elapsed = Double(after - start) / 1e9
+                progress(statistics)
+            }
+        }
+    }
+
+    private func drain(start: UInt64, record: (SampledThread, UInt32, UInt64, SampleState) -> Void) {
+        let budgetEnd = MonotonicClock.now() + 200_000_000
+        program.poll(timeout: 0) { sample in
+            handle(sample, start: start, record: record)
+            return MonotonicClock.now() < budgetEnd
+        }
+        statistics.lostSamples = Int(program.lostSamples)
+    }
+
+    /// Attaches to new threads, detaches from gone ones, and keeps the program's map of
+    /// thread states current.
+    private func refreshThreads() {
+        guard let states = try? liveReader.allThreadStates() else { return }
+        let table = (try? target.source.threadTable(previous: threadTable)) ?? ThreadTable(hostTIDs: [])
+        threadTable = table
+        var fresh: [Int32: (state: ThreadState, thread: SampledThread, root: UInt32?)] = [:]
+        for view in liveReader.threadViews(of: states, in: table) where view.isCurrent {
+            guard let tid = view.tid else { continue }
+            let thread = SampledThread(pid: target.pid, tid: tid, ident: view.state.ident, name: view.name)
+            var root = threads[tid]?.root
+            if options.threadRoots, threads[tid]?.thread != thread {
+                root = frames.id(for: .marker("thread \(thread.label)"))
+            }
+            fresh[tid] = (view.state, thread, root)
+        }
+        for tid in program.attachedThreads where fresh[tid] == nil {
+            program.detach(tid: tid)
+            program.setThreadState(tid: tid, address: nil)
+        }
+        for (tid, entry) in fresh {
+            if threads[tid]?.state.address != entry.state.address { program.setThreadState(tid: tid, address: entry.state.address) }
+            do {
+                try program.attach(tid: tid)
+            } catch {
+                statistics.errors += 1
+                statistics.errorKinds["thread not attached", default: 0] += 1
+            }
+        }
+        threads = fresh
+    }
+
+    private func handle(_ sample: CapturedSample, start: UInt64, record: (SampledThread, UInt32, UInt64, SampleState) -> Void) {
+        statistics.rounds += 1
+        guard let entry = threads[sample.tid] else { return }
+        capturedMemory.reset()
+        if let stack = sample.userStack { capturedMemory.add(stack) }
+        if let current = sample.currentFrameThroughCFrame { capturedMemory.add(current) }
+        for frame in sample.pythonFrames(frameBytes: frameBytes) { capturedMemory.add(frame) }
+        var python = PythonEvalCalls(frames: [], callEnds: [])
+        if let copy = sample.threadState {
+            capturedMemory.add(copy)
+            let state = ThreadState(address: entry.state.address, interpreter: entry.state.interpreter, ident: entry.state.ident,
+                                    nativeThreadID: entry.state.nativeThreadID, bytes: copy)
+            guard let calls = pythonCalls(of: state) else { return }
+            python = calls
+        }
+        let (native, complete) = nativeFrames(of: sample)
+        let merged = NativeStackMerger.merge(native: native, nativeComplete: complete, python: python,
+                                             rules: mergeRules, policy: mergePolicy)
+        let kernel = kernelSymbols == nil ? [] : sample.kernelStack.map(kernelFrame)
+        var stack: [UInt32] = []
+        if let root = entry.root { stack.append(root) }
+        for frame in (kernel + merged).reversed() { stack.append(frames.id(for: frame)) }
+        let id = stacks.id(for: stack)
+        if seenThreads.insert(entry.thread).inserted { statistics.threads = seenThreads.count }
+        statistics.samples += 1
+        record(entry.thread, id, sample.time > start ? sample.time - start : 0, .onCPU)
+    }
+
+    /// The Python frames of a copied thread state, innermost first, with the eval calls
+    /// that run them; nil when the copy does not hold a consistent stack.
+    private func pythonCalls(of state: ThreadState) -> PythonEvalCalls? {
+        guard let raw = try? capturedReader.rawStack(of: state) else {
+            countError("thread state unreadable")
+            return nil
+        }
+        if let defect = raw.defect {
+            if case .changedWhileReading = defect { statistics.torn += 1 } else { countError(defect.kind) }
+            return nil
+        }
+        var decoded: [Frame] = []
+        decoded.reserveCapacity(raw.frames.count)
+        for rawFrame in raw.frames {
+            if let frame = pythonFrames[rawFrame] {
+                decoded.append(frame)
+                continue
+            }
+            guard let location = try? capturedReader.location(of: rawFrame) else {
+                countError("code object unreadable")
+                return nil
+            }
+            var frame = Frame(python: location)
+            if options.byFunction { frame = frame.atFunctionLevel }
+            pythonFrames[rawFrame] = frame
+            decoded.append(frame)
+        }
+        return PythonEvalCalls(frames: decoded, callEnds: raw.evalCallEnds)
+    }
+
+    /// The native frames of a sample, innermost first, and whether the unwind reached the
+    /// thread's first frame.
+    private func nativeFrames(of sample: CapturedSample) -> ([SymbolizedFrame], Bool) {
+        var registers = UnwindRegisters(architecture: unwinder.architecture)
+        for (dwarf, ptRegs) in NativeSampler.x86_64PtRegsSlots.enumerated() { registers[dwarf] = sample.register(ptRegs) }
+        let result = unwinder.unwind(registers: registers, memory: capturedMemory) { [objects] in objects.unwindModule(at: $0) }
+        let complete: Bool
+        switch result.stop {
+        case .outermostFrame, .zeroReturnAddress: complete = true
+        default: complete = false
+        }
+        if complete { completeNativeStacks += 1 }
+        return (result.frames.map { symbolized($0.lookupAddress) }, complete)
+    }
+
+    /// x86_64: the `struct pt_regs` slot of each DWARF register 0–16 (rax, rdx, rcx, rbx,
+    /// rsi, rdi, rbp, rsp, r8–r15, rip).
+    static let x86_64PtRegsSlots = [10, 12, 11, 5, 13, 14, 4, 19, 9, 8, 7, 6, 3, 2, 1, 0, 16]
+
+    /// A native frame by the object's symbols (s2-native's symbolizer, with lines and
+    /// inlined frames, can take this place).
+    private func symbolized(_ address: UInt64) -> SymbolizedFrame {
+        if let frame = symbolizedFrames[address] { return frame }
+        let (name, module) = objects.function(at: address)
+        let frame = SymbolizedFrame(pc: address, module: module, functions: name.map { [SourceFunction(name: $0)] } ?? [])
+        symbolizedFrames[address] = frame
+        return frame
+    }
+
+    private func kernelFrame(_ address: UInt64) -> Frame {
+        if let frame = kernelFrames[address] { return frame }
+        let frame = Frame(kind: .kernel, name: kernelSymbols?.name(at: address) ?? "0x" + String(address, radix: 16))
+        kernelFrames[address] = frame
+        return frame
+    }
+
+    private func countError(_ kind: String) {
+        statistics.errors += 1
+        statistics.errorKinds[kind, default: 0] += 1
+    }
+}

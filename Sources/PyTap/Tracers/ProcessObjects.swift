@@ -1,0 +1,86 @@
+import Synchronization
+
+/// The object files a live process maps, found by address, with their unwind tables and
+/// symbols built on first use: what unwinding and naming a sampled native stack need. The
+/// memory map is read again when an address falls outside every known mapping (a library
+/// loaded since), at most once a second.
+final class ProcessObjects {
+    private let target: Target
+    private let tables: UnwindTableCache
+    private let symbolIndexes: SymbolIndexCache
+    /// File-backed mappings, by start address.
+    private var mappings: [MemoryMapping] = []
+    private var objects: [String: LoadedObject] = [:]
+    private var unopenable: Set<String> = []
+    private var unwindModules: [String: UnwindModule] = [:]
+    private var lastRefresh: UInt64 = 0
+
+    init(target: Target, tables: UnwindTableCache = UnwindTableCache(), symbols: SymbolIndexCache = SymbolIndexCache()) {
+        self.target = target
+        self.tables = tables
+        self.symbolIndexes = symbols
+        refresh()
+    }
+
+    /// Builds the unwind tables and symbol indexes of every executable mapping now, so the
+    /// first samples do not pay for them.
+    func prepare() {
+        for mapping in mappings where mapping.executable {
+            _ = unwindModule(at: mapping.start)
+            _ = function(at: mapping.start)
+        }
+    }
+
+    private func refresh() {
+        lastRefresh = MonotonicClock.now()
+        guard let all = try? target.mappings() else { return }
+        mappings = all.filter { $0.isFile && $0.path != nil }.sorted { $0.start < $1.start }
+    }
+
+    private func mapping(at address: UInt64) -> MemoryMapping? {
+        func find() -> MemoryMapping? {
+            var low = 0, high = mappings.count
+            while low < high {
+                let middle = (low + high) / 2
+                if mappings[middle].start <= address { low = middle + 1 } else { high = middle }
+            }
+            return low > 0 && mappings[low - 1].contains(address) ? mappings[low - 1] : nil
+        }
+        if let found = find() { return found }
+        guard MonotonicClock.now() - lastRefresh >= 1_000_000_000 else { return nil }
+        refresh()
+        return find()
+    }
+
+    /// The object file mapped at `address`.
+    func object(at address: UInt64) -> LoadedObject? {
+        guard let path = mapping(at: address)?.path else { return nil }
+        if let object = objects[path] { return object }
+        if unopenable.contains(path) { return nil }
+        let pieces = mappings.filter { $0.path == path }
+        guard let elf = try? target.openObject(path: path, mappings: pieces),
+              let object = try? LoadedObject(path: path, elf: elf, mappings: pieces, debugLocator: target.debugLocator) else {
+            unopenable.insert(path)
+            return nil
+        }
+        objects[path] = object
+        return object
+    }
+
+    /// The unwind table of the object at `address`.
+    func unwindModule(at address: UInt64) -> UnwindModule? {
+        guard let object = object(at: address) else { return nil }
+        if let module = unwindModules[object.path] { return module }
+        guard let table = try? tables.table(for: object) else { return nil }
+        let module = UnwindModule(table: table, loadBias: object.loadBias)
+        unwindModules[object.path] = module
+        return module
+    }
+
+    /// The function at `address` by the object's symbols, and the object's path.
+    func function(at address: UInt64) -> (name: String?, module: String?) {
+        guard let object = object(at: address) else { return (nil, nil) }
+        let index = symbolIndexes.index(for: object)
+        return (index.lookup(address &- object.loadBias)?.name, object.path)
+    }
+}

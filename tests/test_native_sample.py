@@ -1,0 +1,129 @@
+"""`pytap sample --native` against real interpreters: native frames (zlib's deflate) with
+the Python function that calls them rootward, stacks that reach the thread's start, kernel
+frames, and a target that runs on untouched when pytap is killed mid-recording."""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import interpreter_params, pytap_path, run_pytap
+
+from test_sample import parse_folded
+
+THREAD_STARTS = ("_start", "__libc_start_main", "__libc_start_call_main", "clone", "clone3", "start_thread")
+NATIVE_INTERPRETERS = ["pyenv-3.11", "debian-3.11-static", "sid-3.14"]
+
+
+def bpf_refused(result):
+    return "native sampling unavailable" in result.stderr.decode()
+
+
+def record(workload, interp, mode, *options):
+    w = workload(interp, "native_work.py", mode, 30)
+    truth = w.truth()
+    time.sleep(0.3)
+    result = run_pytap("sample", "-x", w.pid, "-t", 4, "--rate", 1000, "--native", *options, timeout=90)
+    assert result.returncode == 0, result.stderr.decode()
+    if bpf_refused(result):
+        pytest.skip("SKIPPED BPF not allowed here: " + result.stderr.decode().strip())
+    return truth, parse_folded(result.stdout.decode()), result.stderr.decode()
+
+
+@pytest.mark.parametrize("interp", interpreter_params(NATIVE_INTERPRETERS))
+def test_zlib_under_its_python_caller_and_stacks_reach_the_thread_start(workload, interp):
+    truth, rows, summary = record(workload, interp, "zlib")
+    total = sum(count for _, count in rows)
+    assert total >= 50, summary
+    assert "capture: native stacks captured by a BPF program" in summary
+    function = truth["function"]
+
+    def caller_rootward_of_deflate(stack):
+        deflate = [i for i, label in enumerate(stack) if label.startswith("deflate")]
+        python = [i for i, label in enumerate(stack) if label.startswith(function + " (")]
+        return deflate and python and python[0] < deflate[0]
+
+    under = sum(count for stack, count in rows if caller_rootward_of_deflate(stack))
+    rooted = sum(count for stack, count in rows if stack[0] in THREAD_STARTS)
+    assert under >= 0.85 * total, "%d of %d samples show %s rootward of deflate\n%s" % (under, total, function, summary)
+    assert rooted >= 0.97 * total, "%d of %d stacks reach the thread start\n%s" % (rooted, total, summary)
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.11"]))
+def test_kernel_frames_on_top_with_kernel(workload, interp):
+    truth, rows, summary = record(workload, interp, "kernel", "--kernel")
+    total = sum(count for _, count in rows)
+    in_kernel = sum(count for stack, count in rows if stack[-1].endswith("_[k]"))
+    assert in_kernel >= 0.2 * total, "%d of %d samples end in kernel frames\n%s" % (in_kernel, total, summary)
+    # Kernel frames sit above the user stack, never under it.
+    for stack, _ in rows:
+        kernel = [i for i, label in enumerate(stack) if label.endswith("_[k]")]
+        if kernel:
+            assert kernel == list(range(kernel[0], len(stack))), stack
+    without = sum(count for stack, count in record(workload, interp, "kernel")[1]
+                  for label in stack if label.endswith("_[k]"))
+    assert without == 0
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.11"]))
+def test_sigkill_of_pytap_leaves_the_target_running_and_nothing_attached(workload, interp):
+    w = workload(interp, "native_work.py", "zlib", 30)
+    w.truth()
+    sampler = subprocess.Popen([pytap_path(), "sample", "-x", str(w.pid), "-t", "20", "--native", "--rate", "1000"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Wait until the perf events are open (pytap holds them as perf_event fds).
+    deadline = time.time() + 20
+    def perf_fds(pid):
+        fds = []
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                if os.readlink("/proc/%d/fd/%s" % (pid, fd)) == "anon_inode:[perf_event]":
+                    fds.append(fd)
+            except OSError:
+                pass
+        return fds
+    while time.time() < deadline and sampler.poll() is None and not perf_fds(sampler.pid):
+        time.sleep(0.05)
+    if sampler.poll() is not None:
+        err = sampler.stderr.read().decode()
+        pytest.fail("pytap ended early: " + err)
+    assert perf_fds(sampler.pid), "pytap opened no perf event"
+    time.sleep(0.5)
+    sampler.send_signal(signal.SIGKILL)
+    sampler.wait()
+    time.sleep(0.2)
+    assert w.process.poll() is None, "the target died with pytap"
+    state = open("/proc/%d/stat" % w.pid).read().rsplit(")", 1)[1].split()[0]
+    assert state in ("R", "S"), "target state %s" % state
+    # Its CPU time keeps growing: it runs on.
+    def cpu(pid):
+        fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    before = cpu(w.pid)
+    time.sleep(0.5)
+    assert cpu(w.pid) > before
+    # No BPF program of pytap's is left in the kernel.
+    if os.path.exists("/usr/sbin/bpftool"):
+        listing = subprocess.run(["/usr/sbin/bpftool", "prog", "show"], stdout=subprocess.PIPE).stdout.decode()
+        assert "on_sample" not in listing, listing
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.11"]))
+def test_without_bpf_rights_says_so_in_one_line_and_samples_python_frames(workload, interp):
+    if not os.path.exists("/usr/bin/setpriv"):
+        pytest.skip("SKIPPED setpriv (util-linux) is not installed")
+    w = workload(interp, "native_work.py", "zlib", 30)
+    truth = w.truth()
+    # Root with CAP_SYS_PTRACE (memory reads work) but without CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN.
+    drop = "-bpf,-perfmon,-sys_admin"
+    result = subprocess.run(["/usr/bin/setpriv", "--bounding-set=" + drop, "--inh-caps=" + drop,
+                             pytap_path(), "sample", "-x", str(w.pid), "-t", "1", "--native"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert result.returncode == 0, result.stderr.decode()
+    err = result.stderr.decode()
+    refusals = [line for line in err.splitlines() if "native sampling unavailable" in line]
+    assert len(refusals) == 2 and "Operation not permitted" in refusals[0], err  # the warning, and the summary's capture line
+    assert "capture: Python frames only" in err
+    rows = parse_folded(result.stdout.decode())
+    assert rows and all(stack[-1].startswith(truth["function"] + " (") for stack, _ in rows), rows

@@ -1,0 +1,40 @@
+"""Spends its CPU time in C code called from one Python function, for `sample --native`.
+
+usage: python native_work.py TRUTH.json zlib|kernel SECONDS
+zlib: `compress_forever` calls zlib.compress (libz's deflate) in a loop.
+kernel: `read_forever` reads /proc/self/maps and urandom bytes in a loop (time in system calls).
+Writes {"pid", "function", "thread_time"} to TRUTH.json once running, then runs SECONDS.
+"""
+import json
+import os
+import sys
+import time
+import zlib
+
+clock = getattr(time, "monotonic", time.time)
+
+
+def compress_forever(until):
+    data = os.urandom(1 << 15) * 4
+    while clock() < until:
+        zlib.compress(data, 9)
+
+
+def read_forever(until):
+    while clock() < until:
+        with open("/proc/self/maps", "rb") as f:
+            f.read()
+        os.urandom(1 << 16)
+
+
+def main():
+    truth_path, mode, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    function = {"zlib": compress_forever, "kernel": read_forever}[mode]
+    with open(truth_path + ".tmp", "w") as f:
+        json.dump({"pid": os.getpid(), "function": function.__name__}, f)
+    os.rename(truth_path + ".tmp", truth_path)
+    function(clock() + seconds)
+
+
+if __name__ == "__main__":
+    main()
