@@ -150,7 +150,7 @@ final class FakeInterpreter {
     /// `f_executable` holds `executable` (default: `code`).
     @discardableResult
     func frame(code: UInt64, instruction: Int, previous: UInt64, owner: UInt8 = 0, at address: UInt64? = nil,
-               executable: UInt64? = nil) -> UInt64 {
+               executable: UInt64? = nil, isEntry: Bool = false) -> UInt64 {
         switch traits.frameModel {
         case .frameObjects(let lastiUnit):
             let frame = objects.object(type: frameType, size: 256)
@@ -165,6 +165,7 @@ final class FakeInterpreter {
             let instructions = code &+ offset(.codeCodeAdaptive)
             memory.pointer(instructions &+ UInt64(bitPattern: Int64(instruction)), at: frame + offset(.iframeInstruction))
             if has(.iframeOwner) { memory.u8(owner, at: frame + offset(.iframeOwner)) }
+            if has(.iframeIsEntry) { memory.u8(isEntry ? 1 : 0, at: frame + offset(.iframeIsEntry)) }
             return frame
         }
     }

@@ -78,6 +78,8 @@ import PyTap
 
         let first = try reader.rawStack(of: threads[0])
         #expect(first.frames.map(\.instructionOffset) == [6, 4])
+        // Each frame object is run by an eval call of its own.
+        #expect(first.evalCallEnds == [1, 2])
         #expect(try reader.expectedFrames(first) == [
             ExpectedFrame("handle", file: "/srv/handler.py", line: 380),
             ExpectedFrame("<module>", file: "/srv/main.py", line: 3),
@@ -143,6 +145,8 @@ import PyTap
         #expect(stack.defect == nil && stack.retries == 0)
         #expect(stack.frames.map(\.code) == [compute, run, numbers, module])
         #expect(stack.frames.map(\.instructionOffset) == [6, 4, 6, 4])
+        // The shim ends the eval call running compute and run; the rest have no shim under them here.
+        #expect(stack.evalCallEnds == [2])
         #expect(try reader.expectedFrames(stack) == [
             ExpectedFrame("compute", qualname: "Worker.run.<locals>.compute", file: "/srv/app/worker.py", line: 129),
             ExpectedFrame("run", qualname: "Worker.run", file: "/srv/app/worker.py", line: 450),
@@ -191,6 +195,24 @@ import PyTap
         let stack = try reader.rawStack(of: try reader.threadStates(of: fake.mainInterpreter)[0])
         #expect(stack.defect == nil)
         #expect(stack.frames.map(\.instructionOffset) == [2, 4])
+    }
+
+    @Test func python311EvalCallsEndAtEntryFramesEvenInvisibleOnes() throws {
+        // Innermost first: inner (entry, still in its prologue: not shown), callback (entry),
+        // work, <module> (entry). Three eval calls: [], [callback], [work, <module>].
+        let fake = try FakeInterpreter(version: "3.11.7")
+        let code = fake.code("f", file: "f.py", firstLine: 1, lines: [1, 1, 2, 3], firstTraceable: 2)
+        let thread = fake.addThread(ident: 1)
+        let module = fake.frame(code: code, instruction: 4, previous: 0, isEntry: true)
+        let work = fake.frame(code: code, instruction: 6, previous: module)
+        let callback = fake.frame(code: code, instruction: 4, previous: work, isEntry: true)
+        let inner = fake.frame(code: code, instruction: 0, previous: callback, isEntry: true)
+        fake.setTopFrame(inner, of: thread)
+        let reader = try fake.reader()
+        let stack = try reader.rawStack(of: try reader.threadStates(of: fake.mainInterpreter)[0])
+        #expect(stack.defect == nil)
+        #expect(stack.frames.map(\.instructionOffset) == [4, 6, 4])
+        #expect(stack.evalCallEnds == [0, 1, 3])
     }
 
     @Test func python314MasksTheTaggedExecutableAndSkipsFramesThatRunNoCode() throws {

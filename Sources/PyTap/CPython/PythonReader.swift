@@ -53,6 +53,11 @@ public struct RawStack: Sendable {
     public var frameAddresses: [UInt64] = []
     /// Outer frames not walked (a stack deeper than `maximumDepth`): `frames` are its innermost.
     public var cut: CutFrames? = nil
+    /// Where each C-level call of the eval loop ends, innermost call first: the number of
+    /// `frames` run by it and the calls inside it (a call running no visible frame repeats
+    /// the previous count). From entry and shim frames, which `frames` leaves out; what the
+    /// native merge needs to replace each eval-loop frame by exactly the frames it runs.
+    public var evalCallEnds: [Int] = []
 }
 
 /// The outer frames of a stack too deep to walk whole, counted up to a limit.
@@ -316,7 +321,7 @@ public final class PythonReader {
             // Each attempt starts from a copy of the thread state made for it. A pointer read
             // from it may be stale by the time it is followed (the cframe on the C stack, a
             // popped frame): such a read failing is a stack that changed, not an error.
-            var walk = ChainWalk.Result(frames: [], addresses: [], frameAddresses: [], defect: .changedWhileReading)
+            var walk = ChainWalk.Result(frames: [], addresses: [], frameAddresses: [], evalCallEnds: [], defect: .changedWhileReading)
             if let top = try unlessTorn({ try topFrame(of: state) }) {
                 codes.beginUse()
                 walk = self.walk(from: top, thread: state)
@@ -338,7 +343,7 @@ public final class PythonReader {
             let problem = walk.defect
             guard problem != nil, attempt < maximumRetries else {
                 return RawStack(frames: walk.frames, defect: problem, retries: attempt, frameAddresses: walk.frameAddresses,
-                                cut: walk.cut)
+                                cut: walk.cut, evalCallEnds: walk.evalCallEnds)
             }
             attempt += 1
             if attempt > 1 { pauseBeforeRetry?(attempt) }
@@ -415,6 +420,8 @@ public final class PythonReader {
                 let code = try frame.pointer(codeOffset)
                 guard (try? codes.code(at: code)) != nil else { return walk.result(.unreadable(address: code, what: "code object")) }
                 walk.append(RawFrame(code: code, instructionOffset: lasti < 0 ? -1 : lasti * lastiUnit))
+                // Each frame object is run by a call of its own.
+                walk.endEvalCall()
                 address = try frame.pointer(backOffset)
             }
         } catch {
@@ -432,6 +439,7 @@ public final class PythonReader {
             let codeOffset = try layout.require(.iframeCode)
             let instructionOffset = try layout.require(.iframeInstruction)
             let ownerOffset = layout[.iframeOwner]
+            let isEntryOffset = layout[.iframeIsEntry]
             let firstNonPythonOwner = layout[.firstNonPythonFrameOwner]
             let tagMask = ~layout.traits.codeReferenceTagBits
             let ownedByGenerator = UInt8(truncatingIfNeeded: try layout.require(.frameOwnedByGenerator))
@@ -458,6 +466,13 @@ public final class PythonReader {
                 defer { address = next }
                 var owner: UInt8 = 0
                 if let ownerOffset { owner = try frame.u8(base + ownerOffset) }
+                let endsEvalCall: Bool
+                switch layout.traits.evalCalls {
+                case .framePerCall: endsEvalCall = true
+                case .entryFlag: endsEvalCall = try isEntryOffset.map { try frame.u8(base + $0) != 0 } ?? false
+                case .entryShim: endsEvalCall = firstNonPythonOwner.map { Int(owner) == $0 } ?? false
+                }
+                defer { if endsEvalCall { walk.endEvalCall() } }
                 // Shim/entry frames owned by the C stack or the interpreter run no Python code.
                 if let firstNonPythonOwner, Int(owner) >= firstNonPythonOwner { continue }
                 let code = try frame.pointer(base + codeOffset) & tagMask
@@ -583,6 +598,7 @@ struct ChainWalk {
     var frames: [RawFrame] = []
     var frameAddresses: [UInt64] = []
     var addresses: [UInt64] = []
+    var evalCallEnds: [Int] = []
     /// Frames found before each step: a cycle's repeated frames are cut off with it.
     private var framesBefore: [Int] = []
     private var tortoise: UInt64 = 0
@@ -629,6 +645,7 @@ struct ChainWalk {
         frames.removeLast(frames.count - framesBefore[end])
         frameAddresses.removeLast(frameAddresses.count - framesBefore[end])
         addresses.removeLast(count - end)
+        evalCallEnds.removeAll { $0 > frames.count }
     }
 
     struct Result {
@@ -636,12 +653,19 @@ struct ChainWalk {
         var addresses: [UInt64]
         /// The address of each frame of `frames`.
         var frameAddresses: [UInt64]
+        var evalCallEnds: [Int]
         var defect: WalkDefect?
         var cut: CutFrames?
     }
 
     func result(_ defect: WalkDefect?, cut: CutFrames? = nil) -> Result {
-        Result(frames: frames, addresses: addresses, frameAddresses: frameAddresses, defect: defect, cut: cut)
+        Result(frames: frames, addresses: addresses, frameAddresses: frameAddresses, evalCallEnds: evalCallEnds,
+               defect: defect, cut: cut)
+    }
+
+    /// The C-level eval call that ran the frames found so far (and not yet ended) ends here.
+    mutating func endEvalCall() {
+        evalCallEnds.append(frames.count)
     }
 
     /// Adds a frame found at the address visited last.

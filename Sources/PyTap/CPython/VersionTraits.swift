@@ -73,6 +73,17 @@ public struct VersionTraits: Sendable, Equatable {
         case inlineValues
     }
 
+    /// How the frame chain shows which frames one C-level call of the eval loop runs.
+    public enum EvalCallModel: Sendable, Equatable {
+        /// ≤3.10: every frame object is run by a call of its own.
+        case framePerCall
+        /// 3.11: the first frame a call runs has `is_entry` set.
+        case entryFlag
+        /// 3.12+: each call pushes a shim frame owned by the C stack (the owner value
+        /// `firstNonPythonFrameOwner` of the layout table) under the first frame it runs.
+        case entryShim
+    }
+
     /// Bits of `co_localspluskinds` (3.11+; `CO_FAST_*`, macros of pycore_code.h, so not in DWARF).
     public struct LocalKinds: Sendable, Equatable {
         public var local: UInt8
@@ -99,6 +110,10 @@ public struct VersionTraits: Sendable, Equatable {
     }
 
     public var frameModel: FrameModel
+    public var evalCalls: EvalCallModel
+    /// The C function of the eval loop, whose native frames run Python frames (`.cold`
+    /// parts of it count as it).
+    public var evalLoopFunctions: [String]
     public var lineTable: LineTableFormat
     public var interpreterRoot: InterpreterRoot
     public var gil: GILModel
@@ -129,6 +144,9 @@ public struct VersionTraits: Sendable, Equatable {
         let atLeast = { (major: Int, minor: Int) in v >= (major, minor) }
         return VersionTraits(
             frameModel: atLeast(3, 11) ? .interpreterFrames : .frameObjects(lastiUnit: atLeast(3, 10) ? 2 : 1),
+            evalCalls: atLeast(3, 12) ? .entryShim : atLeast(3, 11) ? .entryFlag : .framePerCall,
+            // 3.6–3.10's PyEval_EvalFrameEx only calls the default eval function.
+            evalLoopFunctions: atLeast(3, 6) ? ["_PyEval_EvalFrameDefault"] : ["PyEval_EvalFrameEx"],
             lineTable: atLeast(3, 11) ? .locationTable311 : atLeast(3, 10) ? .lineTable310 : atLeast(3, 6) ? .lnotabSigned : .lnotabUnsigned,
             interpreterRoot: atLeast(3, 7) ? .runtime : .interpHeadSymbol,
             gil: atLeast(3, 12) ? .interpreterGIL : atLeast(3, 7) ? .runtimeGIL : .currentThreadSymbol,
