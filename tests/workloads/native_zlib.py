@@ -1,18 +1,22 @@
 # -*- coding: utf-8 -*-
-"""Spends its time in zlib.compress called from a Python function, on the main thread and
-on N-1 worker threads (argv[1], default 1); prints "ready <pid>" and then a progress
-counter file (argv[2], optional) grows while it runs. Runs on Python 2.7 and 3.6+.
-For `dump --native` tests: the merged stack must show compress_chunk rootward of zlib's
-deflate frames."""
+"""Spends its time in zlib.compress called from a Python function (compress_chunk), on the
+main thread and on N-1 workers. Usage: native_zlib.py TRUTH [N]. Writes TRUTH (pid, the
+threads' OS ids) once all run, then TRUTH.progress, a count that grows while it runs.
+Runs on Python 2.7 and 3.6+. For `dump --native`: the merged stack must show compress_chunk
+rootward of zlib's deflate frames."""
 from __future__ import print_function
 
+import json
 import os
 import sys
 import threading
 import zlib
 
-DATA = os.urandom(1 << 16) * 4
+from truth import current_tid
+
+DATA = os.urandom(1 << 15) * 4
 progress = [0]
+tids = []
 
 
 def compress_chunk():
@@ -20,26 +24,35 @@ def compress_chunk():
 
 
 def worker_loop():
+    tids.append(current_tid())
     while True:
         compress_chunk()
         progress[0] += 1
 
 
 def main():
-    threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1
-    counter = sys.argv[2] if len(sys.argv) > 2 else None
-    for _ in range(threads - 1):
+    truth_path = sys.argv[1]
+    count = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    tids.append(current_tid())
+    for _ in range(count - 1):
         thread = threading.Thread(target=worker_loop)
         thread.daemon = True
         thread.start()
-    print("ready", os.getpid())
-    sys.stdout.flush()
+    while len(tids) < count:
+        compress_chunk()
+    with open(truth_path + ".tmp", "w") as out:
+        json.dump({"pid": os.getpid(), "tids": sorted(tids)}, out)
+    os.rename(truth_path + ".tmp", truth_path)
+    own = 0
     while True:
         compress_chunk()
         progress[0] += 1
-        if counter:
-            with open(counter, "w") as out:
-                out.write(str(progress[0]))
+        own += 1
+        if own % 10:
+            continue
+        with open(truth_path + ".progress.tmp", "w") as out:
+            out.write(str(progress[0]))
+        os.rename(truth_path + ".progress.tmp", truth_path + ".progress")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,9 @@ import SystemPackage
 /// left stopped: if pytap dies while it holds one, the kernel detaches it and it runs on
 /// (no PTRACE_O_EXITKILL).
 public enum ThreadPause {
-    /// How long a thread may take to stop (one in uninterruptible sleep does not stop).
-    public static let stopTimeoutMilliseconds: Int32 = 100
+    /// How long a thread may take to stop: a runnable thread stops when next scheduled,
+    /// which on a loaded machine takes a while; one in uninterruptible sleep does not stop.
+    public static let stopTimeoutMilliseconds: Int32 = 1000
 
     /// Runs `body` with thread `tid` (pytap's namespace) stopped, handing it the thread's
     /// general registers as `PTRACE_GETREGSET(NT_PRSTATUS)` gives them (x86_64: `struct
@@ -17,7 +18,10 @@ public enum ThreadPause {
         var pendingSignal: Int32 = 0
         let stopped = clinux_thread_stop(tid, stopTimeoutMilliseconds, &pendingSignal)
         guard stopped == 0 else {
-            if stopped == -Errno.timedOut.rawValue { _ = clinux_thread_resume(tid, 0, stopTimeoutMilliseconds) }
+            if stopped == -Errno.timedOut.rawValue {
+                _ = clinux_thread_resume(tid, 0, stopTimeoutMilliseconds)
+                throw ThreadPauseError.didNotStop(tid: tid, milliseconds: Int(stopTimeoutMilliseconds))
+            }
             throw SystemCallError("stopping thread \(tid) (ptrace) to read its registers", Errno(rawValue: -stopped))
         }
         defer { _ = clinux_thread_resume(tid, pendingSignal, stopTimeoutMilliseconds) }
@@ -27,5 +31,15 @@ public enum ThreadPause {
             throw SystemCallError("reading thread \(tid)'s registers (PTRACE_GETREGSET)", Errno(rawValue: Int32(-read)))
         }
         return try body(Array(words.prefix(Int(read) / 8)))
+    }
+}
+
+public enum ThreadPauseError: Error, CustomStringConvertible, Equatable {
+    case didNotStop(tid: Int32, milliseconds: Int)
+
+    public var description: String {
+        switch self {
+        case .didNotStop(let tid, let milliseconds): return "thread \(tid) did not stop within \(milliseconds) ms (uninterruptible sleep?)"
+        }
     }
 }

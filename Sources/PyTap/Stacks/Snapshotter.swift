@@ -39,14 +39,18 @@ public final class Snapshotter {
         for view in views {
             let state = view.state
             var capture: NativeStackReader.Capture<RawStack>?
-            let raw: RawStack
+            var nativeFailure: Error?
             if let native, let tid = view.tid {
                 // The thread state is read again while the thread is held: the copy is older.
-                capture = try native.capture(tid: tid) { try reader.rawStack(of: try reader.reread(state)) }
-                raw = capture!.python
-            } else {
-                raw = try reader.rawStack(of: state)
+                do {
+                    capture = try native.capture(tid: tid) { try reader.rawStack(of: try reader.reread(state)) }
+                } catch let error as MemoryReadError where error == .processGone {
+                    throw error
+                } catch {
+                    nativeFailure = error
+                }
             }
+            let raw = try capture?.python ?? reader.rawStack(of: state)
             var frames = [Frame]()
             var defect = raw.defect
             var locals = [[LocalVariable]?]()
@@ -65,6 +69,8 @@ public final class Snapshotter {
             }
             if let native, let capture {
                 frames = native.merge(capture, python: PythonEvalCalls(frames: frames, callEnds: raw.evalCallEnds))
+            } else if let nativeFailure {
+                frames.append(.marker("(native stack unavailable: \(nativeFailure))"))
             }
             if let cut = raw.cut, defect == nil {
                 frames.append(cut.marker)

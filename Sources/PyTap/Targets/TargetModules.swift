@@ -74,9 +74,10 @@ public final class TargetModules {
         let symbol = caches.symbols.index(for: object).lookup(address)?.name
         if functions.isEmpty {
             if let symbol { functions = [SourceFunction(name: symbol)] }
-        } else if let symbol {
-            // The symbol table names the physical function as the linker knows it (DWARF may
-            // give a C++ function's short name).
+        } else if let symbol, functions[functions.count - 1].name == "??" || symbol.hasPrefix("_Z") || symbol.hasPrefix("_R") {
+            // DWARF names a C function as its source does (no `.lto_priv.0`, `.cold`
+            // suffixes); the symbol is better when DWARF has no name, or for C++ and Rust,
+            // whose DW_AT_name lacks the namespace the mangled name keeps.
             functions[functions.count - 1].name = symbol
         }
         return SymbolizedFrame(pc: pc, module: object.path, functions: functions)
