@@ -14,7 +14,8 @@ import pytest
 from conftest import interpreter_params, pytap_path, run_pytap
 
 THREE = ["pyenv-3.11", "debian-3.11-static", "sid-3.14"]
-THREAD_START = ("_start", "__libc_start_", "clone", "start_thread")
+# Names of a thread's first frames, leading underscores removed (`__clone3`, `__libc_start_main_impl`).
+THREAD_START = ("start", "libc_start_", "clone", "start_thread")
 MISMATCH = "does not line up"
 
 
@@ -32,7 +33,7 @@ def reaches_thread_start(frames):
     if not frames or frames[-1]["kind"] != "native":
         return False
     last = frames[-1]
-    if last["name"].startswith(THREAD_START):
+    if last["name"].lstrip("_").startswith(THREAD_START):
         return True
     # The sid chroot has no libc6-dbg: its libc's start_thread and clone3 have no symbol.
     # Accept unnamed libc frames right under the interpreter's thread entry there.
@@ -159,3 +160,19 @@ def test_sigkill_during_dump_native_leaves_target_running(interp, workload):
     # Every thread still runs: another dump sees all ten compressing or about to.
     data = native_dump(w.pid)
     assert len(data["threads"]) == 10
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.11"]))
+def test_dump_core_native_unwinds_from_saved_registers(interp, workload, tmp_path):
+    w = workload(interp, "native_zlib.py", 2)
+    truth = w.truth()
+    prefix = str(tmp_path / "core")
+    made = subprocess.run(["gcore", "-o", prefix, str(w.pid)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    assert made.returncode == 0, made.stdout.decode()
+    result = run_pytap("dump", "--core", "%s.%d" % (prefix, w.pid), "--native", "--json")
+    assert result.returncode == 0, result.stderr.decode()
+    data = json.loads(result.stdout.decode("utf-8"))
+    assert sorted(t["tid"] for t in data["threads"]) == truth["tids"]
+    for thread in data["threads"]:
+        check_merged(thread["frames"])
+    assert any(deflate_under_compress_chunk(t["frames"]) for t in data["threads"])
