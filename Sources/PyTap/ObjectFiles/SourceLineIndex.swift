@@ -98,14 +98,10 @@ public final class SourceLineIndex: @unchecked Sendable {
     }
 
     private func unit(containing address: UInt64) -> Int? {
-        var low = 0, high = unitRanges.count
-        while low < high {
-            let middle = (low + high) / 2
-            if unitRanges[middle].low <= address { low = middle + 1 } else { high = middle }
-        }
+        guard let last = unitRanges.lastIndex(withKeyAtMost: address, key: \.low) else { return nil }
         // Ranges of different units do not overlap; look back a little in case they nest.
-        var index = low - 1
-        while index >= 0 && index >= low - 8 {
+        var index = last
+        while index >= 0 && index >= last - 7 {
             if address < unitRanges[index].high { return unitRanges[index].unit }
             index -= 1
         }

@@ -28,13 +28,8 @@ public final class TargetModules {
 
     /// The mapping holding an address.
     private func mapping(containing address: UInt64) -> MemoryMapping? {
-        var low = 0, high = mappings.count
-        while low < high {
-            let middle = (low + high) / 2
-            if mappings[middle].start <= address { low = middle + 1 } else { high = middle }
-        }
-        guard low > 0, mappings[low - 1].contains(address) else { return nil }
-        return mappings[low - 1]
+        guard let index = mappings.lastIndex(withKeyAtMost: address, key: \.start), mappings[index].contains(address) else { return nil }
+        return mappings[index]
     }
 
     /// The object file mapped at an address, nil when none is (or it cannot be opened).

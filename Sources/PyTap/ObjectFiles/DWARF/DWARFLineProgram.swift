@@ -167,13 +167,8 @@ struct DWARFLineProgram {
 
     /// The file and line at an address, nil outside every sequence.
     func location(at address: UInt64) -> (file: String?, line: Int)? {
-        var low = 0, high = rows.count
-        while low < high {
-            let middle = (low + high) / 2
-            if rows[middle].address <= address { low = middle + 1 } else { high = middle }
-        }
-        guard low > 0 else { return nil }
-        let row = rows[low - 1]
+        guard let index = rows.lastIndex(withKeyAtMost: address, key: \.address) else { return nil }
+        let row = rows[index]
         if row.endSequence { return nil }
         return (files[row.file], row.line)
     }
