@@ -5,7 +5,11 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <elf.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -135,4 +139,56 @@ pid_t clinux_spawn(const char *file, char *const argv[], int death_signal) {
         return -error;
     }
     return pid;
+}
+
+/// Waits up to timeout_ms for a ptrace stop of tid: 0 and the status, or -errno.
+static int wait_for_stop(pid_t tid, int timeout_ms, int *status) {
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        pid_t got = waitpid(tid, status, __WALL | WNOHANG);
+        if (got == tid) {
+            if (WIFSTOPPED(*status)) return 0;
+            return -ESRCH;  // exited or killed
+        }
+        if (got < 0 && errno != EINTR) return -errno;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long elapsed = (now.tv_sec - start.tv_sec) * 1000L + (now.tv_nsec - start.tv_nsec) / 1000000L;
+        if (elapsed >= timeout_ms) return -ETIMEDOUT;
+        struct timespec pause = {0, 20000};
+        nanosleep(&pause, NULL);
+    }
+}
+
+int clinux_thread_stop(pid_t tid, int timeout_ms, int *pending_signal) {
+    *pending_signal = 0;
+    if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) != 0) return -errno;
+    if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) != 0) {
+        int error = errno;
+        ptrace(PTRACE_DETACH, tid, NULL, NULL);
+        return -error;
+    }
+    int status = 0;
+    int result = wait_for_stop(tid, timeout_ms, &status);
+    if (result != 0) return result;
+    // A signal-delivery stop (no event in the high bits) took the signal from the thread.
+    if ((status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP) *pending_signal = WSTOPSIG(status);
+    return 0;
+}
+
+long clinux_thread_registers(pid_t tid, void *buffer, size_t size) {
+    struct iovec vector = {buffer, size};
+    if (ptrace(PTRACE_GETREGSET, tid, (void *)(uintptr_t)NT_PRSTATUS, &vector) != 0) return -errno;
+    return (long)vector.iov_len;
+}
+
+int clinux_thread_resume(pid_t tid, int signal, int timeout_ms) {
+    if (ptrace(PTRACE_DETACH, tid, NULL, (void *)(uintptr_t)signal) == 0) return 0;
+    if (errno != ESRCH) return -errno;
+    // Not stopped yet (a late stop from the interrupt): wait for it, then detach.
+    int status = 0;
+    int result = wait_for_stop(tid, timeout_ms, &status);
+    if (result != 0) return result;
+    if ((status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP && signal == 0) signal = WSTOPSIG(status);
+    return ptrace(PTRACE_DETACH, tid, NULL, (void *)(uintptr_t)signal) == 0 ? 0 : -errno;
 }

@@ -13,6 +13,7 @@ struct DumpCommand: ParsableCommand {
               pytap dump --pid 1234
               pytap dump -x 1234 --json | jq '.threads[].frames[0]'
               pytap dump -x 1234 --locals
+              pytap dump -x 1234 --native
               pytap dump --core core.1234 [--executable /usr/bin/python3.12] [--sysroot /srv/container-root]
 
             A core file (from the kernel or gdb's gcore) gives the same output; pages the core left \
@@ -36,6 +37,12 @@ struct DumpCommand: ParsableCommand {
     @Flag(name: .long, help: "Show each frame's arguments and local variables (short reprs; see README).")
     var locals = false
 
+    @Flag(name: .long, help: "Merge each thread's native (C) stack with its Python frames; interpreter plumbing between Python frames is folded. Stops each thread for a moment (ptrace).")
+    var native = false
+
+    @Flag(name: .customLong("native-all"), help: "Like --native, but show every native frame.")
+    var nativeAll = false
+
     @Flag(name: .long, help: "Print JSON (schema in README: {pid, python, threads: [{tid, ident, name, gil, idle, frames}]}).")
     var json = false
 
@@ -47,6 +54,8 @@ struct DumpCommand: ParsableCommand {
         if (pid == nil) == (core == nil) { throw ValidationError("give either --pid PID or --core FILE") }
         if core == nil && (executable != nil || sysroot != nil) { throw ValidationError("--executable and --sysroot go with --core") }
         if asyncTasks && locals { throw ValidationError("--locals does not go with --async") }
+        if locals && (native || nativeAll) { throw ValidationError("--locals cannot be combined with --native yet") }
+        if asyncTasks && (native || nativeAll) { throw ValidationError("--native does not go with --async") }
     }
 
     func run() throws {
@@ -60,6 +69,9 @@ struct DumpCommand: ParsableCommand {
             }
             let snapshotter = try Snapshotter(target: target)
             snapshotter.includeLocals = locals
+            if native || nativeAll {
+                snapshotter.native = try NativeStackReader(target: target, policy: nativeAll ? .nativeAll : .native)
+            }
             let snapshot = try snapshotter.snapshot()
             try write(json ? DumpReport.json(snapshot) : DumpReport.text(snapshot), defects: snapshot.threads.map(\.defect), of: "stacks")
         } catch let exit as ExitCode {

@@ -107,10 +107,17 @@ final class NativeMergeTests: XCTestCase {
         let calls = PythonEvalCalls(frames: [py("work"), py("<module>")], callEnds: [1, 2])
         let merged = NativeStackMerger.merge(native: stack, nativeComplete: false, python: calls, rules: rules, policy: .native)
         XCTAssertEqual(names(merged), ["deflate_slow", "deflate", "zlib_compress_impl", "cfunction_vectorcall_FASTCALL",
-                                       "work", "(native stack ends here)", "<module>"])
+                                       "work", "(native stack incomplete)", "<module>"])
         // The same frames on an unwind that claims to be complete do not line up.
         let claimed = NativeStackMerger.merge(native: stack, nativeComplete: true, python: calls, rules: rules, policy: .native)
         XCTAssertTrue(claimed.contains { $0.kind == .marker && $0.name.contains("does not line up") })
+    }
+
+    func testIncompleteUnwindIsMarkedWhereItEnds() {
+        let stack = Array(threeTenStack().prefix(7))  // both eval frames, then stops
+        let calls = PythonEvalCalls(frames: [py("work"), py("<module>")], callEnds: [1, 2])
+        let merged = NativeStackMerger.merge(native: stack, nativeComplete: false, python: calls, rules: rules, policy: .nativeAll)
+        XCTAssertEqual(names(merged).suffix(3), ["_PyFunction_Vectorcall", "<module>", "(native stack incomplete)"])
     }
 
     func testUnknownFunctionIsNamedByAddress() {

@@ -40,4 +40,16 @@ int clinux_take_suspend(void);
 /// ignored by pytap). Returns the child's PID, or -errno (also exec's errno).
 pid_t clinux_spawn(const char *file, char *const argv[], int death_signal);
 
+/// Stops thread `tid` of another process for a moment: PTRACE_SEIZE (no options, so if
+/// pytap dies the kernel detaches and the thread runs on), PTRACE_INTERRUPT, then waits up
+/// to `timeout_ms` for the stop. Returns 0 when stopped, with `*pending_signal` a signal the
+/// stop intercepted (hand it back on resume); -errno otherwise (-ETIMEDOUT: not stopped in
+/// time, still seized: resume it, or exit, which detaches).
+int clinux_thread_stop(pid_t tid, int timeout_ms, int *pending_signal);
+/// PTRACE_GETREGSET(NT_PRSTATUS) of a stopped thread: bytes read, or -errno.
+long clinux_thread_registers(pid_t tid, void *buffer, size_t size);
+/// PTRACE_DETACH handing back `signal` (0: none). 0, or -errno. A seized thread that has not
+/// stopped yet is waited for up to `timeout_ms` first.
+int clinux_thread_resume(pid_t tid, int signal, int timeout_ms);
+
 #endif

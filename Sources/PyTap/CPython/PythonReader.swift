@@ -376,6 +376,13 @@ public final class PythonReader {
         }
     }
 
+    /// The thread state read again (the walk starts from a copy of it).
+    public func reread(_ thread: ThreadState) throws -> ThreadState {
+        ThreadState(address: thread.address, interpreter: thread.interpreter, ident: thread.ident,
+                    nativeThreadID: thread.nativeThreadID,
+                    bytes: try reading("thread state", at: thread.address) { try memory.readStruct(thread.address, count: threadStateSize) })
+    }
+
     /// `body`'s result, or nil when one of its reads failed; the target being gone still throws.
     private func unlessTorn<T>(_ body: () throws -> T) throws -> T? {
         do {

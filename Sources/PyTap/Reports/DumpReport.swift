@@ -77,6 +77,16 @@ public enum DumpReport {
         return locals.map { "        \($0.name) = \($0.repr ?? "<unbound>")".escapingControlCharacters + "\n" }.joined()
     }
 
+    /// A frame's line in the text form: a native frame adds its source line, when known,
+    /// and its object file's name.
+    static func textLabel(_ frame: Frame) -> String {
+        guard frame.kind == .native else { return frame.label }
+        var text = frame.label
+        if let file = frame.file { text += " (\(file)\(frame.line.map { ":\($0)" } ?? ""))" }
+        if let module = frame.module { text += " [\(module.split(separator: "/").last.map(String.init) ?? module)]" }
+        return text
+    }
+
     /// The text form; names and paths from the target have their control characters escaped.
     public static func text(_ snapshot: ProcessSnapshot) -> String {
         func shown(_ text: String) -> String { text.escapingControlCharacters }
@@ -91,7 +101,7 @@ public enum DumpReport {
             if let name = thread.name { out += ": \"\(shown(name))\"" }
             out += "\n"
             for (index, frame) in thread.frames.enumerated() {
-                out += "    \(shown(frame.label))\n"
+                out += "    \(shown(textLabel(frame)))\n"
                 if index < thread.locals.count { out += localsText(thread.locals[index]) }
             }
             if thread.frames.isEmpty && thread.defect == nil { out += "    (no Python frames)\n" }

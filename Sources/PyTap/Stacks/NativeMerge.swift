@@ -115,10 +115,9 @@ public enum NativeStackMerger {
                 merged.append((native, isInterpreter && !rules.keptInterpreterFunctions.contains(name)))
             }
         }
-        if group < groups.count {
-            merged.append((.marker("(native stack ends here)"), false))
-            for rest in groups[group...] { merged += rest.map { ($0, false) } }
-        }
+        // An unwind that stopped early says where; the Python calls it did not reach follow.
+        if !nativeComplete { merged.append((NativeStackMerger.incompleteMarker, false)) }
+        for rest in groups[group...] { merged += rest.map { ($0, false) } }
         guard policy == .native,
               let innermost = merged.firstIndex(where: { $0.frame.kind == .python }),
               let outermost = merged.lastIndex(where: { $0.frame.kind == .python }) else { return merged.map(\.frame) }
@@ -126,6 +125,9 @@ public enum NativeStackMerger {
             !(entry.plumbing && index > innermost && index < outermost)
         }.map(\.element.frame)
     }
+
+    /// Where a native stack that did not reach the thread's first frame ends.
+    public static let incompleteMarker = Frame.marker("(native stack incomplete)")
 
     /// The frames one native frame stands for (inlined calls, then its function), each with
     /// its function name; an unknown function is named by its address.

@@ -20,6 +20,8 @@ public final class Snapshotter {
     public let reader: PythonReader
     /// Whether snapshots read each frame's arguments and local variables (`dump --locals`).
     public var includeLocals = false
+    /// With `dump --native`: each thread's native stack, merged with its Python frames.
+    public var native: NativeStackReader?
 
     public init(target: PythonTarget) throws {
         self.target = target
@@ -36,7 +38,19 @@ public final class Snapshotter {
         var threads = [ThreadStack]()
         for view in views {
             let state = view.state
-            let raw = try reader.rawStack(of: state)
+            var capture: NativeStackReader.Capture<RawStack>?
+            var nativeFailure: Error?
+            if let native, let tid = view.tid {
+                // The thread state is read again while the thread is held: the copy is older.
+                do {
+                    capture = try native.capture(tid: tid) { try reader.rawStack(of: try reader.reread(state)) }
+                } catch let error as MemoryReadError where error == .processGone {
+                    throw error
+                } catch {
+                    nativeFailure = error
+                }
+            }
+            let raw = try capture?.python ?? reader.rawStack(of: state)
             var frames = [Frame]()
             var defect = raw.defect
             var locals = [[LocalVariable]?]()
@@ -52,6 +66,11 @@ public final class Snapshotter {
                     defect = defect ?? .unreadable(address: rawFrame.code, what: "code object")
                     break
                 }
+            }
+            if let native, let capture {
+                frames = native.merge(capture, python: PythonEvalCalls(frames: frames, callEnds: raw.evalCallEnds))
+            } else if let nativeFailure {
+                frames.append(.marker("(native stack unavailable: \(nativeFailure))"))
             }
             if let cut = raw.cut, defect == nil {
                 frames.append(cut.marker)

@@ -29,6 +29,9 @@ enum DWARFConstant {
         static let atomicType: UInt64 = 0x47
         static let skeletonUnit: UInt64 = 0x4a
         static let immutableType: UInt64 = 0x4b
+        static let lexicalBlock: UInt64 = 0x0b
+        static let inlinedSubroutine: UInt64 = 0x1d
+        static let subprogram: UInt64 = 0x2e
     }
 
     enum Attribute {
@@ -49,6 +52,17 @@ enum DWARFConstant {
         static let signature: UInt64 = 0x69
         static let dataBitOffset: UInt64 = 0x6b
         static let strOffsetsBase: UInt64 = 0x72
+        static let stmtList: UInt64 = 0x10
+        static let lowPC: UInt64 = 0x11
+        static let highPC: UInt64 = 0x12
+        static let compDir: UInt64 = 0x1b
+        static let abstractOrigin: UInt64 = 0x31
+        static let specification: UInt64 = 0x47
+        static let ranges: UInt64 = 0x55
+        static let callFile: UInt64 = 0x58
+        static let callLine: UInt64 = 0x59
+        static let addrBase: UInt64 = 0x73
+        static let rnglistsBase: UInt64 = 0x74
     }
 
     enum Form {

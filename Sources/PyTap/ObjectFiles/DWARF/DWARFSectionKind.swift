@@ -2,6 +2,7 @@
 enum DWARFSectionKind: UInt8, Sendable {
     case info, types, abbrev, str, lineStr, strOffsets, sup
     case ehFrame, ehFrameHeader, debugFrame
+    case line, ranges, rnglists, addr
     /// A DWARF expression inside a CFI program.
     case expression
 
@@ -18,6 +19,10 @@ enum DWARFSectionKind: UInt8, Sendable {
         case .ehFrameHeader: return ".eh_frame_hdr"
         case .debugFrame: return ".debug_frame"
         case .expression: return "a CFI expression"
+        case .line: return ".debug_line"
+        case .ranges: return ".debug_ranges"
+        case .rnglists: return ".debug_rnglists"
+        case .addr: return ".debug_addr"
         }
     }
 }

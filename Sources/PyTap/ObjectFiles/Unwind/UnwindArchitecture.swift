@@ -23,6 +23,18 @@ public struct UnwindArchitecture: Sendable {
     public var signalTrampoline: SignalTrampoline?
     /// DWARF register names, for messages and tests.
     public var registerNames: [String]
+    /// For each DWARF register, its index among the general registers that ptrace's
+    /// `PTRACE_GETREGSET(NT_PRSTATUS)` and a core's NT_PRSTATUS note list (nil: not there).
+    public var generalRegisterSlots: [Int?] = []
+
+    /// The registers of a frame from a thread's general registers (ptrace or a core).
+    public func registers(fromGeneral words: [UInt64]) -> UnwindRegisters {
+        var registers = UnwindRegisters(architecture: self)
+        for (register, slot) in generalRegisterSlots.enumerated() {
+            if let slot, slot < words.count { registers[register] = words[slot] }
+        }
+        return registers
+    }
 
     /// The kernel's sigreturn trampoline and the saved registers of `struct ucontext`.
     public struct SignalTrampoline: Sendable {
@@ -47,7 +59,10 @@ public struct UnwindArchitecture: Sendable {
             signalTrampoline: SignalTrampoline(code: [0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05],
                                                registersOffset: 40, slotOfRegister: slots),
             registerNames: ["rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp",
-                            "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip"])
+                            "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip"],
+            // struct user_regs_struct: r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi rdi
+            // orig_rax rip cs eflags rsp ss fs_base gs_base ds es fs gs.
+            generalRegisterSlots: [10, 12, 11, 5, 13, 14, 4, 19, 9, 8, 7, 6, 3, 2, 1, 0, 16])
     }()
 
     /// The architecture of an ELF file's machine, or nil when pytap cannot unwind it yet.

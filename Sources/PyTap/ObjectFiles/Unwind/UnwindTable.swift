@@ -97,14 +97,8 @@ public final class UnwindTable: @unchecked Sendable {
             cached = built
             return built
         }
-        // The last entry starting at or before the address.
-        var low = 0, high = entries.count
-        while low < high {
-            let middle = (low + high) / 2
-            if entries[middle].start <= address { low = middle + 1 } else { high = middle }
-        }
-        guard low > 0 else { return nil }
-        let entry = entries[low - 1]
+        guard let index = entries.lastIndex(withKeyAtMost: address, key: \.start) else { return nil }
+        let entry = entries[index]
         guard address < entry.end else { return nil }
         return try section.frameDescriptionEntry(at: entry.offset)
     }

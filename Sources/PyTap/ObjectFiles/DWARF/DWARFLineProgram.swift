@@ -1,0 +1,175 @@
+/// One compile unit's `.debug_line` program (DWARF 2–5), run into rows: the file table and
+/// the (address, file, line) rows, sorted by address, sequence ends included.
+struct DWARFLineProgram {
+    struct Row {
+        var address: UInt64
+        var file: Int
+        var line: Int
+        var endSequence: Bool
+    }
+
+    /// Full paths, indexed as the program's file numbers are (DWARF 5 from 0, older from 1).
+    var files: [Int: String] = [:]
+    var rows: [Row] = []
+
+    /// Rows run at most (a malformed program must not run away).
+    static let maximumRows = 4_000_000
+
+    /// - Parameters: `strings` reads a string-class value of a header entry (strp, line_strp).
+    init(section: DWARFSectionData, offset: Int, addressSize: Int, compilationDirectory: String?,
+         strings: (_ form: UInt64, _ value: UInt64) throws -> String?) throws {
+        var cursor = section.cursor(at: offset)
+        var length = UInt64(try cursor.u32())
+        var offsetSize = 4
+        if length == 0xffff_ffff {
+            length = try cursor.u64()
+            offsetSize = 8
+        }
+        guard length <= UInt64(cursor.remaining) else { throw DWARFError.truncated(section: section.kind.name, offset: offset) }
+        let end = cursor.offset + Int(length)
+        cursor = section.cursor(at: cursor.offset, end: end)
+        let version = Int(try cursor.u16())
+        guard (2...5).contains(version) else { throw DWARFError.malformed(".debug_line version \(version)") }
+        var addressSize = addressSize
+        if version >= 5 {
+            addressSize = Int(try cursor.u8())
+            _ = try cursor.u8()  // segment selector size
+        }
+        let headerLength = try cursor.sectionOffset(size: offsetSize)
+        guard headerLength <= UInt64(cursor.remaining) else { throw DWARFError.truncated(section: section.kind.name, offset: offset) }
+        let programStart = cursor.offset + Int(headerLength)
+        let minimumInstructionLength = UInt64(try cursor.u8())
+        if version >= 4 { _ = try cursor.u8() }  // maximum operations per instruction (VLIW only)
+        let defaultIsStatement = try cursor.u8() != 0
+        _ = defaultIsStatement
+        let lineBase = Int(Int8(bitPattern: try cursor.u8()))
+        let lineRange = Int(try cursor.u8())
+        let opcodeBase = Int(try cursor.u8())
+        guard lineRange > 0, opcodeBase > 0 else { throw DWARFError.malformed(".debug_line line_range 0 or opcode_base 0") }
+        var standardLengths = [Int]()
+        for _ in 1..<opcodeBase { standardLengths.append(Int(try cursor.u8())) }
+
+        func joined(_ directory: String?, _ name: String) -> String {
+            if name.hasPrefix("/") { return name }
+            guard var directory, !directory.isEmpty else { return name }
+            if !directory.hasPrefix("/"), let base = compilationDirectory, !base.isEmpty { directory = base + "/" + directory }
+            return directory + "/" + name
+        }
+        if version >= 5 {
+            let unit = DWARFUnit(object: 0, section: .info, offset: 0, end: 0, version: version, unitType: 1,
+                                 addressSize: addressSize, offsetSize: offsetSize, abbreviationOffset: 0, firstDIEOffset: 0)
+            func entries() throws -> [[UInt64: String]] {
+                var format = [(UInt64, UInt64)]()
+                for _ in 0..<Int(try cursor.u8()) { format.append((try cursor.uleb128(), try cursor.uleb128())) }
+                let count = try cursor.uleb128()
+                guard count <= UInt64(cursor.remaining) else { throw DWARFError.malformed(".debug_line claims \(count) entries") }
+                var result = [[UInt64: String]]()
+                for _ in 0..<Int(count) {
+                    var entry = [UInt64: String]()
+                    for (content, form) in format {
+                        let spec = DWARFAttributeSpec(attribute: content, form: form, implicitConst: 0, fixedSize: 0)
+                        let value = try DWARFForms.read(spec, &cursor, unit)
+                        switch form {
+                        case DWARFConstant.Form.string:
+                            let bytes = section.bytes[value.dataOffset..<(value.dataOffset + Int(value.value))]
+                            entry[content] = String(decoding: UnsafeRawBufferPointer(rebasing: bytes), as: UTF8.self)
+                        case DWARFConstant.Form.strp, DWARFConstant.Form.lineStrp, DWARFConstant.Form.strx,
+                             DWARFConstant.Form.strx1, DWARFConstant.Form.strx2, DWARFConstant.Form.strx4:
+                            entry[content] = try strings(form, value.value)
+                        default:
+                            entry[content] = String(value.value)
+                        }
+                    }
+                    result.append(entry)
+                }
+                return result
+            }
+            let path: UInt64 = 1, directoryIndex: UInt64 = 2
+            let directories = try entries().map { $0[path] }
+            for (index, entry) in try entries().enumerated() {
+                guard let name = entry[path] else { continue }
+                let directory = entry[directoryIndex].flatMap(Int.init).flatMap { $0 < directories.count ? directories[$0] : nil }
+                files[index] = joined(directory ?? nil, name)
+            }
+        } else {
+            var directories = [compilationDirectory]
+            while true {
+                let start = cursor.offset
+                try cursor.skipCString()
+                if cursor.offset - start == 1 { break }
+                directories.append(String(decoding: UnsafeRawBufferPointer(rebasing: section.bytes[start..<(cursor.offset - 1)]), as: UTF8.self))
+            }
+            var index = 1
+            while true {
+                let start = cursor.offset
+                try cursor.skipCString()
+                if cursor.offset - start == 1 { break }
+                let name = String(decoding: UnsafeRawBufferPointer(rebasing: section.bytes[start..<(cursor.offset - 1)]), as: UTF8.self)
+                let directory = Int(try cursor.uleb128())
+                _ = try cursor.uleb128()
+                _ = try cursor.uleb128()
+                files[index] = joined(directory < directories.count ? directories[directory] : nil, name)
+                index += 1
+            }
+        }
+
+        // The state machine.
+        cursor.offset = programStart
+        var address: UInt64 = 0, file = 1, line = 1
+        func reset() { address = 0; file = 1; line = 1 }
+        func emit(end: Bool = false) throws {
+            guard rows.count < DWARFLineProgram.maximumRows else { throw DWARFError.malformed(".debug_line program too long") }
+            rows.append(Row(address: address, file: file, line: line, endSequence: end))
+        }
+        while !cursor.isAtEnd {
+            let opcode = Int(try cursor.u8())
+            if opcode >= opcodeBase {
+                let adjusted = opcode - opcodeBase
+                address &+= UInt64(adjusted / lineRange) &* minimumInstructionLength
+                line += lineBase + adjusted % lineRange
+                try emit()
+                continue
+            }
+            switch opcode {
+            case 0:
+                let length = try cursor.uleb128()
+                guard length > 0, length <= UInt64(cursor.remaining) else { throw DWARFError.malformed(".debug_line extended opcode length \(length)") }
+                let next = cursor.offset + Int(length)
+                switch try cursor.u8() {
+                case 1:
+                    try emit(end: true)
+                    reset()
+                case 2: address = try cursor.unsigned(size: addressSize)
+                default: break
+                }
+                cursor.offset = next
+            case 1: try emit()
+            case 2: address &+= try cursor.uleb128() &* minimumInstructionLength
+            case 3: line += Int(truncatingIfNeeded: try cursor.sleb128())
+            case 4: file = Int(truncatingIfNeeded: try cursor.uleb128())
+            case 8: address &+= UInt64((255 - opcodeBase) / lineRange) &* minimumInstructionLength
+            case 9: address &+= UInt64(try cursor.u16())
+            default:
+                // set_column, negate_stmt, basic_block, prologue_end, epilogue_begin, set_isa and
+                // unknown ones: skip their ULEB128 operands.
+                for _ in 0..<(opcode - 1 < standardLengths.count ? standardLengths[opcode - 1] : 0) { _ = try cursor.uleb128() }
+            }
+        }
+        // By address; at one address a sequence's end sorts before another's start, and
+        // rows keep their program order.
+        let indexed = rows.enumerated().sorted { left, right in
+            if left.element.address != right.element.address { return left.element.address < right.element.address }
+            if left.element.endSequence != right.element.endSequence { return left.element.endSequence }
+            return left.offset < right.offset
+        }
+        rows = indexed.map(\.element)
+    }
+
+    /// The file and line at an address, nil outside every sequence.
+    func location(at address: UInt64) -> (file: String?, line: Int)? {
+        guard let index = rows.lastIndex(withKeyAtMost: address, key: \.address) else { return nil }
+        let row = rows[index]
+        if row.endSequence { return nil }
+        return (files[row.file], row.line)
+    }
+}

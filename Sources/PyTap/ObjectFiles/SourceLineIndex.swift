@@ -1,0 +1,291 @@
+import Synchronization
+
+/// Source lines and inlined calls of one object file, from its DWARF (`.debug_info`,
+/// `.debug_line`, `.debug_ranges`/`.debug_rnglists`; the file itself or its separate debug
+/// file, dwz supplementary files followed). A compile unit is read on the first lookup of
+/// an address in it: its line program, and the ranges of its functions and inlined calls.
+/// Malformed DWARF gives no answer for that unit, never a trap.
+public final class SourceLineIndex: @unchecked Sendable {
+    private let context: DWARFContext
+    private let line: DWARFSectionData
+    private let rangeReader: DWARFRangeReader
+    /// Compile units by address range: (low, high, unit index), sorted by low.
+    private let unitRanges: [(low: UInt64, high: UInt64, unit: Int)]
+    private let units = Mutex<[Int: UnitInfo?]>([:])
+
+    /// A function or an inlined call: its ranges, nesting depth, name and call site.
+    struct Scope {
+        var ranges: [(low: UInt64, high: UInt64)]
+        var depth: Int
+        var name: String
+        var callFile: Int?
+        var callLine: Int?
+        var isInlined: Bool
+
+        func contains(_ address: UInt64) -> Bool { ranges.contains { address >= $0.low && address < $0.high } }
+    }
+
+    struct UnitInfo {
+        var lines: DWARFLineProgram?
+        var scopes: [Scope]
+    }
+
+    /// Compile-unit root attributes that decide how its other attributes are read.
+    struct UnitBases {
+        var lowPC: UInt64 = 0
+        var addrBase: Int = 8
+        var rnglistsBase: Int = 12
+        var version: Int
+        var addressSize: Int
+        var offsetSize: Int
+    }
+
+    static let maximumScopesPerUnit = 2_000_000
+
+    public init?(elf: ELFFile) {
+        guard elf.section(named: ".debug_info") != nil, elf.section(named: ".debug_line") != nil,
+              let types = try? DWARFContext.forFile(elf) else { return nil }
+        context = types
+        func load(_ name: String, _ kind: DWARFSectionKind) -> DWARFSectionData {
+            guard let section = elf.section(named: name), let data = try? DWARFSectionData(kind: kind, elf: elf, section: section)
+            else { return DWARFSectionData(empty: kind) }
+            return data
+        }
+        line = load(".debug_line", .line)
+        let rangeReader = DWARFRangeReader(ranges: load(".debug_ranges", .ranges), rnglists: load(".debug_rnglists", .rnglists),
+                                           addr: load(".debug_addr", .addr))
+        self.rangeReader = rangeReader
+        var unitRanges = [(low: UInt64, high: UInt64, unit: Int)]()
+        for (index, unit) in context.units.enumerated()
+        where unit.object == 0 && unit.section == .info && unit.unitType == DWARFConstant.UnitType.compile {
+            guard let root = try? context.readDIE(DWARFDIEReference(unit: index, offset: unit.firstDIEOffset)) else { continue }
+            let bases = SourceLineIndex.bases(of: root, unit: unit)
+            for range in (try? rangeReader.scopeRanges(of: root, bases: bases)) ?? [] where range.high > range.low {
+                unitRanges.append((range.low, range.high, index))
+            }
+        }
+        unitRanges.sort { $0.low < $1.low }
+        self.unitRanges = unitRanges
+    }
+
+    private static func bases(of root: DWARFDIE, unit: DWARFUnit) -> UnitBases {
+        typealias A = DWARFConstant.Attribute
+        var bases = UnitBases(version: unit.version, addressSize: unit.addressSize, offsetSize: unit.offsetSize)
+        if let low = root.value(A.lowPC), low.form == DWARFConstant.Form.addr { bases.lowPC = low.value }
+        if let base = root.value(A.addrBase) { bases.addrBase = Int(clamping: base.value) }
+        if let base = root.value(A.rnglistsBase) { bases.rnglistsBase = Int(clamping: base.value) }
+        return bases
+    }
+
+    /// The functions at a link-time address, inlined calls innermost first, then the
+    /// function the code belongs to; each with the source line the address is at in it.
+    public func functions(at address: UInt64) -> [SourceFunction] {
+        guard let unitIndex = unit(containing: address), let info = unitInfo(unitIndex) else { return [] }
+        let chain = info.scopes.filter { $0.contains(address) }.sorted { $0.depth > $1.depth }
+        // Innermost scope first; each scope's line is where the address is in it: the line
+        // table's for the innermost, the call site of the scope inside it for the others.
+        var result = [SourceFunction]()
+        var location = info.lines?.location(at: address)
+        for scope in chain {
+            result.append(SourceFunction(name: scope.name, file: location?.file, line: location?.line))
+            if !scope.isInlined { break }
+            location = scope.callLine.map { (scope.callFile.flatMap { info.lines?.files[$0] }, $0) }
+        }
+        if result.isEmpty, let location {
+            return [SourceFunction(name: "??", file: location.file, line: location.line)]
+        }
+        return result
+    }
+
+    private func unit(containing address: UInt64) -> Int? {
+        guard let last = unitRanges.lastIndex(withKeyAtMost: address, key: \.low) else { return nil }
+        // Ranges of different units do not overlap; look back a little in case they nest.
+        var index = last
+        while index >= 0 && index >= last - 7 {
+            if address < unitRanges[index].high { return unitRanges[index].unit }
+            index -= 1
+        }
+        return nil
+    }
+
+    private func unitInfo(_ index: Int) -> UnitInfo? {
+        if let cached = units.withLock({ $0[index] }) { return cached }
+        let info = try? readUnit(index)
+        units.withLock { $0[index] = .some(info) }
+        return info
+    }
+
+    private func readUnit(_ index: Int) throws -> UnitInfo {
+        typealias A = DWARFConstant.Attribute
+        let unit = context.units[index]
+        let root = try context.readDIE(DWARFDIEReference(unit: index, offset: unit.firstDIEOffset))
+        let bases = SourceLineIndex.bases(of: root, unit: unit)
+        var lines: DWARFLineProgram?
+        if let statementList = root.value(A.stmtList), statementList.value < UInt64(line.count) {
+            let directory = try root.value(A.compDir).flatMap { try context.string($0, unit: index) }
+            lines = try? DWARFLineProgram(section: line, offset: Int(statementList.value), addressSize: unit.addressSize,
+                                          compilationDirectory: directory) { form, value in
+                try self.context.string(DWARFAttributeValue(form: form, value: value, dataOffset: 0), unit: index)
+            }
+        }
+        var scopes = [Scope]()
+        try collectScopes(in: root, depth: 0, bases: bases, into: &scopes)
+        return UnitInfo(lines: lines, scopes: scopes)
+    }
+
+    private func collectScopes(in die: DWARFDIE, depth: Int, bases: UnitBases, into scopes: inout [Scope]) throws {
+        typealias T = DWARFConstant.Tag
+        typealias A = DWARFConstant.Attribute
+        guard depth < 64 else { return }
+        try context.forEachChild(of: die) { child in
+            let isFunction = child.tag == T.subprogram, isInlined = child.tag == T.inlinedSubroutine
+            if isFunction || isInlined {
+                let ranges = try rangeReader.scopeRanges(of: child, bases: bases)
+                if !ranges.isEmpty, scopes.count < SourceLineIndex.maximumScopesPerUnit {
+                    scopes.append(Scope(ranges: ranges, depth: depth, name: try name(of: child) ?? "??",
+                                        callFile: child.value(A.callFile).map { Int(clamping: $0.value) },
+                                        callLine: child.value(A.callLine).map { Int(clamping: $0.value) },
+                                        isInlined: isInlined))
+                }
+            }
+            if isFunction || isInlined || child.tag == T.lexicalBlock || child.tag == T.namespace {
+                try collectScopes(in: child, depth: depth + 1, bases: bases, into: &scopes)
+            }
+            return false
+        }
+    }
+
+    /// DW_AT_name, through DW_AT_abstract_origin and DW_AT_specification.
+    private func name(of die: DWARFDIE) throws -> String? {
+        typealias A = DWARFConstant.Attribute
+        var current = die
+        for _ in 0..<8 {
+            if let name = try context.name(of: current) { return name }
+            guard let link = current.value(A.abstractOrigin) ?? current.value(A.specification) else { return nil }
+            current = try context.readDIE(try context.reference(link, from: current.unit))
+        }
+        return nil
+    }
+
+}
+
+/// Reads the address ranges of DIEs: low_pc/high_pc, `.debug_ranges` (DWARF 2–4) and
+/// `.debug_rnglists` (DWARF 5), addresses indexed through `.debug_addr`.
+struct DWARFRangeReader {
+    let ranges: DWARFSectionData
+    let rnglists: DWARFSectionData
+    let addr: DWARFSectionData
+
+    /// The address ranges of a DIE: low_pc/high_pc, or DW_AT_ranges.
+    func scopeRanges(of die: DWARFDIE, bases: SourceLineIndex.UnitBases) throws -> [(low: UInt64, high: UInt64)] {
+        typealias A = DWARFConstant.Attribute
+        typealias F = DWARFConstant.Form
+        if let lowValue = die.value(A.lowPC), let highValue = die.value(A.highPC) {
+            let low = try address(lowValue, bases: bases)
+            let high = highValue.form == F.addr || isAddressIndex(highValue.form) ? try address(highValue, bases: bases)
+                : low &+ highValue.value
+            return [(low, high)]
+        }
+        guard let rangesValue = die.value(A.ranges) else { return [] }
+        if bases.version >= 5 {
+            var offset = rangesValue.value
+            if rangesValue.form == F.rnglistx {
+                var cursor = rnglists.cursor(at: bases.rnglistsBase + Int(clamping: offset) * bases.offsetSize)
+                offset = UInt64(bases.rnglistsBase) &+ (try cursor.sectionOffset(size: bases.offsetSize))
+            }
+            return try rangeList(at: offset, bases: bases)
+        }
+        return try legacyRanges(at: rangesValue.value, bases: bases)
+    }
+
+    func isAddressIndex(_ form: UInt64) -> Bool {
+        typealias F = DWARFConstant.Form
+        return [F.addrx, F.addrx1, F.addrx2, F.addrx3, F.addrx4, F.gnuAddrIndex].contains(form)
+    }
+
+    func address(_ value: DWARFAttributeValue, bases: SourceLineIndex.UnitBases) throws -> UInt64 {
+        isAddressIndex(value.form) ? try indexedAddress(value.value, bases: bases) : value.value
+    }
+
+    func indexedAddress(_ index: UInt64, bases: SourceLineIndex.UnitBases) throws -> UInt64 {
+        guard index < UInt64(Int32.max) else { throw DWARFError.malformed("address index \(index)") }
+        var cursor = addr.cursor(at: bases.addrBase + Int(index) * bases.addressSize)
+        return try cursor.unsigned(size: bases.addressSize)
+    }
+
+    /// A DWARF 5 range list (.debug_rnglists).
+    func rangeList(at offset: UInt64, bases: SourceLineIndex.UnitBases) throws -> [(low: UInt64, high: UInt64)] {
+        guard offset < UInt64(rnglists.count) else { throw DWARFError.truncated(section: rnglists.kind.name, offset: Int(clamping: offset)) }
+        var cursor = rnglists.cursor(at: Int(offset))
+        var base = bases.lowPC
+        var result = [(low: UInt64, high: UInt64)]()
+        for _ in 0..<100_000 {
+            switch try cursor.u8() {
+            case 0: return result
+            case 1: base = try indexedAddress(try cursor.uleb128(), bases: bases)
+            case 2: result.append((try indexedAddress(try cursor.uleb128(), bases: bases), try indexedAddress(try cursor.uleb128(), bases: bases)))
+            case 3:
+                let start = try indexedAddress(try cursor.uleb128(), bases: bases)
+                result.append((start, start &+ (try cursor.uleb128())))
+            case 4:
+                let start = try cursor.uleb128(), end = try cursor.uleb128()
+                result.append((base &+ start, base &+ end))
+            case 5: base = try cursor.unsigned(size: bases.addressSize)
+            case 6: result.append((try cursor.unsigned(size: bases.addressSize), try cursor.unsigned(size: bases.addressSize)))
+            case 7:
+                let start = try cursor.unsigned(size: bases.addressSize)
+                result.append((start, start &+ (try cursor.uleb128())))
+            case let kind: throw DWARFError.malformed("range list entry kind \(kind)")
+            }
+        }
+        throw DWARFError.malformed("range list too long")
+    }
+
+    /// A DWARF 2–4 range list (.debug_ranges): address pairs relative to the unit's base.
+    func legacyRanges(at offset: UInt64, bases: SourceLineIndex.UnitBases) throws -> [(low: UInt64, high: UInt64)] {
+        guard offset < UInt64(ranges.count) else { throw DWARFError.truncated(section: ranges.kind.name, offset: Int(clamping: offset)) }
+        var cursor = ranges.cursor(at: Int(offset))
+        var base = bases.lowPC
+        let selector: UInt64 = bases.addressSize == 8 ? .max : 0xffff_ffff
+        var result = [(low: UInt64, high: UInt64)]()
+        for _ in 0..<100_000 {
+            let start = try cursor.unsigned(size: bases.addressSize), end = try cursor.unsigned(size: bases.addressSize)
+            if start == 0 && end == 0 { return result }
+            if start == selector { base = end; continue }
+            result.append((base &+ start, base &+ end))
+        }
+        throw DWARFError.malformed("range list too long")
+    }
+}
+
+/// Source line indexes shared across processes, keyed by build-id; nil (cached too) for a
+/// file without DWARF.
+public final class SourceLineIndexCache: Sendable {
+    private let indexes = Mutex<[String: SourceLineIndex?]>([:])
+
+    public init() {}
+
+    public func index(for object: LoadedObject) -> SourceLineIndex? {
+        let key = object.elf.cacheKey
+        if let cached = indexes.withLock({ $0[key] }) { return cached }
+        let dwarfFile = object.elf.section(named: ".debug_info") != nil ? object.elf : object.debugFile
+        let index = dwarfFile.flatMap { SourceLineIndex(elf: $0) }
+        return indexes.withLock { entries in
+            if let raced = entries[key] { return raced }
+            entries[key] = .some(index)
+            return index
+        }
+    }
+}
+
+extension DWARFContext {
+    /// The DWARF of an ELF file, with its dwz supplementary file when found.
+    static func forFile(_ elf: ELFFile) throws -> DWARFContext {
+        let main = try DWARFObject(elf: elf)
+        var supplementary: DWARFObject?
+        if let link = DWARFSupplementaryLink(elf: elf), let file = link.locate(forFileAt: elf.path) {
+            supplementary = try DWARFObject(elf: file)
+        }
+        return try DWARFContext(main: main, supplementary: supplementary, supplementaryNote: nil)
+    }
+}
