@@ -39,30 +39,36 @@ def start(workload, interp, mode, seconds):
 
 @pytest.mark.parametrize("interp", interpreter_params())
 def test_gc_frames_while_collections_run(interp, workload):
-    w, truth = start(workload, interp, "gc", 4)
+    w, truth = start(workload, interp, "gc", 5)
     rows, summary = sample(w.pid, 2.5)
     spent = wait_for_file(w.truth_host + ".done", w.process, timeout=60)["spent"]
-    in_gc = building = 0
+    in_gc = building = elsewhere = 0
     for frames, count in rows:
         names = functions_in(frames, truth)
         # Only ever the innermost frame, above the function that called gc.collect().
         assert GC not in frames[:-1], frames
         if frames[-1] == GC:
-            assert python_frame(frames[-2])[0] == "collect_cycles", frames
             in_gc += count
+            if python_frame(frames[-2])[0] != "collect_cycles":
+                elsewhere += count
+                print("<GC> not above collect_cycles: %s" % frames)
         elif "make_cycles" in names or "collect_cycles" in names:
             building += count
     measured = in_gc / float(in_gc + building)
     share = spent["collect_cycles"] / (spent["collect_cycles"] + spent["make_cycles"])
-    print("%s: <GC> in %.1f%% of samples, gc.collect() %.1f%% of thread CPU (%d samples)\n%s" % (
-        interp, 100 * measured, 100 * share, in_gc + building, summary))
-    assert in_gc + building > 100, summary
+    print("%s: <GC> in %.1f%% of samples (%d elsewhere), gc.collect() %.1f%% of thread CPU (%d samples)\n%s" % (
+        interp, 100 * measured, elsewhere, 100 * share, in_gc + building, summary))
+    assert in_gc + building > 50, summary
     assert abs(measured - share) <= 0.15
+    # A stack read in the middle of a collection is the collecting one (the flag is read
+    # before the thread state is copied and after the walk; a reader preempted for a whole
+    # collection and the code between two of them could still mislabel one).
+    assert elsewhere <= 0.02 * in_gc
 
 
 @pytest.mark.parametrize("interp", interpreter_params())
 def test_no_gc_frames_without_collections(interp, workload):
-    w, truth = start(workload, interp, "nogc", 3)
+    w, truth = start(workload, interp, "nogc", 30)
     rows, summary = sample(w.pid, 1.5)
     total = sum(count for frames, count in rows if "make_cycles" in functions_in(frames, truth))
     assert total > 50, summary
@@ -71,10 +77,10 @@ def test_no_gc_frames_without_collections(interp, workload):
 
 @pytest.mark.parametrize("interp", interpreter_params(["pyenv-2.7", "pyenv-3.12", "sid-3.15"]))
 def test_no_gc_option_drops_the_frame(interp, workload):
-    w, truth = start(workload, interp, "gc", 3)
+    w, truth = start(workload, interp, "gc", 30)
     rows, summary = sample(w.pid, 1.5, "--no-gc")
     collecting = sum(count for frames, count in rows if python_frame(frames[-1])[0] == "collect_cycles")
-    assert collecting > 50, summary  # the collections ran: their samples end in collect_cycles
+    assert collecting > 20, summary  # the collections ran: their samples end in collect_cycles
     assert not [frames for frames, _ in rows if GC in frames]
 
 
@@ -101,7 +107,7 @@ def test_dump_shows_gc_on_top_of_the_collecting_thread(interp, workload):
 
 @pytest.mark.parametrize("interp", interpreter_params())
 def test_exception_mode_keeps_only_the_handler(interp, workload):
-    w, truth = start(workload, interp, "exceptions", 10)
+    w, truth = start(workload, interp, "exceptions", 60)
     # The workload's own view: sys.exc_info() holds an exception in handle_error only.
     assert truth["handled"] == {"handle_error": True, "normal_work": False}
     exceptions, summary = sample(w.pid, 2.5, "--mode", "exception")
@@ -119,7 +125,7 @@ def test_exception_mode_keeps_only_the_handler(interp, workload):
     print("%s: --mode exception %s, --mode cpu %s\n%s" % (interp, only, both, summary))
     # Without the mode both halves show (the timing between them is "other").
     assert min(both["handle_error"], both["normal_work"]) > 0.25 * (both["handle_error"] + both["normal_work"])
-    assert only["handle_error"] > 100, summary
+    assert only["handle_error"] > 50, summary
     assert only["normal_work"] == 0
     assert only["other"] <= 0.01 * only["handle_error"]
 
