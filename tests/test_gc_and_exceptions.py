@@ -127,7 +127,9 @@ def test_exception_mode_keeps_only_the_handler(interp, workload):
     assert min(both["handle_error"], both["normal_work"]) > 0.25 * (both["handle_error"] + both["normal_work"])
     assert only["handle_error"] > 50, summary
     assert only["normal_work"] == 0
-    assert only["other"] <= 0.01 * only["handle_error"]
+    # A stack read from the thread-state copy may lag the exception checks by the time
+    # between them: the caller about to enter the handler, rarely.
+    assert only["other"] <= max(3, 0.03 * only["handle_error"])
 
 
 def test_mode_cpu_and_idle_contradict():
@@ -136,3 +138,16 @@ def test_mode_cpu_and_idle_contradict():
     assert "--mode cpu" in result.stderr.decode()
     result = run_pytap("sample", "--pid", 1, "--mode", "bogus")
     assert result.returncode != 0
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.12"]))
+def test_top_ranks_the_collector(interp, workload):
+    w, truth = start(workload, interp, "gc", 30)
+    result = run_pytap("top", "--pid", w.pid, "--once", "--interval", 2)
+    assert result.returncode == 0, result.stderr.decode()
+    rows = [line.split() for line in result.stdout.decode("utf-8").splitlines()]
+    gc_rows = [row for row in rows if row and row[-1] == GC]
+    assert gc_rows, result.stdout.decode("utf-8")
+    assert float(gc_rows[0][0].rstrip("%")) > 10  # own share: gc.collect() is about half of the CPU
+    result = run_pytap("top", "--pid", w.pid, "--once", "--interval", 1, "--no-gc")
+    assert GC not in result.stdout.decode("utf-8")
