@@ -22,27 +22,9 @@ import os
 import sys
 import time
 
-try:
-    thread_time = time.thread_time
-except AttributeError:  # Python 2.7/3.6: clock_gettime(CLOCK_THREAD_CPUTIME_ID) through ctypes
-    import ctypes
+from cpu_split import loop_range, thread_time  # the thread CPU clock on 2.7 too
 
-    class _Timespec(ctypes.Structure):
-        _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
-
-    _clock_gettime = ctypes.CDLL(None).clock_gettime
-
-    def thread_time():
-        ts = _Timespec()
-        _clock_gettime(3, ctypes.byref(ts))
-        return ts.tv_sec + ts.tv_nsec * 1e-9
-
-try:
-    loop_range = xrange
-except NameError:
-    loop_range = range
-
-# Python 2 keeps an exception handled by a frame (the fallbacks above) as the thread's
+# Python 2 keeps an exception handled by a frame (cpu_split's import fallbacks) as the thread's
 # current one until that frame returns, for every function it calls: forget it.
 if hasattr(sys, "exc_clear"):
     sys.exc_clear()
