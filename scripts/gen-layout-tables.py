@@ -43,6 +43,19 @@ FIELDS = [
     ("stackChunkPrevious", ["_PyStackChunk.previous"]),
     ("stackChunkSize", ["_PyStackChunk.size"]),
     ("stackChunkData", ["_PyStackChunk.data"]),
+    # Exceptions: the one a thread is handling (2.7/3.6 in the thread state, 3.7+ on the
+    # exc_info stack of _PyErr_StackItem) and the one being raised
+    ("tstateExcType27", ["PyThreadState.exc_type"], (2, 7), (3, 6)),
+    ("tstateExcInfo", ["PyThreadState.exc_info"]),
+    ("errStackItemException", ["_PyErr_StackItem.exc_type"], (3, 7), (3, 10)),
+    ("errStackItemException", ["_PyErr_StackItem.exc_value"], (3, 11), (3, 99)),
+    ("errStackItemPrevious", ["_PyErr_StackItem.previous_item"]),
+    ("tstateCurrentException", ["PyThreadState.current_exception", "PyThreadState.curexc_type"]),
+    # Cyclic GC state: _PyRuntime.gc (3.7, 3.8), the interpreter's (3.9+); 2.7/3.6 keep a
+    # static `collecting` in gcmodule.c, found by symbol
+    ("runtimeGCCollecting", ["_PyRuntimeState.gc.collecting"]),
+    ("interpGCCollecting", ["PyInterpreterState.gc.collecting"]),
+    ("interpGCFrame", ["PyInterpreterState.gc.frame"]),
     # PyFrameObject (<= 3.10)
     ("frameBack", ["PyFrameObject.f_back"], (2, 7), (3, 10)),
     ("frameCode", ["PyFrameObject.f_code"], (2, 7), (3, 10)),

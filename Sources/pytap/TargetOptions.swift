@@ -42,16 +42,30 @@ struct SamplingOptions: ParsableArguments {
     @Flag(name: .long, help: "Only keep samples of the thread holding the GIL.")
     var gil = false
 
+    @Option(name: .long, help: "cpu: threads on a CPU (default); wall: every thread, as --idle; exception: only threads handling or raising an exception.")
+    var mode: SamplingMode?
+
+    @Flag(name: .customLong("no-gc"), help: "No <GC> frame on top of the thread running the cyclic garbage collector.")
+    var noGC = false
+
     func validate() throws {
         if rate < 1 || rate > 20_000 { throw ValidationError("--rate must be between 1 and 20000") }
+        if mode == .cpu && idle { throw ValidationError("--mode cpu samples threads on a CPU only; --idle adds idle threads (that is --mode wall)") }
     }
 
     /// Sampler options with these set.
     var samplerOptions: SamplerOptions {
         var options = SamplerOptions()
         options.rate = rate
-        options.includeIdle = idle
+        options.includeIdle = idle || mode == .wall
         options.onlyGIL = gil
+        options.onlyExceptions = mode == .exception
+        options.gcFrames = !noGC
         return options
     }
+}
+
+/// What `--mode` samples: the threads on a CPU, every thread, or those in an exception.
+enum SamplingMode: String, ExpressibleByArgument, CaseIterable {
+    case cpu, wall, exception
 }

@@ -98,6 +98,7 @@ public struct DebugOffsets: Sendable {
         "thread_state.thread_id": .tstateThreadID,
         "thread_state.native_thread_id": .tstateNativeThreadID,
         "thread_state.datastack_chunk": .tstateDatastackChunk,
+        "thread_state.current_exception": .tstateCurrentException,
         "interpreter_frame.previous": .iframePrevious,
         "interpreter_frame.executable": .iframeCode,
         "interpreter_frame.instr_ptr": .iframeInstruction,
@@ -195,6 +196,12 @@ public struct DebugOffsets: Sendable {
            locked >= base, holder >= base, locked - base < 4096, holder - base < 4096 {
             values[.gilLocked] = Int(locked - base)
             values[.gilLastHolder] = Int(holder - base)
+        }
+        // `gc.*` members are relative to the interpreter's GC state, at `interpreter_state.gc`.
+        if let gc = members["interpreter_state.gc"], let size = members["gc.size"], gc < 1 << 24 {
+            for (member, field) in [("gc.collecting", LayoutField.interpGCCollecting), ("gc.frame", .interpGCFrame)] {
+                if let offset = members[member], offset < size { values[field] = Int(gc + offset) }
+            }
         }
         return values
     }

@@ -22,6 +22,19 @@ public enum LayoutField: String, CaseIterable, Sendable {
     case tstateNativeThreadID
     case tstateDatastackChunk
     case tstateDatastackTop
+    /// The exception a thread handles: 2.7/3.6 `tstate->exc_type`; 3.7+ `tstate->exc_info`,
+    /// a stack of `_PyErr_StackItem`s (`exc_type` ≤3.10, `exc_value` 3.11+).
+    case tstateExcType27
+    case tstateExcInfo
+    case errStackItemException
+    case errStackItemPrevious
+    /// The exception being raised: `curexc_type` ≤3.11, `current_exception` 3.12+.
+    case tstateCurrentException
+    /// Whether the cyclic GC runs: `_PyRuntime.gc.collecting` (3.7, 3.8), else the
+    /// interpreter's `gc.collecting`; `gc.frame` (3.15+) is the frame that started it.
+    case runtimeGCCollecting
+    case interpGCCollecting
+    case interpGCFrame
     case stackChunkPrevious
     case stackChunkSize
     case stackChunkData

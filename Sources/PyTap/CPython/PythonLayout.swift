@@ -73,6 +73,15 @@ public struct PythonLayout: Sendable {
                                      .dictUnicodeEntrySize, .dictKeysGeneral, .dictValuesValues]
         }
         if traits.longs == .taggedValue { fields.append(.longTag) }
+        switch traits.gcState {
+        case .collectingSymbol: break
+        case .runtime: fields.append(.runtimeGCCollecting)
+        case .interpreter: fields.append(.interpGCCollecting)
+        }
+        switch traits.handledException {
+        case .threadState: fields += [.tstateExcType27, .tstateCurrentException]
+        case .errorStack: fields += [.tstateExcInfo, .errStackItemException, .errStackItemPrevious, .tstateCurrentException]
+        }
         if traits.managedDicts != .dictOffset { fields.append(.heapTypeCachedKeys) }
         if traits.managedDicts == .inlineValues { fields.append(.dictValuesValid) }
         return fields

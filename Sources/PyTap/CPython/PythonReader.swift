@@ -85,14 +85,20 @@ public struct RuntimeAddresses: Sendable {
     public var codeType: UInt64?
     /// `PyFrame_Type`, to check frame objects (≤3.10).
     public var frameType: UInt64?
+    /// gcmodule.c's `static int collecting` (2.7, 3.6), when the binary has its local symbol.
+    public var gcCollecting: UInt64?
+    /// `_Py_NoneStruct`: an exception slot holding None holds no exception.
+    public var noneObject: UInt64?
 
     public init(runtime: UInt64? = nil, interpHead: UInt64? = nil, currentThreadState: UInt64? = nil,
-                codeType: UInt64? = nil, frameType: UInt64? = nil) {
+                codeType: UInt64? = nil, frameType: UInt64? = nil, gcCollecting: UInt64? = nil, noneObject: UInt64? = nil) {
         self.runtime = runtime
         self.interpHead = interpHead
         self.currentThreadState = currentThreadState
         self.codeType = codeType
         self.frameType = frameType
+        self.gcCollecting = gcCollecting
+        self.noneObject = noneObject
     }
 }
 
@@ -107,6 +113,7 @@ public final class PythonReader {
     public let objects: ObjectReader
     public let codes: CodeObjectCache
     public let tids: PthreadTIDResolver
+    /// Bytes copied of a thread state: up to the last field any reader uses.
     let threadStateSize: Int
     let frameSize: Int
     private var threadNameCache = ThreadNameCache()
@@ -138,7 +145,8 @@ public final class PythonReader {
         self.codes.codeType = addresses.codeType
         self.tids = PthreadTIDResolver(memory: memory)
         let threadFields: [LayoutField] = [.tstateNext, .tstateInterp, .tstateFrame, .tstateCFrame, .tstateThreadID,
-                                           .tstateNativeThreadID, .tstateDatastackChunk, .tstateDatastackTop]
+                                           .tstateNativeThreadID, .tstateDatastackChunk, .tstateDatastackTop,
+                                           .tstateExcType27, .tstateExcInfo, .tstateCurrentException]
         threadStateSize = threadFields.compactMap { layout[$0] }.max().map { $0 + 8 } ?? 64
         let frameFields: [LayoutField]
         switch layout.traits.frameModel {

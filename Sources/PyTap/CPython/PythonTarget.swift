@@ -158,6 +158,8 @@ public final class PythonTarget {
         addresses.currentThreadState = usesCurrentThread ? object.address(ofSymbol: "_PyThreadState_Current") : nil
         addresses.codeType = object.address(ofSymbol: "PyCode_Type")
         if case .frameObjects = layout.traits.frameModel { addresses.frameType = object.address(ofSymbol: "PyFrame_Type") }
+        addresses.noneObject = object.address(ofSymbol: "_Py_NoneStruct")
+        if layout.traits.gcState == .collectingSymbol { addresses.gcCollecting = gcCollectingAddress(in: object) }
         switch layout.traits.interpreterRoot {
         case .runtime where runtime == nil:
             throw AttachError.missingSymbols(pid: pid, path: object.path, symbols: ["_PyRuntime"])
@@ -166,6 +168,13 @@ public final class PythonTarget {
         default:
             return addresses
         }
+    }
+
+    /// gcmodule.c's `static int collecting` (2.7, 3.6): a local data symbol of .symtab or
+    /// the debug file, nil in a stripped binary.
+    static func gcCollectingAddress(in object: LoadedObject) -> UInt64? {
+        guard let symbol = object.symbol(named: "collecting"), symbol.type == 1, symbol.size == 4 else { return nil }
+        return object.address(ofSymbol: "collecting")
     }
 
     /// Whether a path names a libpython (libpython3.12.so.1.0, libpython2.7.so, libpython3.6m.so).

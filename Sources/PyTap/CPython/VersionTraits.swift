@@ -84,6 +84,26 @@ public struct VersionTraits: Sendable, Equatable {
         case entryShim
     }
 
+    /// Where the cyclic garbage collector records that it runs (`collecting`).
+    public enum GCStateModel: Sendable, Equatable {
+        /// 2.7, 3.6: `static int collecting` of gcmodule.c, found by its local symbol
+        /// (.symtab or a debug file); unknown in a binary without them.
+        case collectingSymbol
+        /// 3.7, 3.8: `_PyRuntime.gc.collecting`.
+        case runtime
+        /// 3.9+: `interp->gc.collecting` (and `interp->gc.frame` where the layout has it).
+        case interpreter
+    }
+
+    /// Where a thread keeps the exception it is handling (what `sys.exc_info()` returns).
+    public enum HandledExceptionModel: Sendable, Equatable {
+        /// 2.7, 3.6: `tstate->exc_type`.
+        case threadState
+        /// 3.7+: the `tstate->exc_info` stack of `_PyErr_StackItem`s; the innermost item
+        /// whose exception is neither NULL nor None.
+        case errorStack
+    }
+
     /// Bits of `co_localspluskinds` (3.11+; `CO_FAST_*`, macros of pycore_code.h, so not in DWARF).
     public struct LocalKinds: Sendable, Equatable {
         public var local: UInt8
@@ -121,6 +141,8 @@ public struct VersionTraits: Sendable, Equatable {
     public var dicts: DictModel
     public var longs: LongModel
     public var managedDicts: ManagedDictModel
+    public var gcState: GCStateModel
+    public var handledException: HandledExceptionModel
     /// Low bits of `f_executable` that tag a stack reference (3.14+), masked off.
     public var codeReferenceTagBits: UInt64
     /// Whether `_Py_DebugOffsets` sits at the start of `_PyRuntime` (3.13+).
@@ -154,6 +176,8 @@ public struct VersionTraits: Sendable, Equatable {
             dicts: atLeast(3, 11) ? .compact311 : atLeast(3, 6) ? .compact36 : .python27,
             longs: atLeast(3, 12) ? .taggedValue : version.major == 3 ? .signedSize : .python2,
             managedDicts: atLeast(3, 13) ? .inlineValues : atLeast(3, 12) ? .python312 : atLeast(3, 11) ? .python311 : .dictOffset,
+            gcState: atLeast(3, 9) ? .interpreter : atLeast(3, 7) ? .runtime : .collectingSymbol,
+            handledException: atLeast(3, 7) ? .errorStack : .threadState,
             codeReferenceTagBits: atLeast(3, 15) ? 3 : atLeast(3, 14) ? 1 : 0,
             hasDebugOffsets: atLeast(3, 13),
             localKinds: LocalKinds(local: 0x20, cell: 0x40, free: 0x80, hidden: atLeast(3, 12) ? 0x10 : 0),

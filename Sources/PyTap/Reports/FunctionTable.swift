@@ -43,7 +43,8 @@ public struct FunctionTable: Sendable {
                     functionKeys[id] = function
                     key = function
                 }
-                if key.kind == .marker { continue }
+                // Markers are roots (process, thread) or notes, except `<GC>`: time spent collecting.
+                if key.kind == .marker && key != .garbageCollection { continue }
                 var entry = byFunction[key] ?? FunctionStats(function: key, own: 0, total: 0)
                 if seen.insert(key).inserted { entry.total += count }
                 if position == ids.count - 1 { entry.own += count }

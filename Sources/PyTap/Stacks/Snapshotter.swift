@@ -32,6 +32,7 @@ public final class Snapshotter {
         let interpreters = try reader.interpreters()
         guard !interpreters.isEmpty else { throw AttachError.notInitialized(pid: target.pid) }
         let table = try target.source.threadTable(previous: nil)
+        var collectors = GCCollectors(reader: reader, observing: interpreters)
         let states = try interpreters.flatMap { try reader.threadStates(of: $0) }
         let views = reader.threadViews(of: states, in: table)
         var gil = GILHolders(reader: reader)
@@ -75,6 +76,10 @@ public final class Snapshotter {
             if let cut = raw.cut, defect == nil {
                 frames.append(cut.marker)
                 if includeLocals { locals.append(nil) }
+            }
+            if !frames.isEmpty, collectors.isCollecting(state, frameAddresses: raw.frameAddresses, gil: &gil) {
+                frames.insert(.garbageCollection, at: 0)
+                if includeLocals { locals.insert(nil, at: 0) }
             }
             var stack = ThreadStack(tid: view.tid, ident: state.ident, name: view.name,
                                     holdsGIL: gil.holds(state),

@@ -13,6 +13,10 @@ public struct SamplerOptions: Sendable {
     public var followChildren = false
     /// Aggregate by function (first line) instead of by line.
     public var byFunction = false
+    /// Put a `<GC>` frame on top of the stack of the thread running the cyclic garbage collector.
+    public var gcFrames = true
+    /// Only keep samples of threads handling or raising an exception (`--mode exception`).
+    public var onlyExceptions = false
     /// Stop after this many seconds, even between two rounds of a low rate.
     public var stopAfter: Double?
     /// Find out for every sample whether its thread was on a CPU and held the GIL (a stat
@@ -255,6 +259,8 @@ final class ProcessSampler {
     private var threads: [UInt64: ThreadInfo] = [:]
     private var threadTable: ThreadTable?
     private var knownAddresses: [UInt64] = []
+    /// The interpreters of `knownAddresses`' thread states.
+    private var knownInterpreters: [UInt64] = []
     private var stackBuffer: [UInt32] = []
     private var nextNameRefresh: UInt64 = 0
     private(set) var alive = true
@@ -297,6 +303,8 @@ final class ProcessSampler {
     var pid: Int32 { target.pid }
 
     func sample(sampler: Sampler, time: UInt64, record: (SampledThread, UInt32, UInt64, SampleState) -> Void) {
+        // Read before the thread states are copied: see GCCollectors.
+        var collectors = GCCollectors(reader: reader, observing: sampler.options.gcFrames ? knownInterpreters : [])
         let states: [ThreadState]
         do {
             states = try reader.allThreadStates()
@@ -327,6 +335,7 @@ final class ProcessSampler {
                 if sampler.options.onlyGIL && !holds { continue }
                 known.insert(holds ? .holdsGIL : .withoutGIL)
             }
+            if sampler.options.onlyExceptions && !reader.isInException(state) { continue }
             let raw: RawStack
             do {
                 raw = try reader.rawStack(of: state)
@@ -341,6 +350,8 @@ final class ProcessSampler {
                 continue
             }
             if raw.frames.isEmpty { continue }
+            // Still in it after the walk: a thread that left its handler meanwhile is not kept.
+            if sampler.options.onlyExceptions && !reader.isInExceptionNow(state) { continue }
             stackBuffer.removeAll(keepingCapacity: true)
             if let rootFrame { stackBuffer.append(rootFrame) }
             if let interpreterRoot = info.interpreterFrame { stackBuffer.append(interpreterRoot) }
@@ -364,6 +375,9 @@ final class ProcessSampler {
             guard complete else {
                 sampler.countError("code object unreadable")
                 continue
+            }
+            if sampler.options.gcFrames, collectors.isCollecting(state, frameAddresses: raw.frameAddresses, gil: &gil) {
+                stackBuffer.append(sampler.intern(.garbageCollection))
             }
             let stack = sampler.intern(stack: stackBuffer)
             sampler.noteThread(info.thread)
@@ -396,6 +410,7 @@ final class ProcessSampler {
 
     private func refreshThreads(_ states: [ThreadState], sampler: Sampler) {
         knownAddresses = states.map(\.address)
+        knownInterpreters = Array(Set(states.map(\.interpreter)))
         let table = (try? target.source.threadTable(previous: threadTable)) ?? ThreadTable(hostTIDs: [])
         threadTable = table
         let views = reader.threadViews(of: states, in: table)
