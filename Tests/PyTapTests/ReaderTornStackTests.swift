@@ -12,36 +12,63 @@ import PyTap
         try stack.frames.map { try reader.location(of: $0).name }
     }
 
-    @Test(arguments: cframeVersions)
-    func cframeOfAReturnedEvalCallIsNotFollowed(version: String) throws {
-        // The thread state is copied while the thread is in a nested eval-loop call (cframe
-        // C1). Before `C1->current_frame` is read, that call returns and the thread calls
-        // into another (cframe C2); C1's C-stack slot now holds a pointer to a stale frame
-        // that still looks valid. Following it silently reported the stale function.
+    /// A thread running `running`, whose thread state points at a cframe on the C stack
+    /// (a nested eval-loop call) rather than the root one inside the thread state.
+    private func threadInANestedEvalCall(_ version: String) throws
+        -> (fake: FakeInterpreter, thread: UInt64, cframeField: UInt64, cframe: UInt64, running: UInt64) {
         let fake = try FakeInterpreter(version: version)
         let thread = fake.addThread(ident: 0x1000, nativeID: 77)
         let running = fake.code("running", file: "now.py", firstLine: 1, lines: [1, 2, 3])
-        let stale = fake.code("stale", file: "then.py", firstLine: 1, lines: [1, 2, 3])
-        fake.setTopFrame(fake.chain([(running, 2)])[0], of: thread)
-        let staleFrame = fake.chain([(stale, 2)])[0]
         let cframeField = thread + fake.offset(.tstateCFrame)
-        let firstCFrame = fake.readPointer(cframeField)
-        let currentFrameField = firstCFrame + fake.offset(.cframeCurrentFrame)
+        _ = fake.cStackFrameSlot()
+        let cframe = fake.cStackFrameSlot()
+        fake.memory.pointer(cframe, at: cframeField)
+        fake.setTopFrame(fake.chain([(running, 2)])[0], of: thread)
+        return (fake, thread, cframeField, cframe, running)
+    }
+
+    @Test(arguments: cframeVersions)
+    func cframeOfAReturnedEvalCallIsNotFollowed(version: String) throws {
+        // The thread state is copied while the thread is in a nested eval-loop call (its
+        // cframe on the C stack). Before that cframe's `current_frame` is read, the call
+        // returns to the root cframe; the C-stack slot now holds a pointer to a stale frame
+        // that still looks valid. Following it silently reported the stale function.
+        let (fake, thread, cframeField, cframe, _) = try threadInANestedEvalCall(version)
+        let stale = fake.code("stale", file: "then.py", firstLine: 1, lines: [1, 2, 3])
+        let staleFrame = fake.chain([(stale, 2)])[0]
+        let currentFrameField = cframe + fake.offset(.cframeCurrentFrame)
         let liveFrame = fake.readPointer(currentFrameField)
+        let root = thread + 400
         let reader = try fake.reader()
         var moved = false
         fake.memory.beforeRead = { memory, address, _ in
             guard !moved, address == currentFrameField else { return }
             moved = true
-            let secondCFrame = memory.allocate(32)
-            memory.pointer(liveFrame, at: secondCFrame + fake.offset(.cframeCurrentFrame))
-            memory.pointer(secondCFrame, at: cframeField)
+            memory.pointer(liveFrame, at: root + fake.offset(.cframeCurrentFrame))
+            memory.pointer(root, at: cframeField)
             memory.pointer(staleFrame, at: currentFrameField)
         }
         let stack = try reader.rawStack(of: try reader.allThreadStates()[0])
         #expect(moved)
         #expect(stack.defect == nil)
         #expect(stack.retries == 1)
+        #expect(try names(reader, stack) == ["running"])
+    }
+
+    @Test(arguments: cframeVersions)
+    func aNestedEvalCallBegunMeanwhileLeavesTheCopiedCFrameValid(version: String) throws {
+        // While the stack is read the thread calls into C and back into Python: a new
+        // cframe deeper on the C stack. The copied one still holds the frame that made the
+        // call, and the frames read are still on the stack: not a torn read.
+        let (fake, _, cframeField, cframe, _) = try threadInANestedEvalCall(version)
+        let deeper = cframe - UInt64(FakeInterpreter.frameSlot)
+        let reader = try fake.reader()
+        reader.maximumRetries = 0
+        fake.memory.beforeRead = { memory, address, _ in
+            if address == cframe + fake.offset(.cframeCurrentFrame) { memory.pointer(deeper, at: cframeField) }
+        }
+        let stack = try reader.rawStack(of: try reader.allThreadStates()[0])
+        #expect(stack.defect == nil)
         #expect(try names(reader, stack) == ["running"])
     }
 

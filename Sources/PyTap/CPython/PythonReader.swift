@@ -330,14 +330,30 @@ public final class PythonReader {
     /// 3.11–3.12: `tstate->cframe->current_frame`, the cframe pointer taken from the copy.
     /// The cframe lives on the C stack of the eval-loop call that made it: once that call
     /// has returned, the copied pointer reads whatever the stack holds now. So the live
-    /// `tstate->cframe` is re-read after `current_frame`; a different one is a torn read.
+    /// `tstate->cframe` is re-read after `current_frame`, and a copied cframe that is no
+    /// longer on the thread's chain of eval calls is a torn read.
     private func currentFrame(throughCFrameOf thread: ThreadState) throws -> UInt64 {
         let cframeOffset = try layout.require(.tstateCFrame)
         let cframe = try thread.bytes.pointer(cframeOffset)
         if cframe == 0 { return 0 }
         let frame = try memory.readPointer(cframe &+ UInt64(try layout.require(.cframeCurrentFrame)))
-        guard try memory.readPointer(thread.address &+ UInt64(cframeOffset)) == cframe else { throw StackChangedWhileRead() }
+        let live = try memory.readPointer(thread.address &+ UInt64(cframeOffset))
+        guard PythonReader.cframe(cframe, isStillLiveGiven: live, threadState: thread.address) else { throw StackChangedWhileRead() }
         return frame
+    }
+
+    /// Whether a cframe copied from a thread state is still one of the thread's eval calls,
+    /// given the live `tstate->cframe`. Nested calls' cframes lie deeper on the C stack (at
+    /// lower addresses: it grows down on x86_64 and aarch64), so a thread that went on
+    /// into C and back into Python leaves the copied one valid; the root cframe is inside
+    /// the thread state and always valid. A copied stack cframe with the live one shallower
+    /// (or the root) belongs to a call that returned.
+    static func cframe(_ copied: UInt64, isStillLiveGiven live: UInt64, threadState: UInt64) -> Bool {
+        if copied == live { return true }
+        func insideThreadState(_ address: UInt64) -> Bool { address &- threadState < 8192 }
+        if insideThreadState(copied) { return true }
+        if insideThreadState(live) || live == 0 { return false }
+        return live < copied
     }
 
     /// The thread's Python frames, innermost first, checked for consistency: if the stack
