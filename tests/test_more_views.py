@@ -459,10 +459,23 @@ def test_diff_colours_what_grew_red_and_what_shrank_blue(tmp_path):
     result = run_pytap("diff", before, after, "-o", out)
     assert result.returncode == 0, result.stderr.decode()
     fills = fills_by_label(out)
+    # Each line of work_a/work_b is a frame of its own: only lines sampled often enough to
+    # show the shift are checked (`return total` runs once a call: a few samples in both).
+    def leaf_counts(path):
+        counts = {}
+        with open(path) as f:
+            for row in f:
+                stack, _, count = row.rstrip("\n").rpartition(" ")
+                leaf = stack.split(";")[-1]
+                counts[leaf] = counts.get(leaf, 0) + int(count)
+        return counts
+    before_counts, after_counts = leaf_counts(before), leaf_counts(after)
     checked = {"work_a": 0, "work_b": 0}
     for label, colours in fills.items():
         parsed = python_frame(label)
         if not parsed or parsed[1] != truth["work_a"]["file"] or parsed[0] not in checked:
+            continue
+        if max(before_counts.get(label, 0), after_counts.get(label, 0)) < 20:
             continue
         for r, g, b in colours:
             if parsed[0] == "work_a":  # 20% -> 80%: grew

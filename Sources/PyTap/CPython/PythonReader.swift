@@ -530,7 +530,11 @@ public final class PythonReader {
                 switch layout.traits.evalCalls {
                 case .framePerCall: endsEvalCall = true
                 case .entryFlag: endsEvalCall = try isEntryOffset.map { try frame.u8(base + $0) != 0 } ?? false
-                case .entryShim: endsEvalCall = firstNonPythonOwner.map { Int(owner) == $0 } ?? false
+                case .entryShim:
+                    // 3.15 roots every thread's chain in a base frame owned by the interpreter
+                    // that lives inside the thread state: it ends no eval call.
+                    let isBaseFrame = next == 0 && address &- thread.address < 8192
+                    endsEvalCall = !isBaseFrame && (firstNonPythonOwner.map { Int(owner) == $0 } ?? false)
                 }
                 defer { if endsEvalCall { walk.endEvalCall() } }
                 // Shim/entry frames owned by the C stack or the interpreter run no Python code.
