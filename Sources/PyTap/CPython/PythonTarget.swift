@@ -112,6 +112,9 @@ public final class PythonTarget {
             }
             if markers.contains(where: { object.elf.symbol(named: $0) != nil }) { return object }
         }
+        // A process that exits while it is looked at loses its mappings before it is a
+        // zombie: that is an exit, not a process that never was Python.
+        if let live = (source as? LiveProcessTarget)?.process, !live.isAlive { throw ProcessError.exited(pid: source.pid) }
         throw AttachError.notPython(pid: source.pid, name: source.name(), unreadable: unreadable)
     }
 
