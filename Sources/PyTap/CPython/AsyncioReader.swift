@@ -423,7 +423,9 @@ public final class AsyncioReader {
                 }
             }
         }
-        for (awaited, list) in awaiters { tasks[index[awaited]!].awaitedBy = list }
+        for (awaited, list) in awaiters {
+            if let position = index[awaited] { tasks[position].awaitedBy = list }
+        }
     }
 
     /// A future's done callbacks: `fut_callback0`, then the callables of `fut_callbacks`
