@@ -15,14 +15,13 @@ have passed.
 """
 from __future__ import print_function
 
-import dis
 import gc
 import json
 import os
 import sys
 import time
 
-from cpu_split import loop_range, thread_time  # the thread CPU clock on 2.7 too
+from cpu_split import describe, loop_range, thread_time  # the thread CPU clock on 2.7 too
 
 # Python 2 keeps an exception handled by a frame (cpu_split's import fallbacks) as the thread's
 # current one until that frame returns, for every function it calls: forget it.
@@ -70,17 +69,6 @@ def normal_work(n):
     for i in loop_range(n):
         total += i * i
     return total
-
-
-def describe(function):
-    code = function.__code__
-    return {
-        "name": code.co_name,
-        "qualname": getattr(code, "co_qualname", code.co_name),
-        "file": code.co_filename,
-        "first_line": code.co_firstlineno,
-        "lines": sorted(set(line for _, line in dis.findlinestarts(code) if line is not None)),
-    }
 
 
 def write(path, truth):
