@@ -6,32 +6,8 @@
 // Python frames (raw bytes, walked by the same reader that reads live memory). Written
 // against its own declarations: no kernel headers, no BTF of its own types, no CO-RE.
 // Per-version offsets come from pytap's layout tables through `config`.
+#include "common.bpf.h"
 #include "pytap_sample.h"
-
-typedef unsigned long long u64;
-typedef unsigned int u32;
-
-#define SEC(name) __attribute__((section(name), used))
-#define __uint(name, val) int (*name)[val]
-#define __type(name, val) typeof(val) *name
-
-// x86_64 struct pt_regs, in the kernel's order (r15 first, ss last).
-struct pt_regs { u64 r15, r14, r13, r12, bp, bx, r11, r10, r9, r8, ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss; };
-struct bpf_perf_event_data { struct pt_regs regs; u64 sample_period; u64 addr; };
-
-enum { BPF_MAP_TYPE_HASH = 1, BPF_MAP_TYPE_ARRAY = 2, BPF_MAP_TYPE_RINGBUF = 27 };
-
-// Helpers by number (include/uapi/linux/bpf.h).
-static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
-static u64 (*bpf_ktime_get_ns)(void) = (void *)5;
-static u64 (*bpf_get_current_pid_tgid)(void) = (void *)14;
-static long (*bpf_get_stack)(void *ctx, void *buf, u32 size, u64 flags) = (void *)67;
-static long (*bpf_probe_read_user)(void *dst, u32 size, const void *src) = (void *)112;
-static long (*bpf_probe_read_kernel)(void *dst, u32 size, const void *src) = (void *)113;
-static void *(*bpf_ringbuf_reserve)(void *ringbuf, u64 size, u64 flags) = (void *)131;
-static void (*bpf_ringbuf_submit)(void *data, u64 flags) = (void *)132;
-static void *(*bpf_get_current_task_btf)(void) = (void *)158;
-static struct pt_regs *(*bpf_task_pt_regs)(void *task) = (void *)175;
 
 struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 16 << 20); } samples SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, u32); __type(value, struct pytap_config); } config SEC(".maps");
@@ -40,12 +16,6 @@ struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 8192); __type(key,
 // Samples lost because the ring buffer was full.
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, u32); __type(value, u64); } lost SEC(".maps");
 
-static __attribute__((always_inline)) u64 read_pointer(u64 address) {
-    u64 value = 0;
-    if (bpf_probe_read_user(&value, sizeof(value), (const void *)address) != 0) return 0;
-    return value;
-}
-
 SEC("perf_event")
 int on_sample(struct bpf_perf_event_data *ctx) {
     u32 zero = 0;
@@ -53,8 +23,7 @@ int on_sample(struct bpf_perf_event_data *ctx) {
     if (!cfg) return 0;
     struct pytap_sample *s = bpf_ringbuf_reserve(&samples, sizeof(struct pytap_sample), 0);
     if (!s) {
-        u64 *count = bpf_map_lookup_elem(&lost, &zero);
-        if (count) __sync_fetch_and_add(count, 1);
+        COUNT_INTO(lost);
         return 0;
     }
     u64 pid_tgid = bpf_get_current_pid_tgid();

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "CBPF.h"
+#include "messages.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -32,6 +33,7 @@ struct pytap_bpf {
 // libbpf's messages: the last warning is kept for the error line; nothing is printed.
 static char last_message[512];
 
+
 static int keep_message(enum libbpf_print_level level, const char *format, va_list args) {
     if (getenv("PYTAP_BPF_DEBUG")) {
         va_list copy;
@@ -48,6 +50,13 @@ static int keep_message(enum libbpf_print_level level, const char *format, va_li
     return 0;
 }
 
+void pytap_bpf_capture_messages(void) {
+    libbpf_set_print(keep_message);
+    last_message[0] = 0;
+}
+
+const char *pytap_bpf_last_message(void) { return last_message; }
+
 static int on_record(void *context, void *data, size_t size) {
     struct pytap_bpf *bpf = context;
     if (size < sizeof(struct pytap_sample) || !bpf->handler) return 0;
@@ -61,8 +70,7 @@ static int fail(int *error, int code, char *message, size_t message_size) {
 }
 
 struct pytap_bpf *pytap_bpf_open(const void *object, size_t size, int *error, char *message, size_t message_size) {
-    libbpf_set_print(keep_message);
-    last_message[0] = 0;
+    pytap_bpf_capture_messages();
     struct pytap_bpf *bpf = calloc(1, sizeof *bpf);
     if (!bpf) { fail(error, ENOMEM, message, message_size); return NULL; }
     LIBBPF_OPTS(bpf_object_open_opts, options, .object_name = "pytap");

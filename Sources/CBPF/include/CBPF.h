@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include "pytap_sample.h"
+#include "pytap_object.h"
 
 struct pytap_bpf;
 

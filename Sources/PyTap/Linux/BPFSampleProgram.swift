@@ -30,8 +30,7 @@ public final class BPFSampleProgram {
             pytap_bpf_open(bytes.baseAddress, bytes.count, &error, &message, message.count)
         }
         guard let opened else {
-            let detail = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            throw NativeCaptureUnavailable(BPFSampleProgram.explain(errno: -error, doing: "loading the BPF program", detail: detail))
+            throw NativeCaptureUnavailable(BPFSampleProgram.explain(errno: -error, doing: "loading the BPF program", detail: BPFObject.text(message)))
         }
         handle = opened
     }
@@ -39,20 +38,7 @@ public final class BPFSampleProgram {
     deinit { pytap_bpf_close(handle) }
 
     /// The embedded object file.
-    static func objectBytes() -> [UInt8] {
-        let hex = BPFSampleProgramObject.hex
-        return hex.withUTF8Buffer { text in
-            var bytes = [UInt8]()
-            bytes.reserveCapacity(text.count / 2)
-            func nibble(_ c: UInt8) -> UInt8 { c >= 97 ? c - 87 : c - 48 }
-            var index = 0
-            while index + 1 < text.count {
-                bytes.append(nibble(text[index]) << 4 | nibble(text[index + 1]))
-                index += 2
-            }
-            return bytes
-        }
-    }
+    static func objectBytes() -> [UInt8] { BPFObject.bytes(fromHex: BPFSampleProgramObject.hex) }
 
     /// Hands the program the per-version offsets it walks Python frames with.
     public func configure(_ layout: StackCaptureLayout) throws {
@@ -115,6 +101,8 @@ public final class BPFSampleProgram {
     static func explain(errno code: Int32, doing what: String, detail: String) -> String {
         let name = String(cString: strerror(code))
         switch code {
+        case EACCES where geteuid() == 0 && what.hasPrefix("loading"):
+            return "\(what): \(name) (the kernel's BPF verifier refused it; PYTAP_BPF_DEBUG=1 prints its log)"
         case EPERM, EACCES:
             var paranoid = ""
             if let text = try? ProcFiles.readString("/proc/sys/kernel/perf_event_paranoid") {

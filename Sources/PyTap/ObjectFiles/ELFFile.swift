@@ -299,6 +299,16 @@ public final class ELFFile: @unchecked Sendable {
     /// Loadable segments (PT_LOAD).
     public var loadSegments: [ELFProgramHeader] { programHeaders.filter { $0.type == ELFProgramHeader.typeLoad } }
 
+    /// The file offset of a link-time virtual address in a loadable segment's file bytes
+    /// (what a uprobe is placed by), nil outside them.
+    public func fileOffset(ofVirtualAddress address: UInt64) -> UInt64? {
+        for segment in loadSegments where address >= segment.virtualAddress && address - segment.virtualAddress < segment.fileSize {
+            let (offset, overflow) = segment.offset.addingReportingOverflow(address - segment.virtualAddress)
+            return overflow ? nil : offset
+        }
+        return nil
+    }
+
     /// Bytes at a link-time virtual address, from the file (initialized data and code only).
     public func bytes(atVirtualAddress address: UInt64, count: Int) -> [UInt8]? {
         for segment in loadSegments {
