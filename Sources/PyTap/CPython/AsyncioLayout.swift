@@ -10,6 +10,8 @@ public enum AsyncioField: String, CaseIterable, Sendable {
     case taskName
     /// 3.14+: the task's node in the per-thread (or per-interpreter) list of tasks.
     case taskNode
+    /// The loop the task runs on (`task_loop`): its `_thread_id` names the thread.
+    case taskLoop
     case futureCallback0
     case futureCallbacks
     case futureState
@@ -46,6 +48,10 @@ public enum AsyncioField: String, CaseIterable, Sendable {
     case setEntryKey
     case weakReferenceObject
     case methodSelf
+    /// A done callback's captured variables (`asyncio.wait`, `shield`, `gather` closures).
+    case functionClosure
+    /// `functools.partial`'s bound arguments (`wait_for` ≤3.11).
+    case partialArguments
     case listItems
 }
 
@@ -63,24 +69,11 @@ public enum ValueStackModel: Sendable, Equatable {
 
 /// The built-in asyncio layout tables, one per minor version, from DWARF
 /// (`scripts/gen-asyncio-tables.py`).
-public enum AsyncioLayoutTables {
-    public static let versions: [PythonMinorVersion] = [
-        .init(3, 8), .init(3, 9), .init(3, 10), .init(3, 11), .init(3, 12), .init(3, 13), .init(3, 14), .init(3, 15),
+public enum AsyncioLayoutTables: VersionedLayoutTables {
+    public static let tablesByVersion: [(version: PythonMinorVersion, table: [AsyncioField: FieldSpec])] = [
+        (.init(3, 8), python3_8), (.init(3, 9), python3_9), (.init(3, 10), python3_10), (.init(3, 11), python3_11),
+        (.init(3, 12), python3_12), (.init(3, 13), python3_13), (.init(3, 14), python3_14), (.init(3, 15), python3_15),
     ]
-
-    public static func table(for version: PythonMinorVersion) -> [AsyncioField: FieldSpec]? {
-        switch (version.major, version.minor) {
-        case (3, 8): return python3_8
-        case (3, 9): return python3_9
-        case (3, 10): return python3_10
-        case (3, 11): return python3_11
-        case (3, 12): return python3_12
-        case (3, 13): return python3_13
-        case (3, 14): return python3_14
-        case (3, 15): return python3_15
-        default: return nil
-        }
-    }
 
     /// Where a coroutine suspended in `await` keeps the awaited object, counted from the top
     /// of its value stack: bytecode knowledge DWARF lacks. 3.15 pushes a NULL between the

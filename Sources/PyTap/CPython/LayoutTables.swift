@@ -120,30 +120,30 @@ public struct FieldSpec: Sendable, Equatable {
     }
 }
 
-/// The built-in layout tables, one per minor version, generated from DWARF
-/// (LayoutTables+Generated.swift) and checked against real interpreters by the tests.
-public enum LayoutTables {
+/// Layout tables, one per minor version, generated from DWARF and checked against real
+/// interpreters by the tests: the interpreter's (`LayoutTables`) and asyncio's
+/// (`AsyncioLayoutTables`). Conformers list their tables; the lookups live here.
+public protocol VersionedLayoutTables {
+    associatedtype Field: Hashable
+    /// Every minor version with a table, oldest first.
+    static var tablesByVersion: [(version: PythonMinorVersion, table: [Field: FieldSpec])] { get }
+}
+
+extension VersionedLayoutTables {
     /// Minor versions pytap has a table for.
-    public static let versions: [PythonMinorVersion] = [
-        .init(2, 7), .init(3, 6), .init(3, 7), .init(3, 8), .init(3, 9), .init(3, 10),
-        .init(3, 11), .init(3, 12), .init(3, 13), .init(3, 14), .init(3, 15),
-    ]
+    public static var versions: [PythonMinorVersion] { tablesByVersion.map(\.version) }
 
     /// The table of a minor version, nil when pytap does not know it.
-    public static func table(for version: PythonMinorVersion) -> [LayoutField: FieldSpec]? {
-        switch (version.major, version.minor) {
-        case (2, 7): return python2_7
-        case (3, 6): return python3_6
-        case (3, 7): return python3_7
-        case (3, 8): return python3_8
-        case (3, 9): return python3_9
-        case (3, 10): return python3_10
-        case (3, 11): return python3_11
-        case (3, 12): return python3_12
-        case (3, 13): return python3_13
-        case (3, 14): return python3_14
-        case (3, 15): return python3_15
-        default: return nil
-        }
+    public static func table(for version: PythonMinorVersion) -> [Field: FieldSpec]? {
+        tablesByVersion.first { $0.version == version }?.table
     }
+}
+
+/// The interpreter's layout tables (LayoutTables+Generated.swift).
+public enum LayoutTables: VersionedLayoutTables {
+    public static let tablesByVersion: [(version: PythonMinorVersion, table: [LayoutField: FieldSpec])] = [
+        (.init(2, 7), python2_7), (.init(3, 6), python3_6), (.init(3, 7), python3_7), (.init(3, 8), python3_8),
+        (.init(3, 9), python3_9), (.init(3, 10), python3_10), (.init(3, 11), python3_11), (.init(3, 12), python3_12),
+        (.init(3, 13), python3_13), (.init(3, 14), python3_14), (.init(3, 15), python3_15),
+    ]
 }

@@ -4,13 +4,7 @@
 /// "frames": [{"name", "qualname", "file", "line"}]}]}`, frames innermost first.
 public enum AsyncTreeWriter {
     public static func json(_ snapshot: AsyncSnapshot) -> String {
-        var json = JSONWriter()
-        json.beginObject()
-        DumpReport.writeProcess(pid: snapshot.pid, python: snapshot.python, to: &json)
-        json.key("tasks")
-        json.beginArray()
-        for task in snapshot.tasks {
-            json.beginObject()
+        DumpReport.document(pid: snapshot.pid, python: snapshot.python, listKey: "tasks", entries: snapshot.tasks) { task, json in
             json.field("id", task.id)
             json.field("name", task.name)
             json.field("state", task.state.rawValue)
@@ -18,23 +12,10 @@ public enum AsyncTreeWriter {
             json.beginArray()
             for awaiter in task.awaitedBy { json.number(awaiter) }
             json.endArray()
-            if let defect = task.defect { json.field("partial", defect.description) }
-            json.key("frames")
-            json.beginArray()
-            for frame in task.frames {
-                json.beginObject()
-                json.field("name", frame.name)
-                json.field("qualname", frame.qualname)
-                json.field("file", frame.file)
-                json.field("line", frame.line)
-                json.endObject()
+            DumpReport.writeStack(task.frames, defect: task.defect, to: &json) { _, frame, json in
+                DumpReport.writeLocation(frame, to: &json)
             }
-            json.endArray()
-            json.endObject()
         }
-        json.endArray()
-        json.endObject()
-        return json.output + "\n"
     }
 
     /// The tree: roots are tasks no task awaits (and, so that none is lost, the first task

@@ -5,39 +5,61 @@
 /// in the code object's order (`repr` null when unbound; the list null when unreadable).
 public enum DumpReport {
     public static func json(_ snapshot: ProcessSnapshot) -> String {
-        var json = JSONWriter()
-        json.beginObject()
-        writeProcess(pid: snapshot.pid, python: snapshot.python, to: &json)
-        json.key("threads")
-        json.beginArray()
-        for thread in snapshot.threads {
-            json.beginObject()
+        document(pid: snapshot.pid, python: snapshot.python, listKey: "threads", entries: snapshot.threads) { thread, json in
             json.field("tid", thread.tid)
             json.field("ident", thread.ident)
             json.field("name", thread.name)
             json.field("gil", thread.holdsGIL)
             if let idle = thread.idle { json.field("idle", idle) } else { json.key("idle"); json.null() }
-            // Only partial stacks carry this extra key; complete ones are exactly the contract.
-            if let defect = thread.defect { json.field("partial", defect.description) }
-            json.key("frames")
-            json.beginArray()
-            for (index, frame) in thread.frames.enumerated() {
-                json.beginObject()
+            writeStack(thread.frames, defect: thread.defect, to: &json) { index, frame, json in
                 json.field("kind", frame.kind.rawValue)
-                json.field("name", frame.name)
-                json.field("qualname", frame.qualname)
-                json.field("file", frame.file)
-                json.field("line", frame.line)
+                writeLocation(frame, to: &json)
                 json.field("module", frame.module)
                 if index < thread.locals.count { writeLocals(thread.locals[index], to: &json) }
-                json.endObject()
             }
-            json.endArray()
+        }
+    }
+
+    /// A dump contract's document: `{"pid", "python": {…}, LIST_KEY: [{…}]}` and a newline;
+    /// `writeEntry` writes the members of each entry's object.
+    static func document<Entry>(pid: Int32, python: PythonInfo, listKey: String, entries: [Entry],
+                                writeEntry: (Entry, inout JSONWriter) -> Void) -> String {
+        var json = JSONWriter()
+        json.beginObject()
+        writeProcess(pid: pid, python: python, to: &json)
+        json.key(listKey)
+        json.beginArray()
+        for entry in entries {
+            json.beginObject()
+            writeEntry(entry, &json)
             json.endObject()
         }
         json.endArray()
         json.endObject()
         return json.output + "\n"
+    }
+
+    /// `"partial"` when the stack is partial (complete ones are exactly the contract), then
+    /// `"frames"`, innermost first; `writeFrame` writes the members of each frame's object.
+    static func writeStack(_ frames: [Frame], defect: WalkDefect?, to json: inout JSONWriter,
+                           writeFrame: (Int, Frame, inout JSONWriter) -> Void) {
+        if let defect { json.field("partial", defect.description) }
+        json.key("frames")
+        json.beginArray()
+        for (index, frame) in frames.enumerated() {
+            json.beginObject()
+            writeFrame(index, frame, &json)
+            json.endObject()
+        }
+        json.endArray()
+    }
+
+    /// A frame's `"name"`, `"qualname"`, `"file"` and `"line"`.
+    static func writeLocation(_ frame: Frame, to json: inout JSONWriter) {
+        json.field("name", frame.name)
+        json.field("qualname", frame.qualname)
+        json.field("file", frame.file)
+        json.field("line", frame.line)
     }
 
     /// `"pid": …, "python": {"version", "executable", "library"}`, shared by the dump contracts.
