@@ -26,6 +26,7 @@ MODULE_FIELDS = [
     ("taskCoroutine", ["TaskObj.task_coro"]),
     ("taskName", ["TaskObj.task_name"]),
     ("taskNode", ["TaskObj.task_node"]),
+    ("taskLoop", ["TaskObj.task_loop"]),
     ("futureCallback0", ["FutureObj.fut_callback0"]),
     ("futureCallbacks", ["FutureObj.fut_callbacks"]),
     ("futureState", ["FutureObj.fut_state"]),
@@ -58,6 +59,8 @@ RUNTIME_FIELDS = [
     ("setEntryKey", ["setentry.key"]),
     ("weakReferenceObject", ["PyWeakReference.wr_object"]),
     ("methodSelf", ["PyMethodObject.im_self"]),
+    ("functionClosure", ["PyFunctionObject.func_closure"]),
+    ("partialArguments", ["partialobject.args"]),
     ("listItems", ["PyListObject.ob_item"]),
 ]
 

@@ -35,7 +35,7 @@ def assert_task_equals(got, want, names):
     assert sorted(names[i] for i in got["awaited_by"]) == want["awaited_by"], want["name"]
 
 
-def check_dump_against_truth(interp, w, idle_tasks, task_groups=True):
+def check_dump_against_truth(interp, w, idle_tasks, current_task_known=True):
     truth = w.truth()
     started = time.time()
     result, data = dump_async(w.pid)
@@ -49,9 +49,11 @@ def check_dump_against_truth(interp, w, idle_tasks, task_groups=True):
         assert_task_equals(got[task_id], expected, names)
     # The shapes the workload promises are really there on this version.
     shapes = set(t["name"] for t in truth["tasks"])
-    assert {"gather-a", "awaited-target", "future-waiter"} <= shapes
-    if interp.minor >= (3, 11) and task_groups:
+    assert {"gather-a", "awaited-target", "future-waiter", "wait-a", "shielded"} <= shapes
+    if interp.minor >= (3, 11) and current_task_known:
         assert "group-child-1" in shapes
+    if current_task_known:
+        assert "wait-for-target" in shapes
     if interp.minor >= (3, 12):
         assert "eager-sleeper" in shapes
     assert sum(1 for t in truth["tasks"] if t["name"].startswith("idle-")) == idle_tasks
@@ -80,13 +82,14 @@ def test_dump_async_equals_asyncio_truth(interp, idle_tasks, workload):
 def test_dump_async_pure_python_tasks(interp, workload):
     """Tasks of the pure-Python asyncio.Task (`asyncio.tasks._PyTask`): attributes, not C fields."""
     w = workload(interp, "async_tasks.py", 3, "none", "pytask")
-    # 3.14+'s TaskGroup asks the C current_task(), which does not know pure-Python tasks:
-    # the group's parent fails there, in the workload itself.
-    truth = check_dump_against_truth(interp, w, 3, task_groups=interp.minor < (3, 14))
+    # 3.14+'s TaskGroup and wait_for ask the C current_task(), which does not know
+    # pure-Python tasks: the group's parent fails there, in the workload itself.
+    truth = check_dump_against_truth(interp, w, 3, current_task_known=interp.minor < (3, 14))
     assert truth["task_types"] == ["asyncio.tasks.Task"]
 
 
-@pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.8", "pyenv-3.12", "pyenv-3.13", "sid-3.14", "sid-3.15"]))
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.8", "pyenv-3.11", "pyenv-3.12", "pyenv-3.13",
+                                                       "sid-3.14", "sid-3.15"]))
 def test_dump_async_while_tasks_are_cancelled(interp, workload):
     """Tasks created and cancelled without end: every dump is a whole answer (exit 0) or
     names its partial stacks (exit 6); the tasks that stay put are always right."""
@@ -135,10 +138,12 @@ def test_dump_async_before_38_is_one_line_error(interp, workload):
 
 @pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.8", "pyenv-3.10", "pyenv-3.11", "pyenv-3.12", "pyenv-3.13",
                                                        "sid-3.14", "sid-3.15"]))
-def test_sample_async_continues_through_awaiting_tasks(interp, workload):
+@pytest.mark.parametrize("task_kind", ["native", "pytask"])
+def test_sample_async_continues_through_awaiting_tasks(interp, task_kind, workload):
     """Each busy stack is the task chain main → handler-N → crunch-N, each task's frames on
-    its `task NAME` marker, in that order, and the event loop's frames are left out."""
-    w = workload(interp, "async_busy.py")
+    its `task NAME` marker, in that order, and the event loop's frames are left out; for
+    C tasks and for pure-Python ones (`asyncio.tasks._PyTask`)."""
+    w = workload(interp, "async_busy.py", *(["pytask"] if task_kind == "pytask" else []))
     truth = w.truth()
     result = run_pytap("sample", "--async", "--pid", w.pid, "--duration", "1.5", "--rate", "200", timeout=30)
     assert result.returncode == 0, result.stderr.decode()
@@ -174,3 +179,53 @@ def test_sample_async_continues_through_awaiting_tasks(interp, workload):
     # calls none); such samples may not be more than 2%.
     assert sum(c for c, _ in unexpected) <= 0.02 * in_tasks, unexpected
     assert seen == set(expected), seen
+
+
+def folded_counts(output):
+    counts = {}
+    for line in output.decode("utf-8").splitlines():
+        stack, count = line.rsplit(" ", 1)
+        counts[stack] = counts.get(stack, 0) + int(count)
+    return counts
+
+
+def expected_idle_stack(name, tasks):
+    """The folded stack of an idle task: its chain of awaiting tasks, outermost first, each
+    a `task NAME` marker followed by the task's coroutine stack, outermost first."""
+    chain = [name]
+    while tasks[chain[0]]["awaited_by"]:
+        chain.insert(0, tasks[chain[0]]["awaited_by"][0])
+    frames = []
+    for task in chain:
+        frames.append("task " + task)
+        frames += ["%s (%s:%d)" % (f["qualname"], f["file"], f["line"]) for f in reversed(tasks[task]["frames"])]
+    return ";".join(frames)
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.8", "pyenv-3.11", "pyenv-3.12", "pyenv-3.13",
+                                                       "sid-3.14", "sid-3.15"]))
+@pytest.mark.parametrize("task_kind,idle_tasks", [("native", 3), ("native", 1000), ("pytask", 3)])
+def test_sample_async_idle_counts_every_waiting_task(interp, task_kind, idle_tasks, workload):
+    """`sample --async --idle` on a loop where every task waits: each task that awaits no
+    other task is counted once a round, its stack continued through the tasks awaiting it
+    (the workload's own chains and coroutine stacks), as often as the loop's idle thread."""
+    if idle_tasks == 1000 and interp.minor not in ((3, 8), (3, 12), (3, 14)):
+        pytest.skip("1,000 idle tasks sampled on 3.8, 3.12 and 3.14 (the three ways tasks are listed)")
+    w = workload(interp, "async_tasks.py", idle_tasks, "none", *(["pytask"] if task_kind == "pytask" else []))
+    truth = w.truth()
+    tasks = dict((t["name"], t) for t in truth["tasks"])
+    awaiting = set(name for t in truth["tasks"] for name in t["awaited_by"])
+    want = dict((name, expected_idle_stack(name, tasks)) for name in tasks if name not in awaiting)
+    # Reading 1,000 tasks takes a while in a debug build: two seconds leave rounds enough.
+    duration = "2" if idle_tasks > 100 else "1"
+    result = run_pytap("sample", "--async", "--idle", "--pid", w.pid, "--duration", duration, "--rate", "20", timeout=60)
+    assert result.returncode == 0, result.stderr.decode()
+    counts = folded_counts(result.stdout)
+    task_stacks = dict((s, c) for s, c in counts.items() if s.startswith("task "))
+    loop_samples = sum(c for s, c in counts.items() if not s.startswith("task "))
+    assert loop_samples >= 10, counts
+    missing = [name for name, stack in want.items() if stack not in task_stacks]
+    assert not missing, (missing[:5], sorted(task_stacks)[:5])
+    assert sorted(task_stacks) == sorted(want.values())
+    for name, stack in want.items():
+        assert 0.8 * loop_samples <= task_stacks[stack] <= 1.1 * loop_samples + 1, (name, task_stacks[stack], loop_samples)

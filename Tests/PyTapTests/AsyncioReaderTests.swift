@@ -119,6 +119,41 @@ struct AsyncioReaderTests {
         #expect(throws: AsyncioError.asyncioNotImported) { try fake.reader().tasks() }
     }
 
+    /// A function whose closure cells hold `captured` (a done callback of `asyncio.wait`).
+    func closure(_ fake: FakeAsyncio, capturing captured: [UInt64]) -> UInt64 {
+        let objects = fake.fake.objects
+        let cells = captured.map { value -> UInt64 in
+            let cell = objects.object(type: objects.type("cell"), size: 32)
+            fake.fake.memory.pointer(value, at: cell + fake.fake.offset(.cellReference))
+            return cell
+        }
+        let tuple = objects.object(type: objects.type("tuple"), size: 32 + 8 * cells.count)
+        fake.fake.memory.i64(Int64(cells.count), at: tuple + fake.fake.offset(.varObjectSize))
+        for (index, cell) in cells.enumerated() {
+            fake.fake.memory.pointer(cell, at: tuple + fake.fake.offset(.tupleItems) + UInt64(8 * index))
+        }
+        let function = objects.object(type: objects.type("function"), size: 256)
+        fake.fake.memory.pointer(tuple, at: function + fake.offset(.functionClosure))
+        return function
+    }
+
+    @Test("A task awaits another through a future its done callback's closure holds (asyncio.wait, shield)")
+    func awaitingThroughCallbackClosures() throws {
+        let fake = try FakeAsyncio()
+        let code = fake.fake.code("work", file: "app.py", firstLine: 1, lines: [1, 2])
+        let waiter = fake.fake.objects.object(type: fake.fake.objects.type("_asyncio.Future"), size: 128)
+        let other = fake.fake.objects.object(type: fake.fake.objects.type("_asyncio.Future"), size: 128)
+        let boss = fake.task("boss", coroutine: fake.coroutine(code: code, instruction: 2), waiter: waiter, slot: 1)
+        let waited = fake.task("waited", coroutine: fake.coroutine(code: code, instruction: 2), slot: 2)
+        let unrelated = fake.task("unrelated", coroutine: fake.coroutine(code: code, instruction: 2), slot: 3)
+        fake.fake.memory.pointer(closure(fake, capturing: [fake.fake.objects.int(1), waiter]), at: waited + fake.offset(.taskCallback0))
+        fake.fake.memory.pointer(closure(fake, capturing: [other]), at: unrelated + fake.offset(.taskCallback0))
+        let tasks = try fake.reader().tasks()
+        #expect(try #require(tasks.first { $0.address == waited }).awaitedBy == [boss])
+        #expect(try #require(tasks.first { $0.address == unrelated }).awaitedBy.isEmpty)
+        #expect(try #require(tasks.first { $0.address == boss }).awaitedBy.isEmpty)
+    }
+
     @Test("The tree marks a cycle of awaiting tasks and still shows every task")
     func treeMarksAwaitingCycles() {
         let python = PythonInfo(version: "3.12.1", executable: "/usr/bin/python3", library: nil)
@@ -199,6 +234,44 @@ struct AsyncStackTrackerTests {
         let (stack, thread, _) = try setUp(fake, runnerAwaitsBoss: true)
         let hops = try #require(AsyncStackTracker(asyncio: try fake.reader()).hops(of: stack, thread: thread, time: 1))
         #expect(hops.map(\.taskName) == ["runner", "boss", "(cycle)"])
+    }
+
+    @Test("Idle tasks: each task awaiting no task, on its loop's thread, continued through its awaiters")
+    func idleTasksAreLeavesOnTheirLoopsThread() throws {
+        let fake = try FakeAsyncio()
+        let objects = fake.fake.objects
+        let outer = fake.fake.code("outer", file: "app.py", firstLine: 1, lines: [1, 2])
+        let inner = fake.fake.code("inner", file: "app.py", firstLine: 10, lines: [10, 11])
+        let boss = fake.fake.code("boss", file: "app.py", firstLine: 20, lines: [20, 21])
+        let running = objects.instance(className: "EventLoop", attributes: [("_thread_id", objects.int(77))])
+        let stopped = objects.instance(className: "EventLoop", attributes: [])
+        let worker = fake.task("worker", coroutine: fake.coroutine(code: outer, instruction: 2,
+                                                                   awaiting: fake.coroutine(code: inner, instruction: 2)), slot: 1)
+        let manager = fake.task("manager", coroutine: fake.coroutine(code: boss, instruction: 2), waiter: worker, slot: 2)
+        let orphan = fake.task("orphan", coroutine: fake.coroutine(code: outer, instruction: 2), slot: 3)
+        for (task, loop) in [(worker, running), (manager, running), (orphan, stopped)] {
+            fake.fake.memory.pointer(loop, at: task + fake.offset(.taskLoop))
+        }
+        let idle = AsyncStackTracker(asyncio: try fake.reader()).idleTasks(time: 1)
+        #expect(idle.map(\.task) == [worker])
+        let only = try #require(idle.first)
+        #expect(only.threadIdent == 77)
+        #expect(only.hops.map(\.taskName) == ["worker", "manager"])
+        #expect(only.hops[0].frames.map(\.code) == [inner, outer])
+        #expect(only.hops[1].frames.map(\.code) == [boss])
+    }
+
+    @Test("A task found running in the round is not counted idle too")
+    func runningTaskIsNotIdle() throws {
+        let fake = try FakeAsyncio()
+        let (stack, thread, _) = try setUp(fake, bossAwaitsRunner: false)
+        let loop = fake.fake.objects.instance(className: "EventLoop", attributes: [("_thread_id", fake.fake.objects.int(1))])
+        let tracker = AsyncStackTracker(asyncio: try fake.reader())
+        let tasks = try fake.reader().tasks()
+        for task in tasks { fake.fake.memory.pointer(loop, at: task.address + fake.offset(.taskLoop)) }
+        #expect(Set(tracker.idleTasks(time: 1).flatMap { $0.hops.map(\.taskName) }) == ["runner", "boss"])
+        _ = try #require(tracker.hops(of: stack, thread: thread, time: 2))
+        #expect(tracker.idleTasks(time: 3).flatMap { $0.hops.map(\.taskName) } == ["boss"])
     }
 
     @Test("A thread whose stack holds no running task's coroutine keeps its plain stack")

@@ -4,7 +4,8 @@
 usage: async_tasks.py TRUTH_FILE [IDLE_TASKS] [churn] [pytask]
 
 Shapes: a gather tree, a TaskGroup (3.11+), a task awaiting another task, a task
-awaiting a plain future, an eager task (3.12+), IDLE_TASKS idle tasks. Once every task is suspended, a loop
+awaiting a plain future, tasks awaited through `asyncio.wait`, `asyncio.wait_for` and
+`asyncio.shield`, an eager task (3.12+), IDLE_TASKS idle tasks. Once every task is suspended, a loop
 callback (no task runs then) writes each pending task's id, name, coroutine chain
 (innermost first, followed through cr_await / gi_yieldfrom, as `asyncio.all_tasks()` and
 the coroutines report it) and the names of the tasks awaiting it, known by construction.
@@ -94,6 +95,18 @@ async def task_waiter(target):
     await target
 
 
+async def wait_parent(tasks):
+    await asyncio.wait(tasks)
+
+
+async def wait_for_parent(task):
+    await asyncio.wait_for(task, 3600)
+
+
+async def shield_parent(task):
+    await asyncio.shield(task)
+
+
 async def idle(index):
     await asyncio.sleep(3600 + index)
 
@@ -125,6 +138,17 @@ async def main(path, idle_count, churning):
     spawned.append(asyncio.create_task(task_waiter(target), name="task-waiter"))
     AWAITED_BY["awaited-target"] = ["task-waiter"]
     spawned.append(asyncio.create_task(deepest(never), name="future-waiter"))
+    waited = [asyncio.create_task(leaf_sleep(), name="wait-%s" % x) for x in "ab"]
+    spawned += waited + [asyncio.create_task(wait_parent(waited), name="wait-parent")]
+    AWAITED_BY["wait-a"] = AWAITED_BY["wait-b"] = ["wait-parent"]
+    # 3.12+'s wait_for asks the C current_task(), which on 3.14+ does not know pure-Python tasks.
+    if asyncio.current_task() is not None or sys.version_info < (3, 12):
+        waited = asyncio.create_task(leaf_sleep(), name="wait-for-target")
+        spawned += [waited, asyncio.create_task(wait_for_parent(waited), name="wait-for-parent")]
+        AWAITED_BY["wait-for-target"] = ["wait-for-parent"]
+    waited = asyncio.create_task(leaf_sleep(), name="shielded")
+    spawned += [waited, asyncio.create_task(shield_parent(waited), name="shield-parent")]
+    AWAITED_BY["shielded"] = ["shield-parent"]
     if hasattr(asyncio, "eager_task_factory"):  # 3.12+: a task started eagerly, then suspended
         loop.set_task_factory(asyncio.create_eager_task_factory(asyncio.Task))  # _PyTask with `pytask`
         spawned.append(asyncio.create_task(leaf_sleep(), name="eager-sleeper"))

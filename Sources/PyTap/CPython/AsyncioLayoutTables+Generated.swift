@@ -17,6 +17,7 @@ extension AsyncioLayoutTables {
         .taskFutureWaiter: FieldSpec(104, "TaskObj.task_fut_waiter"),
         .taskCoroutine: FieldSpec(112, "TaskObj.task_coro"),
         .taskName: FieldSpec(120, "TaskObj.task_name"),
+        .taskLoop: FieldSpec(16, "TaskObj.task_loop"),
         .futureCallback0: FieldSpec(24, "FutureObj.fut_callback0"),
         .futureCallbacks: FieldSpec(40, "FutureObj.fut_callbacks"),
         .futureState: FieldSpec(72, "FutureObj.fut_state"),
@@ -33,6 +34,8 @@ extension AsyncioLayoutTables {
         .setEntryKey: FieldSpec(0, "setentry.key"),
         .weakReferenceObject: FieldSpec(16, "PyWeakReference.wr_object"),
         .methodSelf: FieldSpec(24, "PyMethodObject.im_self"),
+        .functionClosure: FieldSpec(48, "PyFunctionObject.func_closure"),
+        .partialArguments: FieldSpec(24, "partialobject.args"),
         .listItems: FieldSpec(24, "PyListObject.ob_item"),
     ]
 
@@ -43,6 +46,7 @@ extension AsyncioLayoutTables {
         .taskFutureWaiter: FieldSpec(144, "TaskObj.task_fut_waiter"),
         .taskCoroutine: FieldSpec(152, "TaskObj.task_coro"),
         .taskName: FieldSpec(160, "TaskObj.task_name"),
+        .taskLoop: FieldSpec(16, "TaskObj.task_loop"),
         .futureCallback0: FieldSpec(24, "FutureObj.fut_callback0"),
         .futureCallbacks: FieldSpec(40, "FutureObj.fut_callbacks"),
         .futureState: FieldSpec(80, "FutureObj.fut_state"),
@@ -59,6 +63,8 @@ extension AsyncioLayoutTables {
         .setEntryKey: FieldSpec(0, "setentry.key"),
         .weakReferenceObject: FieldSpec(16, "PyWeakReference.wr_object"),
         .methodSelf: FieldSpec(24, "PyMethodObject.im_self"),
+        .functionClosure: FieldSpec(48, "PyFunctionObject.func_closure"),
+        .partialArguments: FieldSpec(24, "partialobject.args"),
         .listItems: FieldSpec(24, "PyListObject.ob_item"),
     ]
 
@@ -69,6 +75,7 @@ extension AsyncioLayoutTables {
         .taskFutureWaiter: FieldSpec(152, "TaskObj.task_fut_waiter"),
         .taskCoroutine: FieldSpec(160, "TaskObj.task_coro"),
         .taskName: FieldSpec(168, "TaskObj.task_name"),
+        .taskLoop: FieldSpec(16, "TaskObj.task_loop"),
         .futureCallback0: FieldSpec(24, "FutureObj.fut_callback0"),
         .futureCallbacks: FieldSpec(40, "FutureObj.fut_callbacks"),
         .futureState: FieldSpec(88, "FutureObj.fut_state"),
@@ -88,6 +95,8 @@ extension AsyncioLayoutTables {
         .setEntryKey: FieldSpec(0, "setentry.key"),
         .weakReferenceObject: FieldSpec(16, "PyWeakReference.wr_object"),
         .methodSelf: FieldSpec(24, "PyMethodObject.im_self"),
+        .functionClosure: FieldSpec(72, "PyFunctionObject.func_closure"),
+        .partialArguments: FieldSpec(24, "partialobject.args"),
         .listItems: FieldSpec(24, "PyListObject.ob_item"),
     ]
 
@@ -98,6 +107,7 @@ extension AsyncioLayoutTables {
         .taskFutureWaiter: FieldSpec(128, "TaskObj.task_fut_waiter"),
         .taskCoroutine: FieldSpec(136, "TaskObj.task_coro"),
         .taskName: FieldSpec(144, "TaskObj.task_name"),
+        .taskLoop: FieldSpec(16, "TaskObj.task_loop"),
         .futureCallback0: FieldSpec(24, "FutureObj.fut_callback0"),
         .futureCallbacks: FieldSpec(40, "FutureObj.fut_callbacks"),
         .futureState: FieldSpec(88, "FutureObj.fut_state"),
@@ -116,6 +126,8 @@ extension AsyncioLayoutTables {
         .setEntryKey: FieldSpec(0, "setentry.key"),
         .weakReferenceObject: FieldSpec(16, "PyWeakReference.wr_object"),
         .methodSelf: FieldSpec(24, "PyMethodObject.im_self"),
+        .functionClosure: FieldSpec(72, "PyFunctionObject.func_closure"),
+        .partialArguments: FieldSpec(24, "partialobject.args"),
         .listItems: FieldSpec(24, "PyListObject.ob_item"),
     ]
 
@@ -126,6 +138,7 @@ extension AsyncioLayoutTables {
         .taskFutureWaiter: FieldSpec(128, "TaskObj.task_fut_waiter"),
         .taskCoroutine: FieldSpec(136, "TaskObj.task_coro"),
         .taskName: FieldSpec(144, "TaskObj.task_name"),
+        .taskLoop: FieldSpec(16, "TaskObj.task_loop"),
         .futureCallback0: FieldSpec(24, "FutureObj.fut_callback0"),
         .futureCallbacks: FieldSpec(40, "FutureObj.fut_callbacks"),
         .futureState: FieldSpec(88, "FutureObj.fut_state"),
@@ -144,6 +157,8 @@ extension AsyncioLayoutTables {
         .setEntryKey: FieldSpec(0, "setentry.key"),
         .weakReferenceObject: FieldSpec(16, "PyWeakReference.wr_object"),
         .methodSelf: FieldSpec(24, "PyMethodObject.im_self"),
+        .functionClosure: FieldSpec(72, "PyFunctionObject.func_closure"),
+        .partialArguments: FieldSpec(24, "partialobject.args"),
         .listItems: FieldSpec(24, "PyListObject.ob_item"),
     ]
 
@@ -154,6 +169,7 @@ extension AsyncioLayoutTables {
         .taskFutureWaiter: FieldSpec(112, "TaskObj.task_fut_waiter"),
         .taskCoroutine: FieldSpec(120, "TaskObj.task_coro"),
         .taskName: FieldSpec(128, "TaskObj.task_name"),
+        .taskLoop: FieldSpec(16, "TaskObj.task_loop"),
         .futureCallback0: FieldSpec(24, "FutureObj.fut_callback0"),
         .futureCallbacks: FieldSpec(40, "FutureObj.fut_callbacks"),
         .futureState: FieldSpec(96, "FutureObj.fut_state"),
@@ -173,6 +189,8 @@ extension AsyncioLayoutTables {
         .setEntryKey: FieldSpec(0, "setentry.key"),
         .weakReferenceObject: FieldSpec(16, "PyWeakReference.wr_object"),
         .methodSelf: FieldSpec(24, "PyMethodObject.im_self"),
+        .functionClosure: FieldSpec(72, "PyFunctionObject.func_closure"),
+        .partialArguments: FieldSpec(24, "partialobject.args"),
         .listItems: FieldSpec(24, "PyListObject.ob_item"),
     ]
 
@@ -184,6 +202,7 @@ extension AsyncioLayoutTables {
         .taskCoroutine: FieldSpec(128, "TaskObj.task_coro"),
         .taskName: FieldSpec(136, "TaskObj.task_name"),
         .taskNode: FieldSpec(152, "TaskObj.task_node"),
+        .taskLoop: FieldSpec(16, "TaskObj.task_loop"),
         .futureCallback0: FieldSpec(24, "FutureObj.fut_callback0"),
         .futureCallbacks: FieldSpec(40, "FutureObj.fut_callbacks"),
         .futureState: FieldSpec(104, "FutureObj.fut_state"),
@@ -206,6 +225,8 @@ extension AsyncioLayoutTables {
         .setEntryKey: FieldSpec(0, "setentry.key"),
         .weakReferenceObject: FieldSpec(16, "PyWeakReference.wr_object"),
         .methodSelf: FieldSpec(24, "PyMethodObject.im_self"),
+        .functionClosure: FieldSpec(72, "PyFunctionObject.func_closure"),
+        .partialArguments: FieldSpec(24, "partialobject.args"),
         .listItems: FieldSpec(24, "PyListObject.ob_item"),
     ]
 
@@ -217,6 +238,7 @@ extension AsyncioLayoutTables {
         .taskCoroutine: FieldSpec(128, "TaskObj.task_coro"),
         .taskName: FieldSpec(136, "TaskObj.task_name"),
         .taskNode: FieldSpec(152, "TaskObj.task_node"),
+        .taskLoop: FieldSpec(16, "TaskObj.task_loop"),
         .futureCallback0: FieldSpec(24, "FutureObj.fut_callback0"),
         .futureCallbacks: FieldSpec(40, "FutureObj.fut_callbacks"),
         .futureState: FieldSpec(104, "FutureObj.fut_state"),
@@ -239,6 +261,8 @@ extension AsyncioLayoutTables {
         .setEntryKey: FieldSpec(0, "setentry.key"),
         .weakReferenceObject: FieldSpec(16, "PyWeakReference.wr_object"),
         .methodSelf: FieldSpec(24, "PyMethodObject.im_self"),
+        .functionClosure: FieldSpec(72, "PyFunctionObject.func_closure"),
+        .partialArguments: FieldSpec(24, "partialobject.args"),
         .listItems: FieldSpec(24, "PyListObject.ob_item"),
     ]
 

@@ -374,12 +374,29 @@ public final class AsyncioReader {
         return (try? memory.readPointer(task &+ UInt64(offset))) ?? 0
     }
 
+    /// The `threading.get_ident()` of the thread running the task's event loop (the loop's
+    /// `_thread_id`, set while it runs), nil when the loop does not run or is unreadable.
+    func loopThreadIdent(ofTask task: UInt64) -> UInt64? {
+        let loop: UInt64
+        if kind(ofTask: task) == .python {
+            guard let value = (try? objects.attribute(task, named: "_loop")).flatMap({ $0 }) else { return nil }
+            loop = value
+        } else {
+            guard let offset = layout[.taskLoop], let value = try? memory.readPointer(task &+ UInt64(offset)) else { return nil }
+            loop = value
+        }
+        guard loop != 0, let ident = (try? objects.attribute(loop, named: "_thread_id")).flatMap({ $0 }),
+              (try? objects.typeNameOf(ident)) == "int" else { return nil }
+        return try? objects.unsignedInteger(ident)
+    }
+
     /// Tasks that may be running on `thread` now: 3.14+ the thread state's
-    /// `asyncio_running_task`, before the values of `asyncio.tasks._current_tasks`
+    /// `asyncio_running_task`, else (before 3.14, and for 3.14's pure-Python tasks, which
+    /// the C bookkeeping does not know) the values of `asyncio.tasks._current_tasks`
     /// ({loop: task}; its address is remembered per interpreter).
     func runningTaskCandidates(of thread: ThreadState) -> [UInt64] {
-        if let offset = layout[.threadStateRunningTask] {
-            guard let task = try? memory.readPointer(thread.address &+ UInt64(offset)), task != 0 else { return [] }
+        if let offset = layout[.threadStateRunningTask],
+           let task = try? memory.readPointer(thread.address &+ UInt64(offset)), task != 0 {
             return [task]
         }
         var dict = currentTasksDicts[thread.interpreter]
@@ -404,22 +421,36 @@ public final class AsyncioReader {
                   awaiters[awaited]?.contains(awaiter) != true else { return }
             awaiters[awaited, default: []].append(awaiter)
         }
+        // Tasks blocked on a future that is not a task, by future.
+        var blockedOn = [UInt64: [UInt64]]()
         for task in tasks {
             let waiter = waiter(ofTask: task.address)
             guard waiter != 0 else { continue }
             if index[waiter] != nil {
                 link(waiter, by: task.address)
-            } else if let children = try? objects.attribute(waiter, named: "_children"),
-                      let members = try? listItems(children) {
+                continue
+            }
+            if blockedOn[waiter, default: []].count < 256 { blockedOn[waiter, default: []].append(task.address) }
+            if let children = try? objects.attribute(waiter, named: "_children"), let members = try? listItems(children) {
                 for child in members { link(child, by: task.address) }
             }
         }
         for task in tasks {
             for callback in callbacks(of: task.address) {
-                guard (try? objects.typeNameOf(callback)) == "method",
-                      let owner = try? memory.readPointer(callback &+ UInt64(try layout.require(.methodSelf))), owner != 0 else { continue }
-                if let parent = try? objects.attribute(owner, named: "_parent_task") {
+                switch try? objects.typeNameOf(callback) {
+                case "method":
+                    // A TaskGroup's `_on_task_done`: the group's parent task awaits the task.
+                    guard let owner = try? memory.readPointer(callback &+ UInt64(try layout.require(.methodSelf))), owner != 0,
+                          let parent = try? objects.attribute(owner, named: "_parent_task") else { continue }
                     link(task.address, by: parent)
+                case "function", "functools.partial":
+                    // `asyncio.wait`'s `_on_completion`, `shield`'s and `gather`'s closures and
+                    // `wait_for`'s partial (≤3.11) capture the future their caller is blocked on.
+                    for captured in capturedObjects(of: callback) {
+                        for awaiter in blockedOn[captured] ?? [] { link(task.address, by: awaiter) }
+                    }
+                default:
+                    continue
                 }
             }
         }
@@ -448,6 +479,33 @@ public final class AsyncioReader {
             }
         }
         return found
+    }
+
+    /// What a done callback holds on to: a function's closure cells' contents, a
+    /// `functools.partial`'s bound arguments (at most 64).
+    private func capturedObjects(of callback: UInt64) -> [UInt64] {
+        guard let type = try? objects.typeNameOf(callback) else { return [] }
+        let isFunction = type == "function"
+        guard let offset = layout[isFunction ? .functionClosure : .partialArguments],
+              let tuple = try? memory.readPointer(callback &+ UInt64(offset)), tuple != 0,
+              let items = try? tupleItems(tuple, maximum: 64) else { return [] }
+        guard isFunction else { return items }
+        guard let cellReference = pythonLayout[.cellReference] else { return [] }
+        return items.compactMap { cell in
+            guard (try? objects.typeNameOf(cell)) == "cell" else { return nil }
+            return (try? memory.readPointer(cell &+ UInt64(cellReference))).flatMap { $0 == 0 ? nil : $0 }
+        }
+    }
+
+    /// The first `maximum` items of a tuple.
+    private func tupleItems(_ tuple: UInt64, maximum: Int) throws -> [UInt64] {
+        guard try objects.typeNameOf(tuple) == "tuple" else { return [] }
+        let count = try memory.readInteger(tuple &+ UInt64(try pythonLayout.require(.varObjectSize)), as: Int64.self)
+        guard count >= 0 else { throw ObjectReadError.implausible(what: "tuple size", value: count) }
+        let kept = Int(min(count, Int64(maximum)))
+        if kept == 0 { return [] }
+        let bytes = try memory.readStruct(tuple &+ UInt64(try pythonLayout.require(.tupleItems)), count: kept * 8)
+        return try (0..<kept).map { try bytes.pointer($0 * 8) }
     }
 
     /// The items of a list (at most 65 536).

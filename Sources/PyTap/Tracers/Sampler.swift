@@ -274,6 +274,9 @@ final class ProcessSampler {
     private var threadsPending = false
     /// With `--async`: continues stacks through the tasks awaiting the running one.
     private var asyncStacks: AsyncStackTracker?
+    /// The interned hops of each idle task, for one generation of the task graph.
+    private var idleTaskFrames: [UInt64: [UInt32]] = [:]
+    private var idleTaskFramesGeneration: Int?
 
     struct ThreadInfo {
         var view: ThreadView
@@ -353,20 +356,11 @@ final class ProcessSampler {
             if raw.frames.isEmpty { continue }
             // Still in it after the walk: a thread that left its handler meanwhile is not kept.
             if sampler.options.onlyExceptions && !reader.isInExceptionNow(state) { continue }
-            stackBuffer.removeAll(keepingCapacity: true)
-            if let rootFrame { stackBuffer.append(rootFrame) }
-            if let interpreterRoot = info.interpreterFrame { stackBuffer.append(interpreterRoot) }
-            if let threadRoot = info.rootFrame { stackBuffer.append(threadRoot) }
+            beginStack(info)
             if let cut = raw.cut { stackBuffer.append(sampler.intern(cut.marker)) }
             var complete = true
             if let asyncStacks, let hops = asyncStacks.hops(of: raw, thread: state, time: time) {
-                for hop in hops.reversed() {
-                    stackBuffer.append(sampler.intern(.marker("task \(hop.taskName)")))
-                    for rawFrame in hop.frames.reversed() {
-                        guard let id = frameID(rawFrame, sampler: sampler) else { complete = false; break }
-                        stackBuffer.append(id)
-                    }
-                }
+                complete = appendTaskHops(hops, sampler: sampler)
             } else {
                 for rawFrame in raw.frames.reversed() {
                     guard let id = frameID(rawFrame, sampler: sampler) else { complete = false; break }
@@ -384,6 +378,60 @@ final class ProcessSampler {
             sampler.noteThread(info.thread)
             sampler.count { $0.samples += 1 }
             record(info.thread, stack, time, known)
+        }
+        if let asyncStacks, sampler.options.includeIdle, !sampler.options.onlyGIL, !sampler.options.onlyExceptions {
+            recordIdleTasks(asyncStacks.idleTasks(time: time), states: states, sampler: sampler, time: time, record: record)
+        }
+    }
+
+    /// Empties the stack buffer and puts in the frames every stack of the thread starts on.
+    private func beginStack(_ info: ThreadInfo) {
+        stackBuffer.removeAll(keepingCapacity: true)
+        if let rootFrame { stackBuffer.append(rootFrame) }
+        if let interpreterRoot = info.interpreterFrame { stackBuffer.append(interpreterRoot) }
+        if let threadRoot = info.rootFrame { stackBuffer.append(threadRoot) }
+    }
+
+    /// Appends each task hop, outermost first: its `task NAME` marker, then its frames.
+    /// False when a frame's code object cannot be read.
+    private func appendTaskHops(_ hops: [AsyncStackTracker.Hop], sampler: Sampler) -> Bool {
+        for hop in hops.reversed() {
+            stackBuffer.append(sampler.intern(.marker("task \(hop.taskName)")))
+            for rawFrame in hop.frames.reversed() {
+                guard let id = frameID(rawFrame, sampler: sampler) else { return false }
+                stackBuffer.append(id)
+            }
+        }
+        return true
+    }
+
+    /// `--async --idle`: one off-CPU sample per idle task, on the thread running its loop.
+    private func recordIdleTasks(_ tasks: [AsyncStackTracker.IdleTask], states: [ThreadState], sampler: Sampler, time: UInt64,
+                                 record: (SampledThread, UInt32, UInt64, SampleState) -> Void) {
+        guard !tasks.isEmpty else { return }
+        if idleTaskFramesGeneration != asyncStacks?.generation {
+            idleTaskFrames.removeAll(keepingCapacity: true)
+            idleTaskFramesGeneration = asyncStacks?.generation
+        }
+        var threadsByIdent = [UInt64: ThreadInfo]()
+        for state in states {
+            if let info = threads[state.address], info.view.isCurrent { threadsByIdent[state.ident] = info }
+        }
+        for task in tasks {
+            guard let info = threadsByIdent[task.threadIdent] else { continue }
+            beginStack(info)
+            if let frames = idleTaskFrames[task.task] {
+                stackBuffer.append(contentsOf: frames)
+            } else {
+                let start = stackBuffer.count
+                guard appendTaskHops(task.hops, sampler: sampler) else {
+                    sampler.countError("code object unreadable")
+                    continue
+                }
+                idleTaskFrames[task.task] = Array(stackBuffer[start...])
+            }
+            sampler.count { $0.samples += 1 }
+            record(info.thread, sampler.intern(stack: stackBuffer), time, .offCPU)
         }
     }
 
