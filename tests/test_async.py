@@ -229,3 +229,18 @@ def test_sample_async_idle_counts_every_waiting_task(interp, task_kind, idle_tas
     assert sorted(task_stacks) == sorted(want.values())
     for name, stack in want.items():
         assert 0.8 * loop_samples <= task_stacks[stack] <= 1.1 * loop_samples + 1, (name, task_stacks[stack], loop_samples)
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.12", "sid-3.14"]))
+def test_top_async_idle_shows_waiting_tasks(interp, workload):
+    """`top --async --idle` lists the coroutines tasks wait in; without --idle it does not."""
+    w = workload(interp, "async_tasks.py", 3)
+    w.truth()
+    waiting = ("wait_parent (", "shield_parent (", "idle (", "gather_worker (")
+    result = run_pytap("top", "--async", "--idle", "--once", "--interval", "1", "--pid", w.pid, timeout=30)
+    assert result.returncode == 0, result.stderr.decode()
+    rows = result.stdout.decode("utf-8")
+    assert all(name in rows for name in waiting), rows
+    result = run_pytap("top", "--async", "--once", "--interval", "1", "--pid", w.pid, timeout=30)
+    assert result.returncode == 0, result.stderr.decode()
+    assert not any(name in result.stdout.decode("utf-8") for name in waiting), result.stdout.decode("utf-8")

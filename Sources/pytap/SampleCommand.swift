@@ -47,7 +47,7 @@ struct SampleCommand: ParsableCommand {
     @Flag(name: .long, help: "Aggregate by function (its first line) instead of by line.")
     var function = false
 
-    @Flag(name: .customLong("async"), help: "Continue each stack through the asyncio tasks awaiting the running task, each marked by a 'task NAME' frame (3.8+).")
+    @Flag(name: .customLong("async"), help: "Continue each stack through the asyncio tasks awaiting the running task, each marked by a 'task NAME' frame (3.8+); with --idle, waiting tasks too.")
     var asyncTasks = false
 
     @Flag(name: .long, help: "Native stacks too: C frames of extensions and libraries with the Python frames they run, captured by a BPF program without stopping the target (needs root or CAP_BPF+CAP_PERFMON; else Python frames only).")

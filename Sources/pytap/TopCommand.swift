@@ -35,7 +35,7 @@ struct TopCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one plain table after the first interval and exit.")
     var once = false
 
-    @Flag(name: .customLong("async"), help: "Count time in the coroutines of the asyncio tasks awaiting the running task too (3.8+).")
+    @Flag(name: .customLong("async"), help: "Count time in the coroutines of the asyncio tasks awaiting the running task too (3.8+); with --idle, waiting tasks too.")
     var asyncTasks = false
 
     @OptionGroup var sampling: SamplingOptions

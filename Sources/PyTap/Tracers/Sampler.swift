@@ -22,7 +22,8 @@ public struct SamplerOptions: Sendable {
     /// Find out for every sample whether its thread was on a CPU and held the GIL (a stat
     /// read per thread with `includeIdle`, a GIL read per round), for outputs that show it.
     public var recordsThreadStates = false
-    /// Continue each stack through the asyncio tasks awaiting the running one (`--async`).
+    /// Continue each stack through the asyncio tasks awaiting the running one (`--async`);
+    /// with `includeIdle`, count each waiting task too.
     public var asyncTasks = false
 
     public init() {}
