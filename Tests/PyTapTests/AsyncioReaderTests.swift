@@ -274,6 +274,17 @@ struct AsyncStackTrackerTests {
         #expect(tracker.idleTasks(time: 3).flatMap { $0.hops.map(\.taskName) } == ["boss"])
     }
 
+    @Test("When _current_tasks names another task (the loop switched after the walk), the task whose coroutine frame is on the stack runs")
+    func runningTaskFoundByItsFrame() throws {
+        let fake = try FakeAsyncio()
+        var (stack, thread, _) = try setUp(fake)
+        let reader = try fake.reader()
+        let boss = try #require(try reader.tasks().first { $0.name == "boss" })
+        stack.frameAddresses[1] = try reader.frameAddress(ofCoroutine: try reader.coroutine(ofTask: boss.address))
+        let hops = try #require(AsyncStackTracker(asyncio: reader).hops(of: stack, thread: thread, time: 1))
+        #expect(hops.map(\.taskName) == ["boss"])
+    }
+
     @Test("A thread whose stack holds no running task's coroutine keeps its plain stack")
     func noRunningTask() throws {
         let fake = try FakeAsyncio()

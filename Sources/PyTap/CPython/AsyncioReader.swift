@@ -244,15 +244,7 @@ public final class AsyncioReader {
 
     /// `task_name`: a str, or (3.12+) the number of a name not yet asked for, shown as `Task-N`.
     func taskName(_ task: UInt64) -> String? {
-        let name: UInt64
-        if kind(ofTask: task) == .python {
-            guard let value = (try? objects.attribute(task, named: "_name")).flatMap({ $0 }) else { return nil }
-            name = value
-        } else {
-            guard let offset = layout[.taskName], let value = try? memory.readPointer(task &+ UInt64(offset)) else { return nil }
-            name = value
-        }
-        guard name != 0, let type = try? objects.typeNameOf(name) else { return nil }
+        guard let name = member(of: task, field: .taskName, attribute: "_name"), name != 0, let type = try? objects.typeNameOf(name) else { return nil }
         if type == "int" { return (try? objects.integer(name)).map { "Task-\($0)" } }
         guard type == "str" else { return nil }
         return try? objects.string(name, maximumLength: 1024)
@@ -369,23 +361,21 @@ public final class AsyncioReader {
 
     /// What the task is blocked on (`fut_waiter` / `_fut_waiter`), 0 for nothing.
     private func waiter(ofTask task: UInt64) -> UInt64 {
-        if kinds[task] == .python { return (try? objects.attribute(task, named: "_fut_waiter")).flatMap { $0 } ?? 0 }
-        guard let offset = layout[.taskFutureWaiter] else { return 0 }
-        return (try? memory.readPointer(task &+ UInt64(offset))) ?? 0
+        member(of: task, field: .taskFutureWaiter, attribute: "_fut_waiter") ?? 0
+    }
+
+    /// A task's member: the C task's field, or the pure-Python task's attribute; nil when
+    /// unreadable or (an attribute) absent.
+    private func member(of task: UInt64, field: AsyncioField, attribute: String) -> UInt64? {
+        if kind(ofTask: task) == .python { return (try? objects.attribute(task, named: attribute)).flatMap { $0 } }
+        guard let offset = layout[field] else { return nil }
+        return try? memory.readPointer(task &+ UInt64(offset))
     }
 
     /// The `threading.get_ident()` of the thread running the task's event loop (the loop's
     /// `_thread_id`, set while it runs), nil when the loop does not run or is unreadable.
     func loopThreadIdent(ofTask task: UInt64) -> UInt64? {
-        let loop: UInt64
-        if kind(ofTask: task) == .python {
-            guard let value = (try? objects.attribute(task, named: "_loop")).flatMap({ $0 }) else { return nil }
-            loop = value
-        } else {
-            guard let offset = layout[.taskLoop], let value = try? memory.readPointer(task &+ UInt64(offset)) else { return nil }
-            loop = value
-        }
-        guard loop != 0, let ident = (try? objects.attribute(loop, named: "_thread_id")).flatMap({ $0 }),
+        guard let loop = member(of: task, field: .taskLoop, attribute: "_loop"), loop != 0, let ident = (try? objects.attribute(loop, named: "_thread_id")).flatMap({ $0 }),
               (try? objects.typeNameOf(ident)) == "int" else { return nil }
         return try? objects.unsignedInteger(ident)
     }

@@ -23,6 +23,8 @@ public final class AsyncStackTracker {
     private var lastRefreshCost: UInt64 = 0
     /// The idle leaves of `graph` and their loops' threads, found once per refresh.
     private var idleLeaves: [(task: UInt64, thread: UInt64)]?
+    /// The coroutine frame address of each task of `graph`, built when first needed.
+    private var tasksByFrame: [UInt64: UInt64]?
     /// Tasks `hops` found running since the last `idleTasks`.
     private var runningNow = Set<UInt64>()
     static let refreshInterval: UInt64 = 100_000_000
@@ -40,11 +42,13 @@ public final class AsyncStackTracker {
         guard !raw.frameAddresses.isEmpty else { return nil }
         var running: (task: UInt64, frameIndex: Int)?
         for candidate in asyncio.runningTaskCandidates(of: thread) {
-            guard let coroutine = try? asyncio.coroutine(ofTask: candidate), coroutine != 0,
-                  let frame = try? asyncio.frameAddress(ofCoroutine: coroutine),
-                  let index = raw.frameAddresses.firstIndex(of: frame) else { continue }
+            guard let frame = coroutineFrame(ofTask: candidate), let index = raw.frameAddresses.firstIndex(of: frame) else { continue }
             running = (candidate, index)
             break
+        }
+        if running == nil {
+            if lastRefresh == nil { refresh(time: time) }
+            running = taskOwningFrame(in: raw)
         }
         guard let running, let name = asyncio.taskName(running.task) else { return nil }
         runningNow.insert(running.task)
@@ -56,6 +60,31 @@ public final class AsyncStackTracker {
             return (chain?.frames ?? []).reversed()
         }
         return hops
+    }
+
+    /// The task of the graph whose coroutine's frame is on the stack, the innermost one
+    /// (an eager task starts inside its creator): for when the running-task bookkeeping,
+    /// read after the walk, names no task of this stack because the loop switched tasks
+    /// meanwhile. The task is checked to own that frame still (a freed coroutine's memory
+    /// may hold another's).
+    private func taskOwningFrame(in raw: RawStack) -> (task: UInt64, frameIndex: Int)? {
+        if tasksByFrame == nil {
+            var index = [UInt64: UInt64]()
+            for task in graph.keys {
+                if let frame = coroutineFrame(ofTask: task) { index[frame] = task }
+            }
+            tasksByFrame = index
+        }
+        for (position, frame) in raw.frameAddresses.enumerated() {
+            if let task = tasksByFrame?[frame], coroutineFrame(ofTask: task) == frame { return (task, position) }
+        }
+        return nil
+    }
+
+    private func coroutineFrame(ofTask task: UInt64) -> UInt64? {
+        guard let coroutine = try? asyncio.coroutine(ofTask: task), coroutine != 0,
+              let frame = try? asyncio.frameAddress(ofCoroutine: coroutine), frame != 0 else { return nil }
+        return frame
     }
 
     /// Appends a hop for each task awaiting `task`, then each awaiting that one, and so on
@@ -120,6 +149,7 @@ public final class AsyncStackTracker {
         if let lastRefresh, time &- lastRefresh < max(AsyncStackTracker.refreshInterval, lastRefreshCost &* 10) { return }
         lastRefresh = time
         idleLeaves = nil
+        tasksByFrame = nil
         generation += 1
         let started = MonotonicClock.now()
         defer { lastRefreshCost = MonotonicClock.now() &- started }
