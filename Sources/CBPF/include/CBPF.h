@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include "pytap_sample.h"
 #include "pytap_object.h"
+#include "pytap_memtrace.h"
 
 struct pytap_bpf;
 

@@ -1,0 +1,56 @@
+"""memtrace's workload: churns short-lived allocations in churn() all the time; when the
+file GO appears, leak_here() keeps COUNT bytearrays of SIZE bytes in a global list, then
+the file DONE is written (with the truth as JSON) and the churn goes on.
+
+Usage: leaky.py GO DONE [COUNT [SIZE]]. Prints "ready" when the loop runs.
+Also writes the loop's speed (churn rounds per second, measured each 0.5 s) to DONE.speed.
+"""
+import json
+import os
+import sys
+import time
+
+kept = []
+
+
+def leak_here(count, size):
+    for _ in range(count):
+        kept.append(bytearray(size))
+
+
+def churn():
+    # Temporaries of several kinds, all freed before returning.
+    scratch = [str(i) * 3 for i in range(50)]
+    table = dict((s, len(s)) for s in scratch)
+    return len(table)
+
+
+def main():
+    go, done = sys.argv[1], sys.argv[2]
+    count = int(sys.argv[3]) if len(sys.argv) > 3 else 5000
+    size = int(sys.argv[4]) if len(sys.argv) > 4 else 1000
+    leaked = False
+    rounds = 0
+    window = time.time()
+    print("ready")
+    sys.stdout.flush()
+    while True:
+        churn()
+        rounds += 1
+        now = time.time()
+        if now - window >= 0.5:
+            with open(done + ".speed", "a") as out:
+                out.write("%f %f\n" % (now, rounds / (now - window)))
+            rounds = 0
+            window = now
+            if not leaked and os.path.exists(go):
+                leak_here(count, size)
+                leaked = True
+                with open(done + ".tmp", "w") as out:
+                    json.dump({"count": count, "size": size, "file": os.path.abspath(__file__),
+                               "line": leak_here.__code__.co_firstlineno + 2}, out)
+                os.rename(done + ".tmp", done)
+
+
+if __name__ == "__main__":
+    main()
