@@ -65,6 +65,7 @@ struct MemtraceCommand: ParsableCommand {
         let tracer: MemoryTracer
         do {
             tracer = try MemoryTracer(target: acquired.target, options: options)
+            for warning in tracer.warnings { writeStandardError("pytap: warning: \(warning)\n") }
             var reported = false
             result = try tracer.run(shouldStop: { InterruptFlag.isSet }) { progress in
                 guard !reported else { return }

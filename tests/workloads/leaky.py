@@ -1,9 +1,9 @@
 """memtrace's workload: churns short-lived allocations in churn() all the time; when the
-file GO appears, leak_here() keeps COUNT bytearrays of SIZE bytes in a global list, then
-the file DONE is written (with the truth as JSON) and the churn goes on.
+file TRUTH.go appears, leak_here() keeps COUNT bytearrays of SIZE bytes in a global list,
+then TRUTH is written (what was leaked, from where, as JSON) and the churn goes on.
 
-Usage: leaky.py GO DONE [COUNT [SIZE]]. Prints "ready" when the loop runs.
-Also writes the loop's speed (churn rounds per second, measured each 0.5 s) to DONE.speed.
+Usage: leaky.py TRUTH [COUNT [SIZE]]. The loop's speed (churn rounds per second, measured
+each 0.5 s) is appended to TRUTH.speed as "time rounds_per_second" lines.
 """
 import json
 import os
@@ -26,14 +26,13 @@ def churn():
 
 
 def main():
-    go, done = sys.argv[1], sys.argv[2]
-    count = int(sys.argv[3]) if len(sys.argv) > 3 else 5000
-    size = int(sys.argv[4]) if len(sys.argv) > 4 else 1000
+    done = sys.argv[1]
+    go = done + ".go"
+    count = int(sys.argv[2]) if len(sys.argv) > 2 else 5000
+    size = int(sys.argv[3]) if len(sys.argv) > 3 else 1000
     leaked = False
     rounds = 0
     window = time.time()
-    print("ready")
-    sys.stdout.flush()
     while True:
         churn()
         rounds += 1

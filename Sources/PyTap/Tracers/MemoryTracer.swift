@@ -11,31 +11,37 @@ public struct AllocatorFunction: Sendable, Equatable {
     public var required: Bool
 }
 
-extension AllocatorFunction {
-    /// The allocator's functions, by the symbols an interpreter may have, best first; the
-    /// first family whose required functions are all found is probed. 3.x: the static
-    /// pymalloc functions behind PyObject_Malloc & co. and PyMem_Malloc (`.symtab` or the
-    /// debug file). 2.7, or a 3.x whose local symbols are gone: the public PyObject_*
-    /// functions (object allocations only in 3.x; PyMem_Malloc's are not seen).
-    public static let families: [[AllocatorFunction]] = [
-        [AllocatorFunction(name: "_PyObject_Malloc", kind: .malloc, takesContext: true, required: true),
-         AllocatorFunction(name: "_PyObject_Calloc", kind: .calloc, takesContext: true, required: false),
-         AllocatorFunction(name: "_PyObject_Realloc", kind: .realloc, takesContext: true, required: true),
-         AllocatorFunction(name: "_PyObject_Free", kind: .free, takesContext: true, required: true)],
-        [AllocatorFunction(name: "PyObject_Malloc", kind: .malloc, takesContext: false, required: true),
-         AllocatorFunction(name: "PyObject_Calloc", kind: .calloc, takesContext: false, required: false),
-         AllocatorFunction(name: "PyObject_Realloc", kind: .realloc, takesContext: false, required: true),
-         AllocatorFunction(name: "PyObject_Free", kind: .free, takesContext: false, required: true)],
+/// The functions of one interpreter's object allocator, and the Python major version
+/// whose allocator they are.
+public struct AllocatorFamily: Sendable {
+    public var major: Int
+    public var functions: [AllocatorFunction]
+
+    /// 3.x: the static pymalloc functions behind PyObject_Malloc & co. and PyMem_Malloc
+    /// (`.symtab` or the debug file; `NAME.lto_priv.N` in LTO builds), taking the allocator's
+    /// context first. Not the public PyObject_Malloc: LTO builds inline it into its callers.
+    /// 2.7: PyObject_Malloc & co. are the allocator (exported).
+    public static let all: [AllocatorFamily] = [
+        AllocatorFamily(major: 3, functions: [
+            AllocatorFunction(name: "_PyObject_Malloc", kind: .malloc, takesContext: true, required: true),
+            AllocatorFunction(name: "_PyObject_Calloc", kind: .calloc, takesContext: true, required: false),
+            AllocatorFunction(name: "_PyObject_Realloc", kind: .realloc, takesContext: true, required: true),
+            AllocatorFunction(name: "_PyObject_Free", kind: .free, takesContext: true, required: true)]),
+        AllocatorFamily(major: 2, functions: [
+            AllocatorFunction(name: "PyObject_Malloc", kind: .malloc, takesContext: false, required: true),
+            AllocatorFunction(name: "PyObject_Realloc", kind: .realloc, takesContext: false, required: true),
+            AllocatorFunction(name: "PyObject_Free", kind: .free, takesContext: false, required: true)]),
     ]
 
-    /// The first family found in `object`, with where each function lies.
-    public static func locate(in object: LoadedObject, pid: Int32) -> [(AllocatorFunction, UprobeTarget)]? {
-        for family in families {
-            let found = family.compactMap { function in UprobeTarget.locate(function.name, in: object, pid: pid).map { (function, $0) } }
-            let names = Set(found.map(\.0.name))
-            if family.allSatisfy({ !$0.required || names.contains($0.name) }) { return found }
+    /// The allocator of a Python `major` found in `object`, with where each function lies;
+    /// nil when a required function has no symbol.
+    public static func locate(major: Int, in object: LoadedObject, pid: Int32) -> [(AllocatorFunction, UprobeTarget)]? {
+        guard let family = all.first(where: { $0.major == major }) else { return nil }
+        let found = family.functions.compactMap { function in
+            UprobeTarget.locate(function.name, in: object, pid: pid).map { (function, $0) }
         }
-        return nil
+        let names = Set(found.map(\.0.name))
+        return family.functions.allSatisfy({ !$0.required || names.contains($0.name) }) ? found : nil
     }
 }
 
@@ -99,6 +105,8 @@ public final class MemoryTracer {
     private var knownThreads: [Int32: UInt64] = [:]
     private var threadTable: ThreadTable?
     public let functions: [(AllocatorFunction, UprobeTarget)]
+    /// What makes the trace incomplete (said before it starts).
+    public let warnings: [String]
 
     /// Finds the allocator, loads the program and hands it the layout. Throws
     /// `MemtraceUnavailable` or `NativeCaptureUnavailable` (BPF refused) saying why.
@@ -108,10 +116,11 @@ public final class MemoryTracer {
         self.options = options
         reader = try PythonReader(target: target)
         guard let runtime = target.runtimeObject else { throw MemtraceUnavailable("the interpreter's object file is unknown") }
-        guard let functions = AllocatorFunction.locate(in: runtime, pid: target.pid) else {
-            throw MemtraceUnavailable("no symbol of the object allocator (_PyObject_Malloc or PyObject_Malloc) in \(runtime.path): install the interpreter's debug symbols")
+        guard let functions = AllocatorFamily.locate(major: target.version.major, in: runtime, pid: target.pid) else {
+            throw MemtraceUnavailable("no symbol of the object allocator (\(AllocatorFamily.all.first { $0.major == target.version.major }?.functions.first?.name ?? "_PyObject_Malloc")) in \(runtime.path): install the interpreter's debug symbols")
         }
         self.functions = functions
+        warnings = MemoryTracer.inliningWarnings(runtime)
         guard let stack = reader.probedStackConfig else {
             throw MemtraceUnavailable("the layout of Python \(target.version) lacks a field the in-kernel stack walk needs")
         }
@@ -209,6 +218,17 @@ public final class MemoryTracer {
         case .unreadable(let code): return .marker("<code object 0x\(String(code, radix: 16)) unreadable>")
         case .notPython: return .marker("<not Python>")
         }
+    }
+
+    /// An LTO build (Debian's, Ubuntu's) copies the allocator into its callers behind a
+    /// check of the allocator table (speculative devirtualization): those copies run no
+    /// probed function. The public PyObject_Malloc then holds a copy too, so it is much
+    /// larger than the jump through the table it is otherwise.
+    static func inliningWarnings(_ object: LoadedObject) -> [String] {
+        guard let wrapper = object.symbol(named: "PyObject_Malloc"), wrapper.size > 0x80,
+              object.symbol(named: "_PyObject_Malloc") == nil else { return [] }
+        return ["this interpreter was built with link-time optimization, which copies the object allocator into many of its callers; "
+                + "probes see only the allocations made through the allocator's functions, so counts are lower bounds"]
     }
 
     private func cookie(_ function: AllocatorFunction) -> UInt64 {
