@@ -15,7 +15,7 @@ from conftest import interpreter_params, pytap_path, require_interpreter, skip_o
 
 LEAK_COUNT = 5000
 LEAK_SIZE = 1000
-MEMTRACE_INTERPRETERS = ["pyenv-2.7", "pyenv-3.8", "pyenv-3.11", "pyenv-3.12", "debian-3.11-static"]
+MEMTRACE_INTERPRETERS = None  # every interpreter of the matrix
 
 
 def speeds(w):
@@ -96,23 +96,23 @@ def test_leak_is_found_under_its_function_and_churn_is_not(interp, workload):
     # Each bytearray is one block of the object allocator (2.7, whose buffers come from
     # malloc) or two (3.x: the object and its buffer); the list's array adds one.
     per_object = 1 if interp.minor < (3, 0) else 2
-    if interp.name == "debian-3.11-static":
-        # LTO copied the allocator into its callers (bytearray's object allocation among
-        # them): only the buffers are seen, and pytap says the counts are lower bounds.
+    if interp.static:
+        # Debian's builds use LTO, which copies the allocator into many of its callers
+        # (behind a check of the allocator table): those allocations run no probed
+        # function. pytap must say so, and never count more than there is.
         assert any("link-time optimization" in line for line in w.memtrace_warnings), w.memtrace_warnings
-        per_object = 1
-    assert abs(count - per_object * LEAK_COUNT) <= 0.03 * LEAK_COUNT, (count, per_object)
-    if per_object == 2:
-        assert LEAK_COUNT * LEAK_SIZE <= size <= LEAK_COUNT * (LEAK_SIZE + 100), size
-        assert not w.memtrace_warnings
-    elif interp.name == "debian-3.11-static":
-        assert LEAK_COUNT * LEAK_SIZE <= size <= LEAK_COUNT * (LEAK_SIZE + 100), size
+        assert count <= per_object * LEAK_COUNT * 1.03, count
     else:
-        assert LEAK_COUNT * 16 <= size <= LEAK_COUNT * 100, size
+        assert not w.memtrace_warnings
+        assert abs(count - per_object * LEAK_COUNT) <= 0.03 * LEAK_COUNT, (count, per_object)
+        if per_object == 2:
+            assert LEAK_COUNT * LEAK_SIZE <= size <= LEAK_COUNT * (LEAK_SIZE + 100), size
+        else:
+            assert LEAK_COUNT * 16 <= size <= LEAK_COUNT * 100, size
     # The churn allocated and freed far more than the leak while traced; what it holds at
     # the instant tracing ends is a few temporaries.
     churned = sum(g["count"] for g in churn_groups(report))
-    assert churned <= 0.01 * count, churned
+    assert churned <= 0.01 * LEAK_COUNT, churned
     assert report["allocations"] >= 5 * count  # the churn was traced, not missed
 
 

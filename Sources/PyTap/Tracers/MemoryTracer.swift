@@ -15,6 +15,9 @@ public struct AllocatorFunction: Sendable, Equatable {
 /// whose allocator they are.
 public struct AllocatorFamily: Sendable {
     public var major: Int
+    /// The public function that only jumps through the allocator table to `functions`
+    /// (unless LTO copied the allocator into it).
+    public var publicWrapper: String?
     public var functions: [AllocatorFunction]
 
     /// 3.x: the static pymalloc functions behind PyObject_Malloc & co. and PyMem_Malloc
@@ -22,12 +25,12 @@ public struct AllocatorFamily: Sendable {
     /// context first. Not the public PyObject_Malloc: LTO builds inline it into its callers.
     /// 2.7: PyObject_Malloc & co. are the allocator (exported).
     public static let all: [AllocatorFamily] = [
-        AllocatorFamily(major: 3, functions: [
+        AllocatorFamily(major: 3, publicWrapper: "PyObject_Malloc", functions: [
             AllocatorFunction(name: "_PyObject_Malloc", kind: .malloc, takesContext: true, required: true),
             AllocatorFunction(name: "_PyObject_Calloc", kind: .calloc, takesContext: true, required: false),
             AllocatorFunction(name: "_PyObject_Realloc", kind: .realloc, takesContext: true, required: true),
             AllocatorFunction(name: "_PyObject_Free", kind: .free, takesContext: true, required: true)]),
-        AllocatorFamily(major: 2, functions: [
+        AllocatorFamily(major: 2, publicWrapper: nil, functions: [
             AllocatorFunction(name: "PyObject_Malloc", kind: .malloc, takesContext: false, required: true),
             AllocatorFunction(name: "PyObject_Realloc", kind: .realloc, takesContext: false, required: true),
             AllocatorFunction(name: "PyObject_Free", kind: .free, takesContext: false, required: true)]),
@@ -120,7 +123,7 @@ public final class MemoryTracer {
             throw MemtraceUnavailable("no symbol of the object allocator (\(AllocatorFamily.all.first { $0.major == target.version.major }?.functions.first?.name ?? "_PyObject_Malloc")) in \(runtime.path): install the interpreter's debug symbols")
         }
         self.functions = functions
-        warnings = MemoryTracer.inliningWarnings(runtime)
+        warnings = AllocatorFamily.all.first { $0.major == target.version.major }.map { MemoryTracer.inliningWarnings(runtime, family: $0) } ?? []
         guard let stack = reader.probedStackConfig else {
             throw MemtraceUnavailable("the layout of Python \(target.version) lacks a field the in-kernel stack walk needs")
         }
@@ -224,9 +227,8 @@ public final class MemoryTracer {
     /// check of the allocator table (speculative devirtualization): those copies run no
     /// probed function. The public PyObject_Malloc then holds a copy too, so it is much
     /// larger than the jump through the table it is otherwise.
-    static func inliningWarnings(_ object: LoadedObject) -> [String] {
-        guard let wrapper = object.symbol(named: "PyObject_Malloc"), wrapper.size > 0x80,
-              object.symbol(named: "_PyObject_Malloc") == nil else { return [] }
+    static func inliningWarnings(_ object: LoadedObject, family: AllocatorFamily) -> [String] {
+        guard let name = family.publicWrapper, let wrapper = object.symbol(named: name), wrapper.size > 0x80 else { return [] }
         return ["this interpreter was built with link-time optimization, which copies the object allocator into many of its callers; "
                 + "probes see only the allocations made through the allocator's functions, so counts are lower bounds"]
     }
