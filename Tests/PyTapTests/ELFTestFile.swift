@@ -12,6 +12,8 @@ struct TestELF {
     var buildID: [UInt8]? = Array(0xa0...0xb3)
     var debugLink: (name: String, crc: UInt32)? = ("libfake.so.1.debug", 0xdead_beef)
     var withSectionHeaders = true
+    /// Extra .symtab entries (local functions, LTO names).
+    var extraStaticSymbols: [Symbol] = []
     /// Extra non-allocated sections (name, SHF_* flags, contents).
     var extraSections: [(name: String, flags: UInt64, data: [UInt8])] = []
 
@@ -47,7 +49,7 @@ struct TestELF {
         // Also in .dynsym, with another value: .dynsym is searched first.
         Symbol(name: "_PyRuntime", value: 0x9999, section: TestELF.dataIndex),
         Symbol(name: "static_helper", value: base + 0x1040, size: 16, type: 2, binding: 0, section: TestELF.textIndex),
-    ] }
+    ] + extraStaticSymbols }
 
     private struct SectionHeader {
         var name: String

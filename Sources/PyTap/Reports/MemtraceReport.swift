@@ -27,9 +27,13 @@ public struct MemtraceReport: Sendable {
     public init(result: MemtraceResult, minimumAge: Double?, frames: (ProbedFrame) -> Frame) {
         var groups: [[Frame]: Survivors] = [:]
         var resolved: [UInt64: [Frame]] = [:]
-        let cutoff = minimumAge.map { result.end &- UInt64(max(0, $0) * 1e9) }
+        // The newest allocation time kept (an age beyond the clock's start keeps nothing).
+        let cutoff = minimumAge.map { age -> UInt64 in
+            let nanoseconds = UInt64(min(max(0, age), 1e9) * 1e9)
+            return result.end > nanoseconds ? result.end - nanoseconds : 0
+        }
         for block in result.blocks {
-            if let cutoff, block.time > cutoff { continue }
+            if let cutoff, block.time > cutoff || cutoff == 0 { continue }
             let stack: [Frame]
             if let known = resolved[block.stack] {
                 stack = known
