@@ -167,3 +167,23 @@ def test_target_runs_on_unprobed_after_pytap_ends(interp, workload, how):
     wait_for(lambda: len([t for t, _ in speeds(w) if t > ended + 0.6]) >= 4, 15, "speed samples after pytap ended")
     assert recent_speed(w, ended + 0.6) > 0.4 * baseline, (recent_speed(w, ended + 0.6), baseline)
     assert w.process.poll() is None, "the target died"
+
+
+def test_bad_input_is_one_line_and_a_usage_status():
+    from conftest import run_pytap
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        cases = [
+            (["memtrace", "-x", sleeper.pid, "--via", "tracemalloc"], 64, "--via probes"),
+            (["memtrace", "-x", sleeper.pid, "--min-age", "-1"], 64, "--min-age"),
+            (["memtrace", "-x", sleeper.pid, "--duration", "0"], 64, "--duration"),
+            (["memtrace", "-x", sleeper.pid, "-t", "1"], 4, "Python"),
+        ]
+        for args, status, named in cases:
+            result = run_pytap(*args)
+            assert result.returncode == status, (args, result.returncode, result.stderr)
+            assert named in result.stderr.decode(), (args, result.stderr)
+            assert "Fatal error" not in result.stderr.decode() and result.stdout == b""
+    finally:
+        sleeper.kill()
+        sleeper.wait()
