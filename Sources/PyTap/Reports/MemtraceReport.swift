@@ -112,19 +112,11 @@ public struct MemtraceReport: Sendable {
             writer.key("first_ms"); writer.number(Double(group.firstNanoseconds) / 1e6)
             writer.key("last_ms"); writer.number(Double(group.lastNanoseconds) / 1e6)
             writer.key("type"); writer.null()
-            writer.key("frames")
-            writer.beginArray()
-            for frame in group.frames {
-                writer.beginObject()
-                writer.field("kind", frame.kind.rawValue)
-                writer.field("name", frame.name)
-                writer.field("qualname", frame.qualname)
-                writer.field("file", frame.file)
-                writer.field("line", frame.line)
-                writer.field("module", frame.module)
-                writer.endObject()
+            DumpReport.writeStack(group.frames, defect: nil, to: &writer) { _, frame, json in
+                json.field("kind", frame.kind.rawValue)
+                DumpReport.writeLocation(frame, to: &json)
+                json.field("module", frame.module)
             }
-            writer.endArray()
             writer.endObject()
         }
         writer.endArray()
