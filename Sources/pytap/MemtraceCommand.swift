@@ -73,8 +73,10 @@ struct MemtraceCommand: ParsableCommand {
                 let rate = Int(progress.hitsPerSecond.rounded())
                 let cost = Int((options.secondsPerHit * 1e6).rounded())
                 let effect: String
-                if progress.estimatedSlowdown >= 10 {
-                    effect = "the allocating threads spend nearly all their time in the probes (more than 10× slower)"
+                if progress.estimatedSlowdown >= 5 {
+                    // Near saturation the estimate only bounds the slowdown from below.
+                    let busy = Int(((1 - 1 / progress.estimatedSlowdown) * 100).rounded())
+                    effect = "the allocating threads spend about \(busy)% of their time in the probes (\(Int(progress.estimatedSlowdown))× slower or more)"
                 } else {
                     effect = "the allocating threads run about \((progress.estimatedSlowdown * 10).rounded() / 10)× slower"
                 }
