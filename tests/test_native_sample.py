@@ -1,6 +1,7 @@
 """`pytap sample --native` against real interpreters: native frames (zlib's deflate) with
 the Python function that calls them rootward, stacks that reach the thread's start, kernel
 frames, and a target that runs on untouched when pytap is killed mid-recording."""
+import json
 import os
 import signal
 import subprocess
@@ -127,3 +128,98 @@ def test_without_bpf_rights_says_so_in_one_line_and_samples_python_frames(worklo
     assert "capture: Python frames only" in err
     rows = parse_folded(result.stdout.decode())
     assert rows and all(stack[-1].startswith(truth["function"] + " (") for stack, _ in rows), rows
+
+
+def object_symbols(path):
+    """{function name: (address, size)} from the object's symbols (`nm -S`)."""
+    listing = subprocess.run(["nm", "-S", "--defined-only", path], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL).stdout.decode()
+    symbols = {}
+    for line in listing.splitlines():
+        fields = line.split()
+        if len(fields) == 4 and fields[2] in "tTwW":
+            symbols.setdefault(fields[3], (int(fields[0], 16), int(fields[1], 16)))
+    return symbols
+
+
+def addr2line_entries(path, start, size):
+    """Every (function, file name, line) `addr2line -i -f` gives at some address of a function."""
+    addresses = "\n".join("0x%x" % a for a in range(start, start + size))
+    output = subprocess.run(["addr2line", "-i", "-f", "-e", path], input=addresses.encode(),
+                            stdout=subprocess.PIPE, timeout=120).stdout.decode().splitlines()
+    entries = set()
+    for name, location in zip(output[0::2], output[1::2]):
+        where = location.split(" ")[0]
+        file, _, line = where.rpartition(":")
+        if line.isdigit():
+            entries.add((name, os.path.basename(file), int(line)))
+    return entries
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.11"]))
+def test_native_frames_carry_file_line_and_inlined_frames_as_addr2line_gives_them(workload, interp, tmp_path):
+    w = workload(interp, "native_work.py", "zlib", 30)
+    w.truth()
+    time.sleep(0.3)
+    out = tmp_path / "native.speedscope.json"
+    result = run_pytap("sample", "-x", w.pid, "-t", 3, "--rate", 1000, "--native", "-o", out, timeout=90)
+    assert result.returncode == 0, result.stderr.decode()
+    if bpf_refused(result):
+        pytest.skip("SKIPPED BPF not allowed here: " + result.stderr.decode().strip())
+    with open(str(out)) as f:
+        profile = json.load(f)
+    frames = profile["shared"]["frames"]
+    stacks = {tuple(sample) for thread in profile["profiles"] for sample in thread["samples"]}
+    # The interpreter's objects that have DWARF: libpython and the zlib extension module.
+    with open("/proc/%d/maps" % w.pid) as f:
+        paths = sorted({line.split()[-1] for line in f if "libpython" in line or "/zlib." in line})
+    objects = [(path, object_symbols(path)) for path in paths]
+    assert len(objects) == 2, paths
+
+    def owner(name):
+        return next(((path, symbols[name]) for path, symbols in objects if name in symbols), None)
+
+    cache = {}
+    def entries(name):
+        if name not in cache:
+            path, (start, size) = owner(name)
+            cache[name] = addr2line_entries(path, start, size) if size <= 16384 else None
+        return cache[name]
+
+    interpreter_frames = with_line = inlined = checked = 0
+    mismatches = []
+    for stack in stacks:
+        for position, index in enumerate(stack):
+            frame = frames[index]
+            if "Python-3.11" not in frame.get("file", "") and not owner(frame["name"]):
+                continue
+            interpreter_frames += 1
+            if "line" not in frame:
+                continue
+            with_line += 1
+            inlined += owner(frame["name"]) is None
+            # The function the machine code belongs to is this frame or one rootward of it
+            # (an inlined call sits leafward of the function it is inlined into).
+            want = (frame["name"], os.path.basename(frame["file"]), frame["line"])
+            found = None
+            for outer in reversed(stack[:position + 1]):
+                name = frames[outer]["name"]
+                if owner(name) is None:
+                    if "Python-3.11" in frames[outer].get("file", ""):
+                        continue  # another inlined frame
+                    break
+                known = entries(name)
+                if known is None:
+                    found = False
+                    break
+                if want in known:
+                    found = True
+                    break
+            if found is None:
+                mismatches.append(want)
+            elif found:
+                checked += 1
+    assert interpreter_frames > 20, result.stderr.decode()
+    assert with_line >= 0.95 * interpreter_frames, "%d of %d interpreter frames have file:line" % (with_line, interpreter_frames)
+    assert inlined > 0, "no inlined frame"
+    assert checked > 20 and not mismatches, "%d agree with addr2line; not found: %s" % (checked, mismatches[:10])

@@ -61,20 +61,6 @@ public final class TargetModules {
         guard let object = object(containing: lookupAddress) else {
             return SymbolizedFrame(pc: pc, module: mapping(containing: lookupAddress)?.path, functions: [])
         }
-        let address = lookupAddress &- object.loadBias
-        var functions = [SourceFunction]()
-        if let sources = caches.sources.index(for: object) {
-            functions = sources.functions(at: address)
-        }
-        let symbol = caches.symbols.index(for: object).lookup(address)?.name
-        if functions.isEmpty {
-            if let symbol { functions = [SourceFunction(name: symbol)] }
-        } else if let symbol, functions[functions.count - 1].name == "??" || symbol.hasPrefix("_Z") || symbol.hasPrefix("_R") {
-            // DWARF names a C function as its source does (no `.lto_priv.0`, `.cold`
-            // suffixes); the symbol is better when DWARF has no name, or for C++ and Rust,
-            // whose DW_AT_name lacks the namespace the mangled name keeps.
-            functions[functions.count - 1].name = symbol
-        }
-        return SymbolizedFrame(pc: pc, module: object.path, functions: functions)
+        return ObjectSymbolizer(symbols: caches.symbols, sources: caches.sources).symbolize(pc: pc, lookupAddress: lookupAddress, in: object)
     }
 }

@@ -236,21 +236,21 @@ public final class NativeSampler: StackSampler {
         default: complete = false
         }
         if complete { completeNativeStacks += 1 }
-        return (result.frames.map { symbolized($0.lookupAddress) }, complete)
+        return (result.frames.map(symbolized), complete)
     }
 
     /// x86_64: the `struct pt_regs` slot of each DWARF register 0–16 (rax, rdx, rcx, rbx,
     /// rsi, rdi, rbp, rsp, r8–r15, rip).
     static let x86_64PtRegsSlots = [10, 12, 11, 5, 13, 14, 4, 19, 9, 8, 7, 6, 3, 2, 1, 0, 16]
 
-    /// A native frame by the object's symbols (s2-native's symbolizer, with lines and
-    /// inlined frames, can take this place).
-    private func symbolized(_ address: UInt64) -> SymbolizedFrame {
-        if let frame = symbolizedFrames[address] { return frame }
-        let (name, module) = objects.function(at: address)
-        let frame = SymbolizedFrame(pc: address, module: module, functions: name.map { [SourceFunction(name: $0)] } ?? [])
-        symbolizedFrames[address] = frame
-        return frame
+    /// A native frame with its source line and inlined calls, named once per pc (a return
+    /// address is looked up at its call instruction, so the cache key is the lookup address).
+    private func symbolized(_ frame: UnwoundFrame) -> SymbolizedFrame {
+        if let known = symbolizedFrames[frame.lookupAddress] { return known }
+        var named = objects.symbolize(pc: frame.pc, lookupAddress: frame.lookupAddress)
+        if options.byFunction { named.functions = named.functions.map { SourceFunction(name: $0.name, file: $0.file) } }
+        symbolizedFrames[frame.lookupAddress] = named
+        return named
     }
 
     private func kernelFrame(_ address: UInt64) -> Frame {
