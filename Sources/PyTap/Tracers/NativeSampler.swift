@@ -49,7 +49,7 @@ public final class NativeSampler: StackSampler {
     private let frameBytes: Int
     private var threads: [Int32: (state: ThreadState, thread: SampledThread, root: UInt32?)] = [:]
     private var threadTable: ThreadTable?
-    private var pythonFrames: [RawFrame: Frame] = [:]
+    private var pythonFrames: PythonFrameDecoder
     private var symbolizedFrames: [UInt64: SymbolizedFrame] = [:]
     private var kernelFrames: [UInt64: Frame] = [:]
     private let mergeRules: NativeMergeRules
@@ -65,6 +65,7 @@ public final class NativeSampler: StackSampler {
         self.target = target
         self.options = options
         self.native = native
+        pythonFrames = PythonFrameDecoder(byFunction: options.byFunction)
         program = try BPFSampleProgram(frequency: options.rate)
         liveReader = try PythonReader(target: target)
         capturedMemory = CapturedMemory(live: live)
@@ -205,23 +206,11 @@ public final class NativeSampler: StackSampler {
             if case .changedWhileReading = defect { statistics.torn += 1 } else { countError(defect.kind) }
             return nil
         }
-        var decoded: [Frame] = []
-        decoded.reserveCapacity(raw.frames.count)
-        for rawFrame in raw.frames {
-            if let frame = pythonFrames[rawFrame] {
-                decoded.append(frame)
-                continue
-            }
-            guard let location = try? capturedReader.location(of: rawFrame) else {
-                countError("code object unreadable")
-                return nil
-            }
-            var frame = Frame(python: location)
-            if options.byFunction { frame = frame.atFunctionLevel }
-            pythonFrames[rawFrame] = frame
-            decoded.append(frame)
+        guard let calls = pythonFrames.calls(of: raw, reader: capturedReader) else {
+            countError("code object unreadable")
+            return nil
         }
-        return PythonEvalCalls(frames: decoded, callEnds: raw.evalCallEnds)
+        return calls
     }
 
     /// The native frames of a sample, innermost first, and whether the unwind reached the
