@@ -179,6 +179,15 @@ public final class ELFFile: @unchecked Sendable {
             return Array(try rawBytes(of: section))
         }
         if let cached = inflated[section.name] { return cached }
+        let (stream, size) = try compressedStream(of: section)
+        var output = [UInt8](repeating: 0, count: size)
+        try output.withUnsafeMutableBytes { try inflate(stream, into: $0, section: section) }
+        inflated[section.name] = output
+        return output
+    }
+
+    /// The zlib stream of an SHF_COMPRESSED section and the size it inflates to.
+    public func compressedStream(of section: ELFSection) throws -> (stream: UnsafeRawBufferPointer, size: Int) {
         let raw = try rawBytes(of: section)
         // Elf64_Chdr: ch_type, ch_reserved, ch_size, ch_addralign; then the stream.
         guard raw.count >= 24 else { throw ObjectFileError.badCompression(path: path, section: section.name) }
@@ -188,15 +197,15 @@ public final class ELFFile: @unchecked Sendable {
         guard type == 1 /* ELFCOMPRESS_ZLIB */, size < 1 << 32, size <= UInt64(raw.count) * 1032 + 4096 else {
             throw ObjectFileError.badCompression(path: path, section: section.name)
         }
-        var output = [UInt8](repeating: 0, count: Int(size))
-        var outputSize = uLongf(size)
-        let status = output.withUnsafeMutableBufferPointer { out -> Int32 in
-            let input = UnsafeRawBufferPointer(rebasing: raw[24...])
-            return uncompress(out.baseAddress, &outputSize, input.baseAddress?.assumingMemoryBound(to: Bytef.self), uLong(input.count))
-        }
-        guard status == Z_OK, outputSize == uLongf(size) else { throw ObjectFileError.badCompression(path: path, section: section.name) }
-        inflated[section.name] = output
-        return output
+        return (UnsafeRawBufferPointer(rebasing: raw[24...]), Int(size))
+    }
+
+    /// Inflates a section's stream into `output`, which it must fill exactly.
+    public func inflate(_ stream: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, section: ELFSection) throws {
+        var outputSize = uLongf(output.count)
+        let status = uncompress(output.baseAddress?.assumingMemoryBound(to: Bytef.self), &outputSize,
+                                stream.baseAddress?.assumingMemoryBound(to: Bytef.self), uLong(stream.count))
+        guard status == Z_OK, outputSize == uLongf(output.count) else { throw ObjectFileError.badCompression(path: path, section: section.name) }
     }
 
     /// Contents of the named section, or nil when absent.

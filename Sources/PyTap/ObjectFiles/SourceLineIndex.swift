@@ -2,11 +2,13 @@ import Synchronization
 
 /// Source lines and inlined calls of one object file, from its DWARF (`.debug_info`,
 /// `.debug_line`, `.debug_ranges`/`.debug_rnglists`; the file itself or its separate debug
-/// file, dwz supplementary files followed). A compile unit is read on the first lookup of
-/// an address in it: its line program, and the ranges of its functions and inlined calls.
-/// Malformed DWARF gives no answer for that unit, never a trap.
+/// file, dwz supplementary files followed). Which unit holds an address comes from
+/// `.debug_aranges` where it lists the unit (else from the unit's root DIE); a compile unit
+/// is read on the first lookup of an address in it: its abbreviations, its line program,
+/// and the ranges of its functions and inlined calls. Nothing else of a large file is
+/// decoded. Malformed DWARF gives no answer for that unit, never a trap.
 public final class SourceLineIndex: @unchecked Sendable {
-    private let context: DWARFContext
+    let context: DWARFContext
     private let line: DWARFSectionData
     private let rangeReader: DWARFRangeReader
     /// Compile units by address range: (low, high, unit index), sorted by low.
@@ -44,7 +46,7 @@ public final class SourceLineIndex: @unchecked Sendable {
 
     public init?(elf: ELFFile) {
         guard elf.section(named: ".debug_info") != nil, elf.section(named: ".debug_line") != nil,
-              let types = try? DWARFContext.forFile(elf) else { return nil }
+              let types = try? DWARFContext.forFile(elf, lazy: true) else { return nil }
         context = types
         func load(_ name: String, _ kind: DWARFSectionKind) -> DWARFSectionData {
             guard let section = elf.section(named: name), let data = try? DWARFSectionData(kind: kind, elf: elf, section: section)
@@ -56,8 +58,14 @@ public final class SourceLineIndex: @unchecked Sendable {
                                            addr: load(".debug_addr", .addr))
         self.rangeReader = rangeReader
         var unitRanges = [(low: UInt64, high: UInt64, unit: Int)]()
+        var listed = Set<Int>()
+        for range in DWARFAddressRangeTable.ranges(in: load(".debug_aranges", .aranges)) where range.high > range.low {
+            guard let unit = context.infoUnit(atOffset: range.unitOffset) else { continue }
+            unitRanges.append((range.low, range.high, unit))
+            listed.insert(unit)
+        }
         for (index, unit) in context.units.enumerated()
-        where unit.object == 0 && unit.section == .info && unit.unitType == DWARFConstant.UnitType.compile {
+        where !listed.contains(index) && unit.object == 0 && unit.section == .info && unit.unitType == DWARFConstant.UnitType.compile {
             guard let root = try? context.readDIE(DWARFDIEReference(unit: index, offset: unit.firstDIEOffset)) else { continue }
             let bases = SourceLineIndex.bases(of: root, unit: unit)
             for range in (try? rangeReader.scopeRanges(of: root, bases: bases)) ?? [] where range.high > range.low {
@@ -280,12 +288,62 @@ public final class SourceLineIndexCache: Sendable {
 
 extension DWARFContext {
     /// The DWARF of an ELF file, with its dwz supplementary file when found.
-    static func forFile(_ elf: ELFFile) throws -> DWARFContext {
+    static func forFile(_ elf: ELFFile, lazy: Bool = false) throws -> DWARFContext {
         let main = try DWARFObject(elf: elf)
         var supplementary: DWARFObject?
         if let link = DWARFSupplementaryLink(elf: elf), let file = link.locate(forFileAt: elf.path) {
             supplementary = try DWARFObject(elf: file)
         }
-        return try DWARFContext(main: main, supplementary: supplementary, supplementaryNote: nil)
+        return try DWARFContext(main: main, supplementary: supplementary, supplementaryNote: nil, lazy: lazy)
+    }
+}
+
+/// `.debug_aranges`: for each compile unit that has a set, the address ranges of its code.
+enum DWARFAddressRangeTable {
+    struct Range {
+        var low: UInt64
+        var high: UInt64
+        /// Offset of the unit's header in `.debug_info`.
+        var unitOffset: Int
+    }
+
+    /// Every range of every well-formed set; a malformed set ends the reading (units it
+    /// would have listed are then found through their root DIEs).
+    static func ranges(in data: DWARFSectionData) -> [Range] {
+        var result = [Range]()
+        var offset = 0
+        while offset < data.count {
+            var cursor = data.cursor(at: offset)
+            guard let (end, unitOffset, addressSize, tuplesStart) = try? header(&cursor, setStart: offset), end <= data.count else { break }
+            var tuples = data.cursor(at: tuplesStart, end: end)
+            while let low = try? tuples.unsigned(size: addressSize), let length = try? tuples.unsigned(size: addressSize) {
+                if low == 0 && length == 0 { break }
+                result.append(Range(low: low, high: low &+ length, unitOffset: unitOffset))
+            }
+            offset = end
+        }
+        return result
+    }
+
+    /// A set's header: where the set ends, its unit, its address size, where its tuples start
+    /// (aligned to twice the address size from the set's start).
+    private static func header(_ cursor: inout DWARFCursor, setStart: Int) throws -> (Int, Int, Int, Int) {
+        var length = UInt64(try cursor.u32())
+        var offsetSize = 4
+        if length == 0xffff_ffff {
+            length = try cursor.u64()
+            offsetSize = 8
+        }
+        guard length <= UInt64(Int32.max) else { throw DWARFError.malformed("aranges set length") }
+        let end = cursor.offset + Int(length)
+        guard try cursor.u16() == 2 else { throw DWARFError.malformed("aranges version") }
+        let unitOffset = try cursor.sectionOffset(size: offsetSize)
+        let addressSize = Int(try cursor.u8())
+        guard try cursor.u8() == 0, addressSize == 4 || addressSize == 8, unitOffset <= UInt64(Int32.max) else {
+            throw DWARFError.malformed("aranges set header")
+        }
+        let tupleSize = 2 * addressSize
+        let relative = cursor.offset - setStart
+        return (end, Int(unitOffset), addressSize, setStart + (relative + tupleSize - 1) / tupleSize * tupleSize)
     }
 }

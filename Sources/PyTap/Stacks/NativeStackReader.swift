@@ -1,7 +1,7 @@
 /// A thread's native stack, read at the same instant as its Python frames: the thread is
 /// held still (a live thread stopped for a moment by ptrace; a core's saved registers), its
-/// stack unwound from its registers and the Python frames read meanwhile; symbols and lines
-/// are looked up after it runs again.
+/// stack unwound from its registers and the Python frames read meanwhile; unwind tables are
+/// built before any thread is held, symbols and lines looked up after it runs again.
 public final class NativeStackReader {
     public struct Capture<Python> {
         public var python: Python
@@ -26,6 +26,7 @@ public final class NativeStackReader {
         self.rules = NativeMergeRules(target: target)
         self.policy = policy
         self.unwinder = NativeUnwinder()
+        modules.prepareUnwinding()
     }
 
     /// Holds thread `tid`, unwinds it and runs `readPython` meanwhile.

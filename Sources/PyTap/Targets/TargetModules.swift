@@ -19,6 +19,8 @@ public final class TargetModules {
     /// File-backed mappings sorted by start.
     private let mappings: [MemoryMapping]
     private var objects: [String: LoadedObject?] = [:]
+    /// Frames named so far, by lookup address (many threads and samples share their frames).
+    private var named: [UInt64: SymbolizedFrame] = [:]
 
     public init(target: Target, caches: Caches = TargetModules.shared) throws {
         self.target = target
@@ -43,6 +45,21 @@ public final class TargetModules {
         return object
     }
 
+    /// Opens every executable object and builds its unwind table now, so that unwinding a
+    /// stopped thread reads no file and the thread is held for as short a time as can be.
+    public func prepareUnwinding() {
+        for mapping in mappings where mapping.executable { _ = unwindModule(mapping.start) }
+    }
+
+    /// Builds the symbol and line indexes of every executable object now (a sampler does,
+    /// before its first sample).
+    public func prepareSymbolization() {
+        let symbolizer = ObjectSymbolizer(symbols: caches.symbols, sources: caches.sources)
+        for mapping in mappings where mapping.executable {
+            if let object = object(containing: mapping.start) { symbolizer.prepare(object) }
+        }
+    }
+
     /// What the unwinder needs for an address: the file's unwind table and load bias.
     public func unwindModule(_ address: UInt64) -> UnwindModule? {
         guard let object = object(containing: address),
@@ -58,23 +75,17 @@ public final class TargetModules {
 
     /// `lookupAddress` is the pc, or the pc − 1 of a return address (the call instruction).
     public func symbolize(pc: UInt64, lookupAddress: UInt64) -> SymbolizedFrame {
-        guard let object = object(containing: lookupAddress) else {
-            return SymbolizedFrame(pc: pc, module: mapping(containing: lookupAddress)?.path, functions: [])
+        if var known = named[lookupAddress] {
+            known.pc = pc
+            return known
         }
-        let address = lookupAddress &- object.loadBias
-        var functions = [SourceFunction]()
-        if let sources = caches.sources.index(for: object) {
-            functions = sources.functions(at: address)
+        let frame: SymbolizedFrame
+        if let object = object(containing: lookupAddress) {
+            frame = ObjectSymbolizer(symbols: caches.symbols, sources: caches.sources).symbolize(pc: pc, lookupAddress: lookupAddress, in: object)
+        } else {
+            frame = SymbolizedFrame(pc: pc, module: mapping(containing: lookupAddress)?.path, functions: [])
         }
-        let symbol = caches.symbols.index(for: object).lookup(address)?.name
-        if functions.isEmpty {
-            if let symbol { functions = [SourceFunction(name: symbol)] }
-        } else if let symbol, functions[functions.count - 1].name == "??" || symbol.hasPrefix("_Z") || symbol.hasPrefix("_R") {
-            // DWARF names a C function as its source does (no `.lto_priv.0`, `.cold`
-            // suffixes); the symbol is better when DWARF has no name, or for C++ and Rust,
-            // whose DW_AT_name lacks the namespace the mangled name keeps.
-            functions[functions.count - 1].name = symbol
-        }
-        return SymbolizedFrame(pc: pc, module: object.path, functions: functions)
+        named[lookupAddress] = frame
+        return frame
     }
 }

@@ -49,7 +49,7 @@ public final class NativeSampler: StackSampler {
     private let frameBytes: Int
     private var threads: [Int32: (state: ThreadState, thread: SampledThread, root: UInt32?)] = [:]
     private var threadTable: ThreadTable?
-    private var pythonFrames: [RawFrame: Frame] = [:]
+    private var pythonFrames: PythonFrameDecoder
     private var symbolizedFrames: [UInt64: SymbolizedFrame] = [:]
     private var kernelFrames: [UInt64: Frame] = [:]
     private let mergeRules: NativeMergeRules
@@ -65,6 +65,7 @@ public final class NativeSampler: StackSampler {
         self.target = target
         self.options = options
         self.native = native
+        pythonFrames = PythonFrameDecoder(byFunction: options.byFunction)
         program = try BPFSampleProgram(frequency: options.rate)
         liveReader = try PythonReader(target: target)
         capturedMemory = CapturedMemory(live: live)
@@ -205,23 +206,11 @@ public final class NativeSampler: StackSampler {
             if case .changedWhileReading = defect { statistics.torn += 1 } else { countError(defect.kind) }
             return nil
         }
-        var decoded: [Frame] = []
-        decoded.reserveCapacity(raw.frames.count)
-        for rawFrame in raw.frames {
-            if let frame = pythonFrames[rawFrame] {
-                decoded.append(frame)
-                continue
-            }
-            guard let location = try? capturedReader.location(of: rawFrame) else {
-                countError("code object unreadable")
-                return nil
-            }
-            var frame = Frame(python: location)
-            if options.byFunction { frame = frame.atFunctionLevel }
-            pythonFrames[rawFrame] = frame
-            decoded.append(frame)
+        guard let calls = pythonFrames.calls(of: raw, reader: capturedReader) else {
+            countError("code object unreadable")
+            return nil
         }
-        return PythonEvalCalls(frames: decoded, callEnds: raw.evalCallEnds)
+        return calls
     }
 
     /// The native frames of a sample, innermost first, and whether the unwind reached the
@@ -236,21 +225,21 @@ public final class NativeSampler: StackSampler {
         default: complete = false
         }
         if complete { completeNativeStacks += 1 }
-        return (result.frames.map { symbolized($0.lookupAddress) }, complete)
+        return (result.frames.map(symbolized), complete)
     }
 
     /// x86_64: the `struct pt_regs` slot of each DWARF register 0–16 (rax, rdx, rcx, rbx,
     /// rsi, rdi, rbp, rsp, r8–r15, rip).
     static let x86_64PtRegsSlots = [10, 12, 11, 5, 13, 14, 4, 19, 9, 8, 7, 6, 3, 2, 1, 0, 16]
 
-    /// A native frame by the object's symbols (s2-native's symbolizer, with lines and
-    /// inlined frames, can take this place).
-    private func symbolized(_ address: UInt64) -> SymbolizedFrame {
-        if let frame = symbolizedFrames[address] { return frame }
-        let (name, module) = objects.function(at: address)
-        let frame = SymbolizedFrame(pc: address, module: module, functions: name.map { [SourceFunction(name: $0)] } ?? [])
-        symbolizedFrames[address] = frame
-        return frame
+    /// A native frame with its source line and inlined calls, named once per pc (a return
+    /// address is looked up at its call instruction, so the cache key is the lookup address).
+    private func symbolized(_ frame: UnwoundFrame) -> SymbolizedFrame {
+        if let known = symbolizedFrames[frame.lookupAddress] { return known }
+        var named = objects.symbolize(pc: frame.pc, lookupAddress: frame.lookupAddress)
+        if options.byFunction { named.functions = named.functions.map { SourceFunction(name: $0.name, file: $0.file) } }
+        symbolizedFrames[frame.lookupAddress] = named
+        return named
     }
 
     private func kernelFrame(_ address: UInt64) -> Frame {

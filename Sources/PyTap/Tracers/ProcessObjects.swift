@@ -1,13 +1,14 @@
 import Synchronization
 
-/// The object files a live process maps, found by address, with their unwind tables and
-/// symbols built on first use: what unwinding and naming a sampled native stack need. The
+/// The object files a live process maps, found by address, with their unwind tables,
+/// symbols and line tables built on first use: what unwinding and naming a sampled native
+/// stack need. The
 /// memory map is read again when an address falls outside every known mapping (a library
 /// loaded since), at most once a second.
 final class ProcessObjects {
     private let target: Target
     private let tables: UnwindTableCache
-    private let symbolIndexes: SymbolIndexCache
+    private let symbolizer: ObjectSymbolizer
     /// File-backed mappings, by start address.
     private var mappings: [MemoryMapping] = []
     private var objects: [String: LoadedObject] = [:]
@@ -15,19 +16,19 @@ final class ProcessObjects {
     private var unwindModules: [String: UnwindModule] = [:]
     private var lastRefresh: UInt64 = 0
 
-    init(target: Target, tables: UnwindTableCache = UnwindTableCache(), symbols: SymbolIndexCache = SymbolIndexCache()) {
+    init(target: Target, caches: TargetModules.Caches = TargetModules.Caches()) {
         self.target = target
-        self.tables = tables
-        self.symbolIndexes = symbols
+        self.tables = caches.unwindTables
+        self.symbolizer = ObjectSymbolizer(symbols: caches.symbols, sources: caches.sources)
         refresh()
     }
 
-    /// Builds the unwind tables and symbol indexes of every executable mapping now, so the
-    /// first samples do not pay for them.
+    /// Builds the unwind tables, symbol indexes and line indexes of every executable
+    /// mapping now, so the first samples do not pay for them.
     func prepare() {
         for mapping in mappings where mapping.executable {
             _ = unwindModule(at: mapping.start)
-            _ = function(at: mapping.start)
+            if let object = object(at: mapping.start) { symbolizer.prepare(object) }
         }
     }
 
@@ -77,10 +78,12 @@ final class ProcessObjects {
         return module
     }
 
-    /// The function at `address` by the object's symbols, and the object's path.
-    func function(at address: UInt64) -> (name: String?, module: String?) {
-        guard let object = object(at: address) else { return (nil, nil) }
-        let index = symbolIndexes.index(for: object)
-        return (index.lookup(address &- object.loadBias)?.name, object.path)
+    /// A native frame in source terms (see `ObjectSymbolizer`); `lookupAddress` is the pc,
+    /// or the pc − 1 of a return address.
+    func symbolize(pc: UInt64, lookupAddress: UInt64) -> SymbolizedFrame {
+        guard let object = object(at: lookupAddress) else {
+            return SymbolizedFrame(pc: pc, module: mapping(at: lookupAddress)?.path, functions: [])
+        }
+        return symbolizer.symbolize(pc: pc, lookupAddress: lookupAddress, in: object)
     }
 }

@@ -1,41 +1,51 @@
 /// Everything needed to decode DIEs anywhere: the main file's sections and, when present,
 /// the dwz supplementary file's; every unit header; the decoded abbreviation tables. It
-/// decodes single DIEs, walks children, follows references and reads strings.
+/// decodes single DIEs, walks children, follows references and reads strings. A `lazy`
+/// context decodes a unit's abbreviation table and root attributes on first use, for
+/// readers that look at a few units of a large file (`SourceLineIndex`).
 final class DWARFContext {
     /// objects[0] is the main file; objects[1], when present, its supplementary file.
     let objects: [DWARFObject]
     /// Why the supplementary file is absent although the main file names one (for errors).
     let supplementaryNote: String?
     private(set) var units: [DWARFUnit] = []
-    private(set) var abbreviationTables: [DWARFAbbreviationTable] = []
+    /// Decoded abbreviation tables (nil: not yet, in a lazy context), by `DWARFUnit.abbreviationTable`.
+    private var abbreviationTables: [DWARFAbbreviationTable?] = []
+    /// Where each table is and how to decode it (the version of the first unit using it).
+    private var abbreviationKeys: [(key: TableKey, version: Int)] = []
+    /// Whether a unit's root attributes (`strOffsetsBase`, `language`) are read.
+    private var rootRead: [Bool] = []
     /// For each (object, section): unit indices in offset order, to find the unit holding an offset.
     private var unitsBySection: [[Int]] = [[], [], [], []]
     private var typeUnitsBySignature: [UInt64: Int] = [:]
 
-    init(main: DWARFObject, supplementary: DWARFObject?, supplementaryNote: String?) throws {
+    /// What decoding an abbreviation table depends on (form sizes): units share a decoded
+    /// table only when they agree.
+    private struct TableKey: Hashable {
+        var object: Int, offset: Int, version2: Bool, addressSize: Int, offsetSize: Int
+    }
+
+    init(main: DWARFObject, supplementary: DWARFObject?, supplementaryNote: String?, lazy: Bool = false) throws {
         objects = supplementary.map { [main, $0] } ?? [main]
         self.supplementaryNote = supplementaryNote
-        struct TableKey: Hashable {
-            var object: Int, offset: Int, version2: Bool, addressSize: Int, offsetSize: Int
-        }
         var tables: [TableKey: Int] = [:]
         for (objectIndex, object) in objects.enumerated() {
             for section in [object.info, object.types] where section.count > 0 {
                 for var unit in try DWARFUnit.parseHeaders(of: section, object: objectIndex) {
-                    // Form sizes depend on these, so units share a decoded table only when they agree.
                     let key = TableKey(object: objectIndex, offset: unit.abbreviationOffset, version2: unit.version <= 2,
                                        addressSize: unit.addressSize, offsetSize: unit.offsetSize)
                     if let index = tables[key] {
                         unit.abbreviationTable = index
                     } else {
-                        abbreviationTables.append(try DWARFAbbreviationTable(
-                            section: object.abbrev, offset: unit.abbreviationOffset, version: unit.version,
-                            addressSize: unit.addressSize, offsetSize: unit.offsetSize))
+                        abbreviationKeys.append((key, unit.version))
+                        abbreviationTables.append(nil)
                         unit.abbreviationTable = abbreviationTables.count - 1
                         tables[key] = unit.abbreviationTable
+                        if !lazy { _ = try abbreviationTable(unit.abbreviationTable) }
                     }
                     let index = units.count
                     units.append(unit)
+                    rootRead.append(false)
                     unitsBySection[Self.sectionSlot(object: objectIndex, section: unit.section)].append(index)
                     if unit.unitType == DWARFConstant.UnitType.type, typeUnitsBySignature[unit.typeSignature] == nil {
                         typeUnitsBySignature[unit.typeSignature] = index
@@ -43,7 +53,36 @@ final class DWARFContext {
                 }
             }
         }
-        for index in units.indices { try readRootAttributes(of: index) }
+        if !lazy {
+            for index in units.indices { try readRootAttributes(of: index) }
+        }
+    }
+
+    /// A decoded abbreviation table, decoded now if it was not yet.
+    func abbreviationTable(_ index: Int) throws -> DWARFAbbreviationTable {
+        if let table = abbreviationTables[index] { return table }
+        let (key, version) = abbreviationKeys[index]
+        let table = try DWARFAbbreviationTable(section: objects[key.object].abbrev, offset: key.offset, version: version,
+                                               addressSize: key.addressSize, offsetSize: key.offsetSize)
+        abbreviationTables[index] = table
+        return table
+    }
+
+    /// How many abbreviation tables are decoded (a lazy context decodes only those it used).
+    var decodedAbbreviationTables: Int { abbreviationTables.reduce(0) { $0 + ($1 == nil ? 0 : 1) } }
+
+    /// A unit with its root attributes read (what reading its strings needs).
+    func unitWithRoot(_ index: Int) throws -> DWARFUnit {
+        if !rootRead[index] { try readRootAttributes(of: index) }
+        return units[index]
+    }
+
+    /// The index of the .debug_info unit of the main file whose header is at `offset`.
+    func infoUnit(atOffset offset: Int) -> Int? {
+        let candidates = unitsBySection[Self.sectionSlot(object: 0, section: .info)]
+        guard offset >= 0, let position = candidates.lastIndex(withKeyAtMost: UInt64(offset), key: { UInt64(self.units[$0].offset) }),
+              units[candidates[position]].offset == offset else { return nil }
+        return candidates[position]
     }
 
     private static func sectionSlot(object: Int, section: DWARFSectionKind) -> Int {
@@ -52,6 +91,7 @@ final class DWARFContext {
 
     /// str_offsets_base and the language come from the root DIE; strx names of every other DIE need the former.
     private func readRootAttributes(of index: Int) throws {
+        rootRead[index] = true
         var unit = units[index]
         // DWARF 5 says the base is required when strx is used; without it, assume the table right after a v5 header.
         unit.strOffsetsBase = unit.version >= 5 ? (unit.offsetSize == 8 ? 16 : 8) : 0
@@ -80,7 +120,7 @@ final class DWARFContext {
         guard reference.offset >= unit.firstDIEOffset, reference.offset < unit.end else {
             throw DWARFError.malformed("DIE offset 0x\(String(reference.offset, radix: 16)) outside its unit in \(data.kind.name)")
         }
-        let table = abbreviationTables[unit.abbreviationTable]
+        let table = try abbreviationTable(unit.abbreviationTable)
         var cursor = data.cursor(at: reference.offset, end: unit.end)
         let code = try cursor.uleb128()
         guard let abbreviation = table.abbreviation(for: code) else {
@@ -120,7 +160,7 @@ final class DWARFContext {
             return target
         }
         // No usable DW_AT_sibling (Clang never emits it): walk the subtree.
-        let table = abbreviationTables[unit.abbreviationTable]
+        let table = try abbreviationTable(unit.abbreviationTable)
         var cursor = section(of: unit).cursor(at: die.childrenOffset, end: unit.end)
         var depth = 1
         while depth > 0 {
@@ -260,7 +300,7 @@ final class DWARFContext {
     }
 
     func string(_ value: DWARFAttributeValue, unit: Int) throws -> String? {
-        guard let (data, offset) = try stringLocation(value, unit: units[unit]) else { return nil }
+        guard let (data, offset) = try stringLocation(value, unit: try unitWithRoot(unit)) else { return nil }
         return String(decoding: try stringBytes(data, at: offset), as: UTF8.self)
     }
 
@@ -273,7 +313,7 @@ final class DWARFContext {
     /// Whether the DIE's DW_AT_name is `wanted`, without building a String.
     func nameEquals(_ die: DWARFDIE, _ wanted: [UInt8]) throws -> Bool {
         guard let value = die.value(DWARFConstant.Attribute.name),
-              let (data, offset) = try stringLocation(value, unit: units[die.unit]) else { return false }
+              let (data, offset) = try stringLocation(value, unit: try unitWithRoot(die.unit)) else { return false }
         return try stringBytes(data, at: offset).elementsEqual(wanted)
     }
 

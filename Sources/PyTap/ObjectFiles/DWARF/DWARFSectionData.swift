@@ -30,11 +30,18 @@ final class DWARFSectionData: @unchecked Sendable {
             owner = elf.file
             ownsMemory = false
         } else {
-            let inflated = try elf.contents(of: section)
-            let copy = DWARFSectionData(kind: kind, copying: inflated)
-            bytes = copy.bytes
-            owner = copy
-            ownsMemory = false
+            // Inflated straight into memory owned here: no zero fill, no second copy.
+            let (stream, size) = try elf.compressedStream(of: section)
+            let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 16)
+            do {
+                try elf.inflate(stream, into: UnsafeMutableRawBufferPointer(rebasing: memory[0..<size]), section: section)
+            } catch {
+                memory.deallocate()
+                throw error
+            }
+            bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(memory)[0..<size])
+            owner = nil
+            ownsMemory = true
         }
     }
 

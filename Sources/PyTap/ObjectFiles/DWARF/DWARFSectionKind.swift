@@ -2,7 +2,7 @@
 enum DWARFSectionKind: UInt8, Sendable {
     case info, types, abbrev, str, lineStr, strOffsets, sup
     case ehFrame, ehFrameHeader, debugFrame
-    case line, ranges, rnglists, addr
+    case line, ranges, rnglists, addr, aranges
     /// A DWARF expression inside a CFI program.
     case expression
 
@@ -23,6 +23,7 @@ enum DWARFSectionKind: UInt8, Sendable {
         case .ranges: return ".debug_ranges"
         case .rnglists: return ".debug_rnglists"
         case .addr: return ".debug_addr"
+        case .aranges: return ".debug_aranges"
         }
     }
 }
