@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include "pytap_sample.h"
 #include "pytap_object.h"
+#include "pytap_callgraph.h"
+#include "pytap_uprobe_multi.h"
 
 struct pytap_bpf;
 
