@@ -38,9 +38,12 @@ extension BPFObject {
     /// programs loaded with attach type BPF_TRACE_UPROBE_MULTI: `multiEntry`/`multiExit`),
     /// a chunk at a time; a chunk the kernel refuses is split until the offsets it cannot
     /// probe are found and left out. When no multi link can be made at all, one perf uprobe
-    /// per probe (`entry`/`exit`). Set PYTAP_NO_UPROBE_MULTI=1 to force that fallback.
+    /// per probe (`entry`/`exit`), for at most `maximumSingleProbes` offsets (each perf uprobe
+    /// took ~40 ms to attach and as long to detach on 6.18: 5000 functions took 6 minutes).
+    /// PYTAP_NO_UPROBE_MULTI=1 forces that fallback.
     public func attachUprobes(_ batch: UprobeBatch, path: String, pid: Int32,
-                              multiEntry: String, multiExit: String?, entry: String, exit: String?) throws -> UprobeBatchResult {
+                              multiEntry: String, multiExit: String?, entry: String, exit: String?,
+                              maximumSingleProbes: Int = 500) throws -> UprobeBatchResult {
         var result = UprobeBatchResult()
         let forceSingle = getenv("PYTAP_NO_UPROBE_MULTI").map { String(cString: $0) == "1" } ?? false
         let probes = Array(zip(batch.offsets, batch.cookies))
@@ -67,6 +70,10 @@ extension BPFObject {
             // No multi link could be made: start over with single probes.
             for attachment in result.attachments { detach(attachment) }
             result = UprobeBatchResult()
+        }
+        if probes.count > maximumSingleProbes {
+            throw NativeCaptureUnavailable("this kernel makes no multi-uprobe links (Linux 6.6+), and \(probes.count) functions would take "
+                                           + "minutes to probe one by one (about 40 ms each to attach and to detach): choose at most \(maximumSingleProbes)")
         }
         for (offset, cookie) in probes {
             let returnProbe = exit.flatMap { try? attachUprobe(program: $0, pid: pid, path: path, offset: offset, returnProbe: true, cookie: cookie) }
