@@ -94,13 +94,27 @@ struct CallGraphCommand: ParsableCommand {
         writeStandardError("pytap: probing \(attachment.functions) functions of \(attachment.path) (\(kind), \(formatSeconds(attachment.seconds)))"
                            + (attachment.refused > 0 ? "; the kernel refused \(attachment.refused)" : "")
                            + "; waiting for \(count) call\(count == 1 ? "" : "s") of \(trigger) (Ctrl-C to stop)\n")
-        let format = effectiveFormat
+        let summary = CallGraphOutput(format: effectiveFormat, file: outputFile, pid: pid).run { shouldStop, onInvocation in
+            try tracer.run(shouldStop: shouldStop, onInvocation: onInvocation)
+        }
+        CallGraphOutput.report(summary, trigger: trigger, pid: pid)
+    }
+}
+
+/// How `callgraph` and `py-callgraph` write what their tracer hands them: text streamed
+/// call by call to stdout, everything else at the end.
+struct CallGraphOutput {
+    var format: CallGraphFormat
+    var file: OutputFile?
+    var pid: Int32
+
+    func run(_ trace: (_ shouldStop: () -> Bool, _ onInvocation: (CallInvocation) -> Void) throws -> CallGraphSummary) -> CallGraphSummary {
         var invocations = [CallInvocation]()
         var first = true
         let summary: CallGraphSummary
         do {
-            summary = try tracer.run(shouldStop: { InterruptFlag.isSet }) { invocation in
-                if format == .text && outputFile == nil {
+            summary = try trace({ InterruptFlag.isSet }) { invocation in
+                if format == .text && file == nil {
                     // Streamed: each call as soon as it is complete.
                     try? writeStandardOutput((first ? "" : "\n") + CallGraphWriter.text(invocation))
                     first = false
@@ -113,10 +127,15 @@ struct CallGraphCommand: ParsableCommand {
         }
         switch format {
         case .text:
-            if outputFile != nil { try emit(invocations.map(CallGraphWriter.text).joined(separator: "\n"), to: outputFile) }
-        case .json: try emit(CallGraphWriter.json(invocations), to: outputFile)
-        case .chrome: try emit(CallGraphWriter.chromeTrace(invocations, pid: pid), to: outputFile)
+            if file != nil { emit(invocations.map(CallGraphWriter.text).joined(separator: "\n")) }
+        case .json: emit(CallGraphWriter.json(invocations))
+        case .chrome: emit(CallGraphWriter.chromeTrace(invocations, pid: pid))
         }
+        return summary
+    }
+
+    /// The closing line on stderr; exits 5 when the process exited before any call was traced.
+    static func report(_ summary: CallGraphSummary, trigger: String, pid: Int32) {
         var note = "pytap: \(summary.invocations) call\(summary.invocations == 1 ? "" : "s") of \(trigger) traced, \(summary.events) events"
         if summary.dropped > 0 { note += ", \(summary.dropped) dropped (--max-events or a full ring buffer)" }
         if summary.targetExited { note += "; process \(pid) exited" }
@@ -124,7 +143,7 @@ struct CallGraphCommand: ParsableCommand {
         if summary.invocations == 0 && summary.targetExited { Failure.exited(pid).exit() }
     }
 
-    private func emit(_ text: String, to file: OutputFile?) throws {
+    private func emit(_ text: String) {
         do {
             if let file { try file.write(Array(text.utf8)) } else { try writeStandardOutput(text) }
         } catch {

@@ -32,4 +32,19 @@ struct pytap_callgraph_state {
     unsigned long long dropped;      // records not sent: the cap reached, or the ring buffer full
 };
 
+/// One entry or return of the eval function (`py-callgraph`, bpf/pycallgraph.bpf.c).
+struct pytap_pycall_event {
+    unsigned long long time_ns;      // CLOCK_MONOTONIC
+    unsigned long long stack;        // the stack pointer at the eval function's entry
+    unsigned long long code;         // entry: the frame's code object (0 at a return)
+    unsigned int tid;
+    unsigned int kind;               // PYTAP_CALL_ENTRY or PYTAP_CALL_RETURN
+};
+
+/// `py-callgraph`'s settings and counters (array map `pystate`, one entry).
+struct pytap_pycallgraph_state {
+    unsigned long long frame_code;   // offset of f_code in the frame object
+    unsigned long long events_left;  // records still allowed (--max-events)
+    unsigned long long dropped;      // records not sent: the cap reached, or the ring buffer full
+};
 #endif

@@ -36,7 +36,7 @@ public struct CallTreeBuilder {
     private struct Open {
         var node: CallNode
         var stack: UInt64
-        var function: UInt32
+        var function: UInt64
     }
 
     public let number: Int
@@ -50,7 +50,7 @@ public struct CallTreeBuilder {
 
     public var isFinished: Bool { finished != nil }
 
-    public init(number: Int, tid: Int32, threadName: String, startTime: UInt64, root name: String, function: UInt32, stack: UInt64) {
+    public init(number: Int, tid: Int32, threadName: String, startTime: UInt64, root name: String, function: UInt64, stack: UInt64) {
         self.number = number
         self.tid = tid
         self.threadName = threadName
@@ -60,18 +60,19 @@ public struct CallTreeBuilder {
 
     private func micros(_ time: UInt64) -> Double { Double(time &- startTime) / 1000 }
 
-    public mutating func enter(name: String, function: UInt32, stack: UInt64, time: UInt64) {
+    public mutating func enter(name: String, function: UInt64, stack: UInt64, time: UInt64) {
         guard finished == nil else { return }
         closeDeeper(than: stack)
         open.append(Open(node: CallNode(name: name, start: micros(time)), stack: stack, function: function))
     }
 
-    public mutating func leave(function: UInt32, stack: UInt64, time: UInt64) {
+    /// A return at `stack` of `function` (nil: of whatever call entered there).
+    public mutating func leave(function: UInt64?, stack: UInt64, time: UInt64) {
         guard finished == nil else { return }
         closeDeeper(than: stack)
         // The innermost open call at this stack pointer with this function (a tail call
         // shares its caller's stack pointer).
-        guard let index = open.lastIndex(where: { $0.stack == stack && $0.function == function }) else { return }
+        guard let index = open.lastIndex(where: { $0.stack == stack && (function == nil || $0.function == function) }) else { return }
         while open.count > index + 1 { popOpen(end: nil) }
         popOpen(end: micros(time))
     }

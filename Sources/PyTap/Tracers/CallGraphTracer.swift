@@ -145,16 +145,16 @@ public final class CallGraphTracer {
         switch event.kind {
         case UInt32(PYTAP_CALL_ENTRY.rawValue):
             if var current = builder, current.number == Int(event.invocation) {
-                current.enter(name: name, function: function, stack: event.stack, time: event.time_ns)
+                current.enter(name: name, function: UInt64(function), stack: event.stack, time: event.time_ns)
                 builder = current
             } else {
                 // A new invocation: the previous one, if any, lost its end.
                 let tid = Int32(bitPattern: event.tid)
                 builder = CallTreeBuilder(number: Int(event.invocation), tid: tid, threadName: threadName(tid),
-                                          startTime: event.time_ns, root: name, function: function, stack: event.stack)
+                                          startTime: event.time_ns, root: name, function: UInt64(function), stack: event.stack)
             }
         case UInt32(PYTAP_CALL_RETURN.rawValue):
-            builder?.leave(function: function, stack: event.stack, time: event.time_ns)
+            builder?.leave(function: UInt64(function), stack: event.stack, time: event.time_ns)
         default:
             builder?.end()
         }
