@@ -190,3 +190,40 @@ def test_bad_trigger_is_a_one_line_error(workload):
     assert len(lines) == 1 and "no function no_such_function_anywhere" in lines[0], lines
     result = run_pytap("callgraph", "-x", pid, "-t", "builtin_sorted", "-d", "no_such_library", timeout=30)
     assert result.returncode == 1 and "maps no object file named no_such_library" in result.stderr.decode()
+
+
+PY_LINE = re.compile(r"^ *(\d+) (.+)\((\d+)\):( *) (->|<-) (.+) \((.*):(\d+)\)$")
+PY_CALLGRAPH_INTERPRETERS = ["pyenv-2.7", "pyenv-3.8", "pyenv-3.10"]
+
+
+@pytest.mark.parametrize("interp", interpreter_params(PY_CALLGRAPH_INTERPRETERS))
+def test_py_callgraph_equals_the_tree_the_interpreter_reports(workload, interp):
+    w = workload(interp, "pycallgraph_target.py", 60)
+    truth = w.truth()
+    result = run_pytap("py-callgraph", "-x", truth["pid"], "-t", "trigger_root", "-n", 2, timeout=60)
+    if bpf_refused(result):
+        pytest.skip("SKIPPED BPF not allowed here: " + result.stderr.decode().strip())
+    assert result.returncode == 0, result.stderr.decode()
+    blocks = result.stdout.decode().strip("\n").split("\n\n")
+    assert len(blocks) == 2, result.stdout.decode()
+    # sys.setprofile's call/return events, by code name (a qualname's last part).
+    expected = [(("->" if event == "call" else "<-"), name) for event, name in truth["calls"]]
+    for block in blocks:
+        rows = []
+        for line in block.split("\n"):
+            match = PY_LINE.match(line)
+            assert match, "not a py-callgraph line: %r" % line
+            assert match.group(7).endswith("pycallgraph_target.py")
+            rows.append((int(match.group(1)), int(match.group(3)), len(match.group(4)), match.group(5), match.group(6)))
+        check_block(rows, "trigger_root")
+        seen = [(arrow, name.split(".")[-1]) for _, _, _, arrow, name in rows]
+        assert seen == expected, "\n".join("%s %s" % pair for pair in seen)
+
+
+def test_py_callgraph_says_when_the_version_is_not_supported(workload):
+    from conftest import require_interpreter
+    interp = require_interpreter("pyenv-3.12")
+    w = workload(interp, "pycallgraph_target.py", 30)
+    result = run_pytap("py-callgraph", "-x", w.truth()["pid"], "-t", "trigger_root", timeout=30)
+    lines = result.stderr.decode().strip().split("\n")
+    assert result.returncode == 4 and len(lines) == 1 and "does not support Python 3.12 yet" in lines[0], lines
