@@ -227,3 +227,15 @@ def test_py_callgraph_says_when_the_version_is_not_supported(workload):
     result = run_pytap("py-callgraph", "-x", w.truth()["pid"], "-t", "trigger_root", timeout=30)
     lines = result.stderr.decode().strip().split("\n")
     assert result.returncode == 4 and len(lines) == 1 and "does not support Python 3.12 yet" in lines[0], lines
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.12"]))
+def test_module_option_probes_an_extension_module(workload, interp):
+    w = workload(interp, "callgraph_target.py", 60)
+    result = run_pytap("callgraph", "-x", w.truth()["pid"], "-t", "encoder_call", "-d", "_json", "-n", 2, timeout=60)
+    assert result.returncode == 0, result.stderr.decode()
+    assert re.search(r"probing \d+ functions of \S+/_json\.cpython-312-x86_64-linux-gnu\.so", result.stderr.decode())
+    for rows in parse_blocks(result.stdout.decode()):
+        entered, _ = check_block(rows, "encoder_call")
+        # json.dumps(list of 3 ints) encodes the list, then each int.
+        assert sum(1 for name in entered if base_name(name) == "encoder_listencode_obj") >= 1, entered

@@ -27,7 +27,7 @@ struct CallGraphCommand: ParsableCommand {
             Examples:
               pytap callgraph -x 1234 -t builtin_sorted -n 3
               pytap callgraph -x 1234 -t list_sort_impl --functions '*sort*'
-              pytap callgraph -x 1234 -t _json.so:encoder_call -d _json --format chrome -o trace.json
+              pytap callgraph -x 1234 -t encoder_call -d _json --format chrome -o trace.json
             """
     )
 
