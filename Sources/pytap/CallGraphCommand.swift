@@ -46,6 +46,44 @@ struct CallGraphCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Only probe functions whose name matches this glob (the trigger always is).", valueName: "glob"))
     var functions: String?
 
+    @OptionGroup var recording: CallGraphRecordingOptions
+
+    func validate() throws {
+        try validateProcessID(pid)
+        if count < 1 { throw ValidationError("--count must be at least 1") }
+        if trigger.isEmpty { throw ValidationError("--trigger needs a function name") }
+    }
+
+    func run() throws {
+        InterruptFlag.install()
+        let outputFile = try recording.output.map(OutputFile.prepare)
+        let tracer: CallGraphTracer
+        let attachment: CallGraphAttachment
+        do {
+            let target = try PythonTarget(pid: pid)
+            var options = CallGraphOptions(trigger: trigger)
+            options.count = count
+            options.module = module
+            options.functions = functions
+            options.maxEvents = recording.maxEvents
+            tracer = try CallGraphTracer(target: target, options: options)
+            attachment = try tracer.attach()
+        } catch {
+            Failure.from(error, pid: pid).exit()
+        }
+        let kind = attachment.multiLinks ? "\(attachment.links) multi-uprobe links" : "\(attachment.links) uprobes"
+        writeStandardError("pytap: probing \(attachment.functions) functions of \(attachment.path) (\(kind), \(formatSeconds(attachment.seconds)))"
+                           + (attachment.refused > 0 ? "; the kernel refused \(attachment.refused)" : "")
+                           + "; waiting for \(count) call\(count == 1 ? "" : "s") of \(trigger) (Ctrl-C to stop)\n")
+        let summary = CallGraphOutput(format: recording.effectiveFormat, file: outputFile, pid: pid).run { shouldStop, onInvocation in
+            try tracer.run(shouldStop: shouldStop, onInvocation: onInvocation)
+        }
+        CallGraphOutput.report(summary, trigger: trigger, pid: pid)
+    }
+}
+
+/// What `callgraph` and `py-callgraph` record at most, and how they write it.
+struct CallGraphRecordingOptions: ParsableArguments {
     @Option(name: .customLong("max-events"), help: "Stop recording after this many calls and returns (the rest are counted as dropped).")
     var maxEvents = 1_000_000
 
@@ -59,11 +97,8 @@ struct CallGraphCommand: ParsableCommand {
     var output: String?
 
     func validate() throws {
-        try validateProcessID(pid)
-        if count < 1 { throw ValidationError("--count must be at least 1") }
         if maxEvents < 1 { throw ValidationError("--max-events must be at least 1") }
-        if json && format != nil && format != .json { throw ValidationError("--json and --format \(format!.rawValue) disagree") }
-        if trigger.isEmpty { throw ValidationError("--trigger needs a function name") }
+        if json, let format, format != .json { throw ValidationError("--json and --format \(format.rawValue) disagree") }
     }
 
     var effectiveFormat: CallGraphFormat {
@@ -71,33 +106,6 @@ struct CallGraphCommand: ParsableCommand {
         if let format { return format }
         if let output, output.hasSuffix(".json") { return .chrome }
         return .text
-    }
-
-    func run() throws {
-        InterruptFlag.install()
-        let outputFile = try output.map(OutputFile.prepare)
-        let tracer: CallGraphTracer
-        let attachment: CallGraphAttachment
-        do {
-            let target = try PythonTarget(pid: pid)
-            var options = CallGraphOptions(trigger: trigger)
-            options.count = count
-            options.module = module
-            options.functions = functions
-            options.maxEvents = maxEvents
-            tracer = try CallGraphTracer(target: target, options: options)
-            attachment = try tracer.attach()
-        } catch {
-            Failure.from(error, pid: pid).exit()
-        }
-        let kind = attachment.multiLinks ? "\(attachment.links) multi-uprobe links" : "\(attachment.links) uprobes"
-        writeStandardError("pytap: probing \(attachment.functions) functions of \(attachment.path) (\(kind), \(formatSeconds(attachment.seconds)))"
-                           + (attachment.refused > 0 ? "; the kernel refused \(attachment.refused)" : "")
-                           + "; waiting for \(count) call\(count == 1 ? "" : "s") of \(trigger) (Ctrl-C to stop)\n")
-        let summary = CallGraphOutput(format: effectiveFormat, file: outputFile, pid: pid).run { shouldStop, onInvocation in
-            try tracer.run(shouldStop: shouldStop, onInvocation: onInvocation)
-        }
-        CallGraphOutput.report(summary, trigger: trigger, pid: pid)
     }
 }
 

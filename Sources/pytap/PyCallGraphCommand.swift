@@ -26,35 +26,23 @@ struct PyCallGraphCommand: ParsableCommand {
     @Option(name: [.customLong("count"), .customShort("n")], help: "Calls of the trigger to trace.")
     var count = 1
 
-    @Option(name: .customLong("max-events"), help: "Stop recording after this many calls and returns, of every thread (the rest are counted as dropped).")
-    var maxEvents = 1_000_000
-
-    @Option(name: .long, help: "text (default), json (each call's tree) or chrome (Chrome trace / Perfetto JSON).")
-    var format: CallGraphFormat?
-
-    @Flag(name: .long, help: "Same as --format json.")
-    var json = false
-
-    @Option(name: [.customLong("output"), .customShort("o")], help: ArgumentHelp("Write to this file (a .json file defaults to --format chrome).", valueName: "file"))
-    var output: String?
+    @OptionGroup var recording: CallGraphRecordingOptions
 
     func validate() throws {
         try validateProcessID(pid)
         if count < 1 { throw ValidationError("--count must be at least 1") }
-        if maxEvents < 1 { throw ValidationError("--max-events must be at least 1") }
-        if json && format != nil && format != .json { throw ValidationError("--json and --format \(format!.rawValue) disagree") }
         if trigger.isEmpty { throw ValidationError("--trigger needs a function name") }
     }
 
     func run() throws {
         InterruptFlag.install()
-        let outputFile = try output.map(OutputFile.prepare)
+        let outputFile = try recording.output.map(OutputFile.prepare)
         let tracer: PyCallGraphTracer
         let evalFunction: String
         do {
             var options = PyCallGraphOptions(trigger: trigger)
             options.count = count
-            options.maxEvents = maxEvents
+            options.maxEvents = recording.maxEvents
             tracer = try PyCallGraphTracer(target: try PythonTarget(pid: pid), options: options)
             evalFunction = try tracer.attach()
         } catch let error as PyCallGraphError {
@@ -63,8 +51,7 @@ struct PyCallGraphCommand: ParsableCommand {
             Failure.from(error, pid: pid).exit()
         }
         writeStandardError("pytap: probing \(evalFunction); waiting for \(count) call\(count == 1 ? "" : "s") of \(trigger) (Ctrl-C to stop)\n")
-        let format: CallGraphFormat = json ? .json : format ?? (output?.hasSuffix(".json") == true ? .chrome : .text)
-        let summary = CallGraphOutput(format: format, file: outputFile, pid: pid).run { shouldStop, onInvocation in
+        let summary = CallGraphOutput(format: recording.effectiveFormat, file: outputFile, pid: pid).run { shouldStop, onInvocation in
             try tracer.run(shouldStop: shouldStop, onInvocation: onInvocation)
         }
         CallGraphOutput.report(summary, trigger: trigger, pid: pid)
