@@ -37,6 +37,28 @@ public struct CallGraphSummary: Sendable {
     public var events = 0
     public var dropped: UInt64 = 0
     public var targetExited = false
+
+    /// The tracers' loop: hands `bpf`'s records (`Record`s) to `handle` and the invocations
+    /// it completes to `onInvocation`, until `count` are done, `shouldStop` says so, or the
+    /// target exits.
+    static func poll<Record: BitwiseCopyable>(_ bpf: BPFObject, recording _: Record.Type, from target: PythonTarget, until count: Int,
+                                               into summary: inout CallGraphSummary, shouldStop: () -> Bool,
+                                               handle: (Record) -> CallInvocation?, onInvocation: (CallInvocation) -> Void) throws {
+        while summary.invocations < count {
+            if shouldStop() { break }
+            if !(target.process?.isAlive ?? true) { summary.targetExited = true; break }
+            try bpf.poll(timeout: 100) { record in
+                guard record.count >= MemoryLayout<Record>.size else { return true }
+                summary.events += 1
+                if let invocation = handle(record.loadUnaligned(as: Record.self)) {
+                    summary.invocations += 1
+                    onInvocation(invocation)
+                    return summary.invocations < count
+                }
+                return true
+            }
+        }
+    }
 }
 
 /// `pytap callgraph`: uprobes and uretprobes on every (or the matching) C function of one
@@ -112,21 +134,8 @@ public final class CallGraphTracer {
     public func run(shouldStop: () -> Bool, onInvocation: (CallInvocation) -> Void) throws -> CallGraphSummary {
         var summary = CallGraphSummary()
         defer { detach() }
-        while summary.invocations < options.count {
-            if shouldStop() { break }
-            if !(target.process?.isAlive ?? true) { summary.targetExited = true; break }
-            try bpf.poll(timeout: 100) { record in
-                guard record.count >= MemoryLayout<pytap_call_event>.size else { return true }
-                let event = record.loadUnaligned(as: pytap_call_event.self)
-                summary.events += 1
-                if let invocation = handle(event) {
-                    summary.invocations += 1
-                    onInvocation(invocation)
-                    return summary.invocations < options.count
-                }
-                return true
-            }
-        }
+        try CallGraphSummary.poll(bpf, recording: pytap_call_event.self, from: target, until: options.count, into: &summary,
+                                  shouldStop: shouldStop, handle: handle, onInvocation: onInvocation)
         detach()
         // An invocation still open when the trace stopped.
         if summary.invocations < options.count, var open = builder {

@@ -94,20 +94,8 @@ public final class PyCallGraphTracer {
     public func run(shouldStop: () -> Bool, onInvocation: (CallInvocation) -> Void) throws -> CallGraphSummary {
         var summary = CallGraphSummary()
         defer { detach() }
-        while summary.invocations < options.count {
-            if shouldStop() { break }
-            if !(target.process?.isAlive ?? true) { summary.targetExited = true; break }
-            try bpf.poll(timeout: 100) { record in
-                guard record.count >= MemoryLayout<pytap_pycall_event>.size else { return true }
-                summary.events += 1
-                if let invocation = handle(record.loadUnaligned(as: pytap_pycall_event.self)) {
-                    summary.invocations += 1
-                    onInvocation(invocation)
-                    return summary.invocations < options.count
-                }
-                return true
-            }
-        }
+        try CallGraphSummary.poll(bpf, recording: pytap_pycall_event.self, from: target, until: options.count, into: &summary,
+                                  shouldStop: shouldStop, handle: handle, onInvocation: onInvocation)
         detach()
         for (_, var open) in builders.sorted(by: { $0.key < $1.key }) where summary.invocations < options.count {
             open.end()
