@@ -18,6 +18,6 @@ struct PyTapCommand: ParsableCommand {
             (0 when pytap ended it: -t, or q in top).
             """,
         version: PyTapVersion.string,
-        subcommands: [DumpCommand.self, SampleCommand.self, TopCommand.self, DiffCommand.self, MemtraceCommand.self]
+        subcommands: [DumpCommand.self, SampleCommand.self, TopCommand.self, DiffCommand.self, MemtraceCommand.self, CallGraphCommand.self, PyCallGraphCommand.self]
     )
 }

@@ -6,6 +6,8 @@
 #include "pytap_sample.h"
 #include "pytap_object.h"
 #include "pytap_memtrace.h"
+#include "pytap_callgraph.h"
+#include "pytap_uprobe_multi.h"
 
 struct pytap_bpf;
 

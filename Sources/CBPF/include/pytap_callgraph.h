@@ -1,0 +1,50 @@
+// The records and state of the call-graph BPF program (bpf/callgraph.bpf.c), shared with
+// pytap: one definition, so the two cannot disagree. Plain C types only.
+#ifndef PYTAP_CALLGRAPH_H
+#define PYTAP_CALLGRAPH_H
+
+/// What a call-graph record says happened.
+enum pytap_call_kind {
+    PYTAP_CALL_ENTRY = 0,     // a probed function was entered
+    PYTAP_CALL_RETURN = 1,    // a probed function returned
+    PYTAP_CALL_END = 2,       // the trigger's extent ended without its return being seen
+};
+
+/// One call or return on the traced thread, inside the trigger's extent.
+struct pytap_call_event {
+    unsigned long long time_ns;      // CLOCK_MONOTONIC
+    unsigned long long stack;        // the stack pointer at the function's entry (its return address' slot)
+    unsigned int tid;
+    unsigned int function;           // the attach cookie: index into pytap's function list
+    unsigned int kind;               // enum pytap_call_kind
+    unsigned int invocation;         // 1 for the first trigger entry traced, 2 for the next...
+};
+
+/// The program's state (array map `state`, one entry), set up by pytap before attaching.
+struct pytap_callgraph_state {
+    unsigned int trigger;            // function index of the trigger
+    unsigned int active_tid;         // the thread inside the trigger, 0 when none
+    unsigned long long trigger_stack;// stack pointer at the trigger's entry
+    unsigned long long trigger_return;// the trigger's return address (before the uretprobe replaced it)
+    unsigned int invocations_left;   // trigger entries still to trace
+    unsigned int invocation;         // number of the current (or last) invocation
+    unsigned long long events_left;  // records still allowed (--max-events)
+    unsigned long long dropped;      // records not sent: the cap reached, or the ring buffer full
+};
+
+/// One entry or return of the eval function (`py-callgraph`, bpf/pycallgraph.bpf.c).
+struct pytap_pycall_event {
+    unsigned long long time_ns;      // CLOCK_MONOTONIC
+    unsigned long long stack;        // the stack pointer at the eval function's entry
+    unsigned long long code;         // entry: the frame's code object (0 at a return)
+    unsigned int tid;
+    unsigned int kind;               // PYTAP_CALL_ENTRY or PYTAP_CALL_RETURN
+};
+
+/// `py-callgraph`'s settings and counters (array map `pystate`, one entry).
+struct pytap_pycallgraph_state {
+    unsigned long long frame_code;   // offset of f_code in the frame object
+    unsigned long long events_left;  // records still allowed (--max-events)
+    unsigned long long dropped;      // records not sent: the cap reached, or the ring buffer full
+};
+#endif

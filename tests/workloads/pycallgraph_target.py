@@ -1,0 +1,85 @@
+"""A known tree of Python calls under `trigger_root`, every 20 ms, for `pytap py-callgraph`:
+recursion, a generator, an exception caught two levels up, a method and a lambda.
+
+usage: python pycallgraph_target.py TRUTH.json SECONDS
+Writes {"pid", "calls"} to TRUTH.json once running: "calls" is the sequence of (event,
+function) pairs one call of trigger_root makes, recorded by the interpreter itself with
+sys.setprofile (then switched off).
+"""
+import json
+import os
+import sys
+import time
+
+clock = getattr(time, "monotonic", time.time)
+
+
+def leaf(x):
+    return x + 1
+
+
+def numbers(n):
+    for i in range(n):
+        yield leaf(i)
+
+
+def fails():
+    raise ValueError("expected")
+
+
+def passes_it_on():
+    fails()
+
+
+def catches():
+    try:
+        passes_it_on()
+    except ValueError:
+        return -1
+
+
+def countdown(n):
+    return 0 if n == 0 else countdown(n - 1)
+
+
+class Shape(object):
+    def area(self):
+        return leaf(2)
+
+
+def trigger_root():
+    total = catches()
+    for value in numbers(2):
+        total += value
+    total += countdown(2)
+    total += Shape().area()
+    square = lambda v: v * v
+    return total + square(3)
+
+
+def recorded_calls():
+    calls = []
+
+    def profile(frame, event, arg):
+        if event in ("call", "return"):
+            calls.append((event, frame.f_code.co_name))
+    sys.setprofile(profile)
+    trigger_root()
+    sys.setprofile(None)
+    # Drop the profiler's own return from trigger_root's caller frame (this function).
+    return [c for c in calls if c[1] != "recorded_calls"]
+
+
+def main():
+    truth_path, seconds = sys.argv[1], float(sys.argv[2])
+    with open(truth_path + ".tmp", "w") as f:
+        json.dump({"pid": os.getpid(), "calls": recorded_calls()}, f)
+    os.rename(truth_path + ".tmp", truth_path)
+    until = clock() + seconds
+    while clock() < until:
+        trigger_root()
+        time.sleep(0.02)
+
+
+if __name__ == "__main__":
+    main()
