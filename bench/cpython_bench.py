@@ -149,12 +149,22 @@ def main():
             rows.append((rate, tool, "%.3f s" % cpu, samples, "%.1f%%" % (100.0 * samples / (rate * args.seconds * len(runs))),
                          sum(r["lost"] for r in runs), sum(r["missed"] for r in runs),
                          "%.1f" % (1e6 * cpu / samples) if samples else "-", "%.1f%%" % (100 * slowdown),
-                         "%.2f" % (cpu / cp_cpu) if cp_cpu else "-"))
+                         "%.2f" % (cpu / cp_cpu) if cp_cpu else "-", spread(runs, cp)))
     print("pytap vs %s -m profiling.sampling attach (chroot %s), workload `compute` (1 busy thread), %s s a run, %d round(s)"
           % (args.python, args.root, args.seconds, args.repeat))
     print("load average at the start: %.2f %.2f %.2f; target's baseline %.0f iterations/s" % (load + (base,)))
     print(table(("rate Hz", "profiler", "CPU (user+sys)", "samples", "of asked", "torn/errors", "missed",
-                 "CPU µs/sample", "target slowdown", "CPU / 3.15's"), rows))
+                 "CPU µs/sample", "target slowdown", "CPU / 3.15's", "per round"), rows))
+
+
+def spread(runs, peer):
+    """Lowest and highest ratio of CPU per delivered sample to the peer's, round by round
+    (each pair ran back to back on one target): the noise of a shared machine."""
+    ratios = [(r["cpu"] / r["samples"]) / (p["cpu"] / p["samples"]) for r, p in zip(runs, peer)
+              if r["samples"] and p["samples"] and p["cpu"]]
+    if len(ratios) < 2:
+        return "-"
+    return "%.2f–%.2f" % (min(ratios), max(ratios))
 
 
 if __name__ == "__main__":

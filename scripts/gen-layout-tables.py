@@ -79,6 +79,9 @@ FIELDS = [
     ("codeLineTable", ["PyCodeObject.co_linetable", "PyCodeObject.co_lnotab"]),
     ("codeCodeAdaptive", ["PyCodeObject.co_code_adaptive"]),
     ("codeFirstTraceable", ["PyCodeObject._co_firsttraceable"]),
+    # 3.12+: taken from a counter when the code object is made, never changed: tells a
+    # code object from a later one at the same address in one read
+    ("codeVersion", ["PyCodeObject.co_version"], (3, 12), (3, 99)),
     ("codeUnitSize", ["sizeof(_Py_CODEUNIT)"], (3, 11), (3, 99)),
     # Local variables: <= 3.10 names in co_varnames/co_cellvars/co_freevars, 3.11+ in co_localsplusnames
     ("codeNLocals", ["PyCodeObject.co_nlocals"], (2, 7), (3, 10)),

@@ -318,6 +318,9 @@ final class FakeObjects {
     // MARK: Code objects
 
     /// A code object whose line table is `lineTable` (already encoded for this version).
+    /// 3.12+: `co_version` of the next code object made, counted up as the interpreter does.
+    var nextCodeVersion: UInt32 = 1
+
     func code(name: String, qualname: String? = nil, filename: String, firstLine: Int, lineTable: [UInt8],
               codeType: UInt64? = nil, firstTraceable: Int32 = 0, nameObject: UInt64? = nil) -> UInt64 {
         let size = Int(layout[.codeCodeAdaptive].map { $0 + 256 } ?? 256)
@@ -330,6 +333,10 @@ final class FakeObjects {
         memory.i32(Int32(firstLine), at: code + offset(.codeFirstLineno))
         memory.pointer(bytes(lineTable), at: code + offset(.codeLineTable))
         if let traceable = layout[.codeFirstTraceable] { memory.i32(firstTraceable, at: code + UInt64(traceable)) }
+        if let version = layout[.codeVersion] {
+            memory.u32(nextCodeVersion, at: code + UInt64(version))
+            if nextCodeVersion != 0 { nextCodeVersion &+= 1 }
+        }
         // 3.11+: ob_size counts the code units after co_code_adaptive (256 bytes here).
         if layout[.codeCodeAdaptive] != nil { memory.i64(128, at: code + offset(.varObjectSize)) }
         return code

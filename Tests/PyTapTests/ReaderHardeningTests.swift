@@ -48,6 +48,17 @@ import PyTap
         // The code object and its name are both freed and remade at the same addresses:
         // every pointer in the code object is the same, only the name's text differs.
         let fake = try FakeInterpreter(version: version)
+        try expectNameRemadeInPlaceIsRead(fake) { old in
+            // 3.12+: the remade code object took the next co_version, as every new one does.
+            if let version = fake.layout[.codeVersion] {
+                fake.memory.u32(fake.objects.nextCodeVersion, at: old + UInt64(version))
+            }
+        }
+    }
+
+    /// Makes a code object and samples it, remakes its name in place (and `remakeCode`
+    /// the code object), and expects the new name.
+    private func expectNameRemadeInPlaceIsRead(_ fake: FakeInterpreter, remakeCode: (UInt64) -> Void) throws {
         let thread = fake.addThread(ident: 0x1000, nativeID: 77)
         let oldName = name(fake, "made_000001", hash: 1111)
         let old = code(fake, nameObject: oldName)
@@ -57,7 +68,43 @@ import PyTap
         let newName = name(fake, "made_000002", hash: 2222)
         let header = fake.traits.strings == .pep393 ? fake.offset(.asciiObjectSize) : fake.offset(.bytesData)
         fake.memory.write(fake.memory.peek(newName, count: Int(header) + 12)!, at: oldName)
+        remakeCode(old)
         #expect(try names(reader) == ["made_000002"])
+    }
+
+    static let versionedLayouts = ["3.12.1", "3.13.0", "3.14.0"]
+
+    @Test(arguments: versionedLayouts)
+    func codeVersionAloneProvesIdentity(version: String) throws {
+        // 3.12+: one range per code object (its header, with co_version) in the walk's
+        // identity check, not three (header, name's and line table's headers).
+        let fake = try FakeInterpreter(version: version)
+        let thread = fake.addThread(ident: 0x1000, nativeID: 77)
+        let firstName = name(fake, "first", hash: 1), secondName = name(fake, "second", hash: 2)
+        let first = code(fake, nameObject: firstName)
+        let second = code(fake, nameObject: secondName)
+        fake.setTopFrame(fake.chain([(first, 4), (second, 4)])[0], of: thread)
+        let reader = try fake.reader()
+        #expect(try names(reader) == ["first", "second"])
+        let state = try reader.allThreadStates()[0]
+        fake.memory.resetLog()
+        #expect(try reader.rawStack(of: state).defect == nil)
+        let identityRanges = fake.memory.readLog.filter { $0.address == first || $0.address == second }
+        #expect(identityRanges.count == 2)
+        let nameHeaders: Set<UInt64> = [firstName + fake.offset(.objectType), secondName + fake.offset(.objectType)]
+        #expect(!fake.memory.readLog.contains { nameHeaders.contains($0.address) })
+        // The same code object, name and table, but made again: a new co_version.
+        fake.memory.u32(fake.objects.nextCodeVersion, at: first + UInt64(fake.layout[.codeVersion]!))
+        #expect(try names(reader) == ["first", "second"])
+        #expect(reader.codes.takeDropped() == [first])
+    }
+
+    @Test(arguments: versionedLayouts)
+    func codeObjectsMadeAfterTheVersionCounterRanOutAreCheckedByNameAndTable(version: String) throws {
+        // co_version 0: the interpreter's counter ran out, so it proves nothing.
+        let fake = try FakeInterpreter(version: version)
+        fake.objects.nextCodeVersion = 0
+        try expectNameRemadeInPlaceIsRead(fake) { _ in }
     }
 
     @Test(arguments: versions)

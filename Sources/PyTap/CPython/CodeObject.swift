@@ -200,13 +200,17 @@ public final class CodeObjectCache {
 /// What tells one code object from another that took its address: its type, its name,
 /// qualname, filename and line-table pointers, first line and size, and the header of the
 /// name and line-table objects (type, length, hash), since those are freed and reused
-/// along with the code object. Re-read in one batch of three small reads per object.
+/// along with the code object: three small reads per object. On 3.12+ the code object's
+/// `co_version` (a counter's value when it was made) tells it from any later one, so the
+/// code header alone is read (one range per object) — unless the counter ran out (0).
 struct CodeIdentity {
     private let typeOffset: Int
     private let codeFields: [(offset: Int, bytes: Int)]
     private let codeSpan: Int
     private let nameOffset: Int
     private let tableOffset: Int
+    /// Index of `co_version` in a fingerprint, when the layout has it.
+    private let versionIndex: Int?
     /// Words after the type pointer read of the name (length, hash) and table (size).
     static let nameWords = 3
     static let tableWords = 2
@@ -219,18 +223,32 @@ struct CodeIdentity {
                                                     (try layout.require(.codeFilename), 8), (nameOffset, 8),
                                                     (tableOffset, 8), (try layout.require(.codeFirstLineno), 4)]
         if let qualname = layout[.codeQualname] { fields.append((qualname, 8)) }
+        if let version = layout[.codeVersion] {
+            versionIndex = fields.count
+            fields.append((version, 4))
+        } else {
+            versionIndex = nil
+        }
         codeFields = fields
         codeSpan = fields.map { $0.offset + $0.bytes }.max() ?? 0
+    }
+
+    /// Whether a fingerprint's code header alone proves identity (it carries a nonzero `co_version`).
+    private func headerSuffices(_ fingerprint: [UInt64]) -> Bool {
+        guard let versionIndex, versionIndex < fingerprint.count else { return false }
+        return fingerprint[versionIndex] != 0
     }
 
     /// The identity of the code object at `address` now, nil if part of it is unreadable.
     func fingerprint(ofCodeAt address: UInt64, memory: RemoteMemory) throws -> [UInt64]? {
         let head = try memory.readStruct(address, count: codeSpan)
+        guard let words = codeWords(head.bytes) else { return nil }
+        if headerSuffices(words) { return words }
         let name = try head.pointer(nameOffset)
         let table = try head.pointer(tableOffset)
         let reads = memory.readMany([(name &+ UInt64(typeOffset), 8 * CodeIdentity.nameWords),
                                      (table &+ UInt64(typeOffset), 8 * CodeIdentity.tableWords)])
-        return combine(code: head.bytes, name: reads[0], table: reads[1])
+        return combine(words, name: reads[0], table: reads[1])
     }
 
     /// Identities of `codes` now (nil where unreadable), by the pointers their cached identity holds.
@@ -240,27 +258,35 @@ struct CodeIdentity {
         var ranges = [(address: UInt64, count: Int)]()
         ranges.reserveCapacity(codes.count * 3 + 1)
         for code in codes {
+            ranges.append((code.address, codeSpan))
+            if headerSuffices(code.fingerprint) { continue }
             // Name and table objects where the cached code object had them: if the code
             // object still points there, these are its name and table now.
             let name = code.fingerprint.count > 3 ? code.fingerprint[3] : 0
             let table = code.fingerprint.count > 4 ? code.fingerprint[4] : 0
-            ranges.append((code.address, codeSpan))
             ranges.append((name &+ UInt64(typeOffset), 8 * CodeIdentity.nameWords))
             ranges.append((table &+ UInt64(typeOffset), 8 * CodeIdentity.tableWords))
         }
         if let extra { ranges.append(extra) }
         let results = memory.readMany(ranges)
         for case .failure(.processGone) in results { throw MemoryReadError.processGone }
-        let identities = (0..<codes.count).map { index -> [UInt64]? in
-            guard case .success(let head) = results[3 * index] else { return nil }
-            return combine(code: head, name: results[3 * index + 1], table: results[3 * index + 2])
+        var next = 0
+        let identities = codes.map { code -> [UInt64]? in
+            let head = results[next]
+            next += 1
+            guard case .success(let bytes) = head, let words = codeWords(bytes) else {
+                if !headerSuffices(code.fingerprint) { next += 2 }
+                return nil
+            }
+            if headerSuffices(code.fingerprint) { return words }
+            defer { next += 2 }
+            return combine(words, name: results[next], table: results[next + 1])
         }
         return (identities, extra == nil ? nil : results.last)
     }
 
-    private func combine(code: [UInt8], name: Result<[UInt8], MemoryReadError>,
-                         table: Result<[UInt8], MemoryReadError>) -> [UInt64]? {
-        guard case .success(let nameHead) = name, case .success(let tableHead) = table else { return nil }
+    /// The identity fields of a code object's header.
+    private func codeWords(_ code: [UInt8]) -> [UInt64]? {
         let head = RemoteBytes(address: 0, bytes: code)
         var words = [UInt64]()
         words.reserveCapacity(codeFields.count + CodeIdentity.nameWords + CodeIdentity.tableWords)
@@ -268,6 +294,14 @@ struct CodeIdentity {
             guard let value = try? (field.bytes == 8 ? head.u64(field.offset) : UInt64(head.u32(field.offset))) else { return nil }
             words.append(value)
         }
+        return words
+    }
+
+    /// A code header's identity with the name's and line table's headers.
+    private func combine(_ codeWords: [UInt64], name: Result<[UInt8], MemoryReadError>,
+                         table: Result<[UInt8], MemoryReadError>) -> [UInt64]? {
+        guard case .success(let nameHead) = name, case .success(let tableHead) = table else { return nil }
+        var words = codeWords
         for bytes in [nameHead, tableHead] {
             let copy = RemoteBytes(address: 0, bytes: bytes)
             for index in 0..<(bytes.count / 8) {

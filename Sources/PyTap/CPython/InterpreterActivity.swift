@@ -20,27 +20,39 @@ extension PythonReader {
     /// The collector state of an interpreter, nil when the version or binary cannot tell
     /// (2.7/3.6 without gcmodule.c's local symbol) or it could not be read.
     public func gcActivity(interpreter: UInt64) -> GCActivity? {
-        do {
-            switch layout.traits.gcState {
-            case .collectingSymbol:
-                guard let address = addresses.gcCollecting else { return nil }
-                return GCActivity(collecting: try memory.readInteger(address, as: Int32.self) != 0)
-            case .runtime:
-                guard let runtime = addresses.runtime, let offset = layout[.runtimeGCCollecting] else { return nil }
-                return GCActivity(collecting: try memory.readInteger(runtime &+ UInt64(offset), as: Int32.self) != 0)
-            case .interpreter:
-                guard let offset = layout[.interpGCCollecting] else { return nil }
-                // `frame` follows `collecting` (3.15): both in one read.
-                if let frameOffset = layout[.interpGCFrame], frameOffset > offset, frameOffset - offset <= 64 {
-                    let bytes = try memory.readStruct(interpreter &+ UInt64(offset), count: frameOffset - offset + 8)
-                    let collecting = try bytes.i32(0) != 0
-                    return GCActivity(collecting: collecting, startFrame: collecting ? try bytes.pointer(frameOffset - offset) : 0)
-                }
-                return GCActivity(collecting: try memory.readInteger(interpreter &+ UInt64(offset), as: Int32.self) != 0)
-            }
-        } catch {
+        guard let range = gcStateRange(interpreter: interpreter), let bytes = try? memory.readBytes(range.address, count: range.count) else {
             return nil
         }
+        return gcActivity(fromStateBytes: bytes)
+    }
+
+    /// Where the collector state of an interpreter is: one range, read by `gcActivity` or
+    /// batched with other reads (see `allThreadStates(readingFirst:)`).
+    public func gcStateRange(interpreter: UInt64) -> (address: UInt64, count: Int)? {
+        switch layout.traits.gcState {
+        case .collectingSymbol:
+            return addresses.gcCollecting.map { ($0, 4) }
+        case .runtime:
+            guard let runtime = addresses.runtime, let offset = layout[.runtimeGCCollecting] else { return nil }
+            return (runtime &+ UInt64(offset), 4)
+        case .interpreter:
+            guard let offset = layout[.interpGCCollecting] else { return nil }
+            // `frame` follows `collecting` (3.15): both in one read.
+            if let frameOffset = layout[.interpGCFrame], frameOffset > offset, frameOffset - offset <= 64 {
+                return (interpreter &+ UInt64(offset), frameOffset - offset + 8)
+            }
+            return (interpreter &+ UInt64(offset), 4)
+        }
+    }
+
+    /// The collector state from the bytes read at `gcStateRange`.
+    public func gcActivity(fromStateBytes bytes: [UInt8]) -> GCActivity? {
+        let state = RemoteBytes(address: 0, bytes: bytes)
+        guard let collecting = try? state.i32(0) != 0 else { return nil }
+        guard bytes.count > 8, case .interpreter = layout.traits.gcState, let offset = layout[.interpGCCollecting],
+              let frameOffset = layout[.interpGCFrame] else { return GCActivity(collecting: collecting) }
+        guard let frame = try? state.pointer(frameOffset - offset) else { return nil }
+        return GCActivity(collecting: collecting, startFrame: collecting ? frame : 0)
     }
 
     /// Whether the thread handles an exception (`sys.exc_info()` in it would return one) or

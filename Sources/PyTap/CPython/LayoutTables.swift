@@ -58,6 +58,9 @@ public enum LayoutField: String, CaseIterable, Sendable {
     case codeLineTable
     case codeCodeAdaptive
     case codeFirstTraceable
+    /// 3.12+ `co_version`: a per-interpreter counter's value when the code object was made
+    /// (0 once the counter ran out), never changed after.
+    case codeVersion
     case codeUnitSize
     case codeNLocals
     case codeVarNames

@@ -119,6 +119,8 @@ public final class PythonReader {
     private var threadNameCache = ThreadNameCache()
     /// The thread lists as `allThreadStates` last read them.
     private var lastThreadChain: ThreadListChain?
+    /// Frames each thread's last walk read one by one (see `FramePrefetch`).
+    private var prefetch = FramePrefetch()
 
     /// Frames walked at most per thread; deeper stacks keep their innermost frames and
     /// count the rest (up to `maximumCountedDepth`).
@@ -224,9 +226,21 @@ public final class PythonReader {
     /// Thread states of every interpreter. While the lists are unchanged since the last
     /// call, one batched read (`ThreadListChain`); else link by link.
     public func allThreadStates() throws -> [ThreadState] {
-        if let chain = lastThreadChain, let states = threadStates(following: chain, stateSize: threadStateSize) {
-            return states
+        try allThreadStates(readingFirst: []).states
+    }
+
+    /// `allThreadStates()`, with `ranges` read before the thread states, in the same system
+    /// call while the thread lists are unchanged.
+    public func allThreadStates(readingFirst ranges: [(address: UInt64, count: Int)]) throws
+        -> (states: [ThreadState], first: [Result<[UInt8], MemoryReadError>]) {
+        if let chain = lastThreadChain, let (states, first) = threadStates(following: chain, stateSize: threadStateSize, readingFirst: ranges) {
+            return (states, first)
         }
+        let first = ranges.isEmpty ? [] : memory.readMany(ranges)
+        return (try allThreadStatesLinkByLink(), first)
+    }
+
+    private func allThreadStatesLinkByLink() throws -> [ThreadState] {
         lastThreadChain = nil
         var all = [ThreadState]()
         var chain = [(address: UInt64, threads: [UInt64])]()
@@ -448,15 +462,18 @@ public final class PythonReader {
     private func walk(from top: UInt64, thread: ThreadState) -> ChainWalk.Result {
         switch layout.traits.frameModel {
         case .frameObjects(let lastiUnit):
-            return walkFrameObjects(from: top, lastiUnit: lastiUnit)
+            return walkFrameObjects(from: top, thread: thread, lastiUnit: lastiUnit)
         case .interpreterFrames:
             return walkInterpreterFrames(from: top, thread: thread)
         }
     }
 
-    private func walkFrameObjects(from top: UInt64, lastiUnit: Int) -> ChainWalk.Result {
+    private func walkFrameObjects(from top: UInt64, thread: ThreadState, lastiUnit: Int) -> ChainWalk.Result {
         var walk = ChainWalk(maximumDepth: maximumDepth)
         var address = top
+        let prefetched = prefetch.read(thread: thread.address, frameSize: frameSize, memory: memory).frames
+        var readAlone = [UInt64]()
+        defer { prefetch.remember(readAlone, thread: thread.address) }
         do {
             let backOffset = try layout.require(.frameBack)
             let codeOffset = try layout.require(.frameCode)
@@ -467,10 +484,11 @@ public final class PythonReader {
                 if let defect = walk.visit(address) { return walk.result(defect) }
                 let frame: RemoteBytes
                 do {
-                    frame = try memory.readStruct(address, count: frameSize)
+                    frame = try prefetched[address] ?? memory.readStruct(address, count: frameSize)
                 } catch {
                     return walk.result(.unreadable(address: address, what: "frame"))
                 }
+                readAlone.append(address)
                 if let frameType = addresses.frameType, try frame.pointer(typeOffset) != frameType {
                     return walk.result(.unreadable(address: address, what: "frame (not a frame object)"))
                 }
@@ -493,8 +511,10 @@ public final class PythonReader {
     private func walkInterpreterFrames(from top: UInt64, thread: ThreadState) -> ChainWalk.Result {
         var walk = ChainWalk(maximumDepth: maximumDepth)
         var address = top
+        let (chunk, prefetched) = copyDataStack(of: thread, top: top)
+        var readAlone = [UInt64]()
+        defer { prefetch.remember(readAlone, thread: thread.address) }
         do {
-            let chunk = copyDataStack(of: thread, top: top)
             let previousOffset = try layout.require(.iframePrevious)
             let codeOffset = try layout.require(.iframeCode)
             let instructionOffset = try layout.require(.iframeInstruction)
@@ -516,10 +536,11 @@ public final class PythonReader {
                     base = Int(address - chunk.address)
                 } else {
                     do {
-                        frame = try memory.readStruct(address, count: frameSize)
+                        frame = try prefetched[address] ?? memory.readStruct(address, count: frameSize)
                     } catch {
                         return walk.result(.unreadable(address: address, what: "interpreter frame"))
                     }
+                    readAlone.append(address)
                     base = 0
                 }
                 let next = try frame.pointer(base + previousOffset)
@@ -584,18 +605,21 @@ public final class PythonReader {
         return CutFrames(count: count, moreThanCounted: current != 0 && count >= limit)
     }
 
-    /// Copies the used part of the thread's current data-stack chunk in one read (3.11+),
-    /// so the frames in it are walked locally.
+    /// Copies the used part of the thread's current data-stack chunk (3.11+), so the frames
+    /// in it are walked locally, and the frames outside it that the thread's last walk read,
+    /// in one read.
     /// The copy reaches the innermost frame too when that was pushed after the thread state
     /// was copied (3.11–3.12 read it later, through the cframe), so it is read from the same copy.
-    private func copyDataStack(of thread: ThreadState, top topFrame: UInt64) -> RemoteBytes? {
-        guard let chunkOffset = layout[.tstateDatastackChunk], let topOffset = layout[.tstateDatastackTop],
-              let chunk = try? thread.bytes.pointer(chunkOffset), var top = try? thread.bytes.pointer(topOffset),
-              chunk != 0, top > chunk else { return nil }
-        let limit = chunk &+ UInt64(PythonReader.maximumChunkBytes)
-        if topFrame >= top && topFrame < limit - UInt64(frameSize) { top = topFrame &+ UInt64(frameSize) }
-        guard top - chunk <= UInt64(PythonReader.maximumChunkBytes) else { return nil }
-        return try? memory.readStruct(chunk, count: Int(top - chunk))
+    private func copyDataStack(of thread: ThreadState, top topFrame: UInt64) -> (chunk: RemoteBytes?, frames: [UInt64: RemoteBytes]) {
+        var range: (address: UInt64, count: Int)?
+        if let chunkOffset = layout[.tstateDatastackChunk], let topOffset = layout[.tstateDatastackTop],
+           let chunk = try? thread.bytes.pointer(chunkOffset), var top = try? thread.bytes.pointer(topOffset),
+           chunk != 0, top > chunk {
+            let limit = chunk &+ UInt64(PythonReader.maximumChunkBytes)
+            if topFrame >= top && topFrame < limit - UInt64(frameSize) { top = topFrame &+ UInt64(frameSize) }
+            if top - chunk <= UInt64(PythonReader.maximumChunkBytes) { range = (chunk, Int(top - chunk)) }
+        }
+        return prefetch.read(thread: thread.address, frameSize: frameSize, memory: memory, alongWith: range)
     }
 
     // MARK: Locations
@@ -736,5 +760,42 @@ struct ChainWalk {
     mutating func append(_ frame: RawFrame) {
         frames.append(frame)
         frameAddresses.append(addresses.last ?? 0)
+    }
+}
+
+/// The frames a thread's last walk read one by one (outside the data-stack chunk: the
+/// C-stack entry frames of 3.12+, 3.15's base frame inside the thread state, generator
+/// frames; ≤3.10 every frame object). A stack that did not move has them at the same
+/// addresses, so they are read again in one batch at the start of the next walk (with the
+/// chunk), and the walk uses those copies instead of a read each. A copy is only ever of
+/// a frame the walk reaches by its pointers, inside the window the consistency check covers.
+struct FramePrefetch {
+    private var frames: [UInt64: [UInt64]] = [:]
+    /// Frames remembered per thread, and threads remembered.
+    static let maximumFrames = 256
+    static let maximumThreads = PythonReader.maximumThreads
+
+    mutating func remember(_ addresses: [UInt64], thread: UInt64) {
+        if frames[thread] == nil && frames.count >= FramePrefetch.maximumThreads { frames.removeAll(keepingCapacity: true) }
+        frames[thread] = Array(addresses.prefix(FramePrefetch.maximumFrames))
+    }
+
+    /// The thread's remembered frames (those readable), read in one system call after `range`.
+    func read(thread: UInt64, frameSize: Int, memory: RemoteMemory, alongWith range: (address: UInt64, count: Int)? = nil)
+        -> (chunk: RemoteBytes?, frames: [UInt64: RemoteBytes]) {
+        let known = frames[thread] ?? []
+        var ranges = [(address: UInt64, count: Int)]()
+        ranges.reserveCapacity(known.count + 1)
+        if let range { ranges.append(range) }
+        for address in known { ranges.append((address, frameSize)) }
+        if ranges.isEmpty { return (nil, [:]) }
+        let results = memory.readMany(ranges)
+        var chunk: RemoteBytes?
+        if let range, case .success(let bytes) = results[0] { chunk = RemoteBytes(address: range.address, bytes: bytes) }
+        var copies = [UInt64: RemoteBytes](minimumCapacity: known.count)
+        for (address, result) in zip(known, results.dropFirst(range == nil ? 0 : 1)) {
+            if case .success(let bytes) = result { copies[address] = RemoteBytes(address: address, bytes: bytes) }
+        }
+        return (chunk, copies)
     }
 }

@@ -26,18 +26,21 @@ extension PythonReader {
 
     /// The thread states of `chain`, read in one batch, or nil when any link changed or a
     /// read failed (the caller then reads the lists link by link, with its error messages).
-    func threadStates(following chain: ThreadListChain, stateSize: Int) -> [ThreadState]? {
+    /// `first` is read ahead of the chain in the same batch; its results come back as they are.
+    func threadStates(following chain: ThreadListChain, stateSize: Int, readingFirst first: [(address: UInt64, count: Int)] = [])
+        -> (states: [ThreadState], first: [Result<[UInt8], MemoryReadError>])? {
         guard let nextOffset = layout[.interpNext], let headOffset = layout[.interpThreadsHead],
               let stateNextOffset = layout[.tstateNext], let identOffset = layout[.tstateThreadID] else { return nil }
         let nativeOffset = layout[.tstateNativeThreadID]
-        var ranges: [(address: UInt64, count: Int)] = [(chain.headLocation, 8)]
+        var ranges = first
+        ranges.append((chain.headLocation, 8))
         for interpreter in chain.interpreters {
             ranges.append((interpreter.address &+ UInt64(nextOffset), 8))
             ranges.append((interpreter.address &+ UInt64(headOffset), 8))
             for state in interpreter.threads { ranges.append((state, stateSize)) }
         }
         let results = memory.readMany(ranges)
-        var index = 0
+        var index = first.count
         func nextPointer() -> UInt64? {
             defer { index += 1 }
             guard case .success(let bytes) = results[index] else { return nil }
@@ -63,6 +66,6 @@ extension PythonReader {
                                           nativeThreadID: native, bytes: bytes))
             }
         }
-        return states
+        return (states, Array(results.prefix(first.count)))
     }
 }

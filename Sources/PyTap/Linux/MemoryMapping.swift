@@ -18,42 +18,51 @@ public struct MemoryMapping: Equatable, Sendable {
     public func contains(_ address: UInt64) -> Bool { address >= start && address < end }
 
     /// Parses the text of /proc/PID/maps; malformed lines are skipped.
+    /// Parsed as bytes, not Swift strings: a Python's maps run to hundreds of lines and
+    /// `dump` reads them before its first sample.
     public static func parse(_ text: String) -> [MemoryMapping] {
-        var result = [MemoryMapping]()
-        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
-            if let mapping = MemoryMapping(line: line) { result.append(mapping) }
+        var text = text
+        return text.withUTF8 { bytes in
+            var result = [MemoryMapping]()
+            var lineStart = 0
+            while lineStart < bytes.count {
+                let lineEnd = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
+                if let mapping = MemoryMapping(line: UnsafeBufferPointer(rebasing: bytes[lineStart..<lineEnd])) {
+                    result.append(mapping)
+                }
+                lineStart = lineEnd + 1
+            }
+            return result
         }
-        return result
     }
 
-    init?(line: Substring) {
-        // start-end perms offset dev inode [path]; the path may contain spaces.
-        var fields = [Substring]()
-        var rest = line[...]
+    /// start-end perms offset dev inode [path]; the path may contain spaces.
+    init?(line: UnsafeBufferPointer<UInt8>) {
+        let space = UInt8(ascii: " ")
+        var fields = [Range<Int>]()
+        var index = 0
         for _ in 0..<5 {
-            rest = rest.drop { $0 == " " }
-            guard let space = rest.firstIndex(of: " ") else {
-                fields.append(rest)
-                rest = ""
-                continue
-            }
-            fields.append(rest[..<space])
-            rest = rest[space...]
+            while index < line.count && line[index] == space { index += 1 }
+            let fieldStart = index
+            while index < line.count && line[index] != space { index += 1 }
+            fields.append(fieldStart..<index)
         }
-        guard fields.count == 5 else { return nil }
-        let range = fields[0].split(separator: "-")
-        guard range.count == 2, let start = UInt64(range[0], radix: 16), let end = UInt64(range[1], radix: 16),
-              let offset = UInt64(fields[2], radix: 16), let inode = UInt64(fields[4]) else { return nil }
-        let perms = Array(fields[1].utf8)
-        guard perms.count >= 3 else { return nil }
+        guard let dash = line[fields[0]].firstIndex(of: UInt8(ascii: "-")),
+              let start = MemoryMapping.number(line[fields[0].lowerBound..<dash], radix: 16),
+              let end = MemoryMapping.number(line[(dash + 1)..<fields[0].upperBound], radix: 16),
+              let offset = MemoryMapping.number(line[fields[2]], radix: 16),
+              let inode = MemoryMapping.number(line[fields[4]], radix: 10),
+              fields[1].count >= 3, !fields[3].isEmpty else { return nil }
+        let perms = fields[1].lowerBound
         self.start = start
         self.end = end
-        self.readable = perms[0] == UInt8(ascii: "r")
-        self.writable = perms[1] == UInt8(ascii: "w")
-        self.executable = perms[2] == UInt8(ascii: "x")
+        self.readable = line[perms] == UInt8(ascii: "r")
+        self.writable = line[perms + 1] == UInt8(ascii: "w")
+        self.executable = line[perms + 2] == UInt8(ascii: "x")
         self.fileOffset = offset
         self.inode = inode
-        var path = String(rest.drop { $0 == " " })
+        while index < line.count && line[index] == space { index += 1 }
+        var path = String(decoding: UnsafeBufferPointer(rebasing: line[index...]), as: UTF8.self)
         var deleted = false
         if path.hasSuffix(" (deleted)") {
             deleted = true
@@ -61,6 +70,27 @@ public struct MemoryMapping: Equatable, Sendable {
         }
         self.path = path.isEmpty ? nil : path
         self.deleted = deleted
+    }
+
+    /// A whole field as an unsigned number; nil when empty, not a number or too large.
+    private static func number(_ digits: Slice<UnsafeBufferPointer<UInt8>>, radix: UInt64) -> UInt64? {
+        guard !digits.isEmpty else { return nil }
+        var value: UInt64 = 0
+        for byte in digits {
+            let digit: UInt64
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt64(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt64(byte - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt64(byte - UInt8(ascii: "A") + 10)
+            default: return nil
+            }
+            guard digit < radix else { return nil }
+            let (shifted, overflow) = value.multipliedReportingOverflow(by: radix)
+            let (sum, carry) = shifted.addingReportingOverflow(digit)
+            guard !overflow, !carry else { return nil }
+            value = sum
+        }
+        return value
     }
 
     public init(start: UInt64, end: UInt64, readable: Bool = true, writable: Bool = false, executable: Bool = false,

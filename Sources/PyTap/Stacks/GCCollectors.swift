@@ -29,6 +29,13 @@ public struct GCCollectors {
         }
     }
 
+    /// The collector states read already (from `gcStateRange`, in the batch that copied the
+    /// thread states, ahead of them).
+    public init(reader: PythonReader, states: [UInt64: GCActivity]) {
+        self.reader = reader
+        before = states
+    }
+
     /// Whether `state`, whose frames walked since `init` are at `frameAddresses`, runs the
     /// collector.
     public mutating func isCollecting(_ state: ThreadState, frameAddresses: [UInt64], gil: inout GILHolders) -> Bool {

@@ -308,15 +308,26 @@ final class ProcessSampler {
     var pid: Int32 { target.pid }
 
     func sample(sampler: Sampler, time: UInt64, record: (SampledThread, UInt32, UInt64, SampleState) -> Void) {
-        // Read before the thread states are copied: see GCCollectors.
-        var collectors = GCCollectors(reader: reader, observing: sampler.options.gcFrames ? knownInterpreters : [])
+        // The collector states are read before the thread states are copied (see
+        // GCCollectors), in the same system call.
+        let observed = sampler.options.gcFrames ? knownInterpreters : []
+        let gcRanges = observed.map { reader.gcStateRange(interpreter: $0) }
         let states: [ThreadState]
+        var gcStates = [UInt64: GCActivity]()
         do {
-            states = try reader.allThreadStates()
+            let read = try reader.allThreadStates(readingFirst: gcRanges.compactMap { $0 })
+            states = read.states
+            var results = read.first.makeIterator()
+            for (interpreter, range) in zip(observed, gcRanges) where range != nil {
+                if case .success(let bytes)? = results.next(), let activity = reader.gcActivity(fromStateBytes: bytes) {
+                    gcStates[interpreter] = activity
+                }
+            }
         } catch {
             noteFailure(error, sampler: sampler, kind: "thread list unreadable")
             return
         }
+        var collectors = GCCollectors(reader: reader, states: gcStates)
         if !states.elementsEqual(knownAddresses, by: { $0.address == $1 }) || (threadsPending && time >= nextNameRefresh) {
             refreshThreads(states, sampler: sampler)
             nextNameRefresh = time + 200_000_000
