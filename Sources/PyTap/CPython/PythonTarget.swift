@@ -113,8 +113,19 @@ public final class PythonTarget {
             if markers.contains(where: { object.elf.symbol(named: $0) != nil }) { return object }
         }
         // A process that exits while it is looked at loses its mappings before it is a
-        // zombie: that is an exit, not a process that never was Python.
-        if let live = (source as? LiveProcessTarget)?.process, !live.isAlive { throw ProcessError.exited(pid: source.pid) }
+        // zombie: that is an exit, not a process that never was Python. Between the two its
+        // state still reads as running, so a process left with no mappings at all (which no
+        // user process has; kernel threads stay alive) is watched for up to 200 ms.
+        if let live = (source as? LiveProcessTarget)?.process {
+            if !live.isAlive { throw ProcessError.exited(pid: source.pid) }
+            if mappings.isEmpty || (try? source.mappings().isEmpty) == true {
+                let deadline = MonotonicClock.now() + 200_000_000
+                while MonotonicClock.now() < deadline {
+                    _ = MonotonicClock.sleep(until: MonotonicClock.now() + 5_000_000)
+                    if !live.isAlive { throw ProcessError.exited(pid: source.pid) }
+                }
+            }
+        }
         throw AttachError.notPython(pid: source.pid, name: source.name(), unreadable: unreadable)
     }
 
