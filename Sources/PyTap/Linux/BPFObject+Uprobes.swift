@@ -5,13 +5,13 @@ import SystemPackage
 /// Many uprobes (and uretprobes) of one object file attached at once, each with its cookie.
 public struct UprobeBatch: Sendable {
     /// File offsets in the object file, and the cookie each probe's program gets.
-    public var offsets: [UInt64]
-    public var cookies: [UInt64]
+    public let offsets: [UInt64]
+    public let cookies: [UInt64]
 
-    public init(offsets: [UInt64], cookies: [UInt64]) {
-        precondition(offsets.count == cookies.count)
-        self.offsets = offsets
-        self.cookies = cookies
+    /// One (file offset, cookie) pair per probe: the two lists cannot disagree in length.
+    public init(probes: [(offset: UInt64, cookie: UInt64)]) {
+        offsets = probes.map(\.offset)
+        cookies = probes.map(\.cookie)
     }
 }
 

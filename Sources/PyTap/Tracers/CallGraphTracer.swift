@@ -114,7 +114,7 @@ public final class CallGraphTracer {
     /// function of libpython), else one perf uprobe per probe.
     public func attach() throws -> CallGraphAttachment {
         let started = MonotonicClock.now()
-        let batch = UprobeBatch(offsets: selected.map(\.fileOffset), cookies: selected.indices.map { UInt64($0) })
+        let batch = UprobeBatch(probes: selected.enumerated().map { (offset: $0.element.fileOffset, cookie: UInt64($0.offset)) })
         let result = try bpf.attachUprobes(batch, path: probes.hostPath, pid: target.pid,
                                            multiEntry: "on_entry_multi", multiExit: "on_return_multi",
                                            entry: "on_entry", exit: "on_return")
