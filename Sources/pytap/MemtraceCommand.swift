@@ -25,6 +25,7 @@ struct MemtraceCommand: ParsableCommand {
             Examples:
               pytap memtrace -x 1234 -t 60
               pytap memtrace --pid 1234 --duration 30 --min-age 10 --json > leaks.json
+              pytap memtrace -x 1234 -t 60 -o leaks.svg        # flame graph of surviving bytes
             """
     )
 
@@ -46,6 +47,8 @@ struct MemtraceCommand: ParsableCommand {
     @Option(name: .long, help: "Stack groups printed (text output).")
     var limit = 50
 
+    @OptionGroup var files: MemtraceOutputOptions
+
     @OptionGroup var target: TargetOptions
 
     func validate() throws {
@@ -54,11 +57,19 @@ struct MemtraceCommand: ParsableCommand {
         if via == .tracemalloc { throw ValidationError("--via tracemalloc is not built yet; use --via probes") }
         if maximumAllocations < 1 || maximumAllocations > 1 << 24 { throw ValidationError("--max-allocations must be between 1 and \(1 << 24)") }
         if limit < 1 { throw ValidationError("--limit must be at least 1") }
+        try files.validate(json: json)
     }
 
     func run() throws {
         InterruptFlag.install()
+        let destination: OutputFile?
+        do {
+            destination = try files.prepare()
+        } catch {
+            Failure.from(error, pid: nil).exit()
+        }
         let acquired = target.acquire()
+        let startTime = MonotonicClock.wallClock()
         var options = MemtraceOptions(duration: duration)
         options.maximumAllocations = maximumAllocations
         let result: MemtraceResult
@@ -91,7 +102,7 @@ struct MemtraceCommand: ParsableCommand {
         }
         let report = MemtraceReport(result: result, minimumAge: minimumAge, frames: tracer.location(of:))
         do {
-            try writeStandardOutput(json ? report.json() : report.text(limit: limit))
+            try files.write(report, json: json, limit: limit, to: destination, target: acquired.target, startTime: startTime)
         } catch {
             Failure.from(error, pid: nil).exit()
         }

@@ -80,7 +80,11 @@ public struct MemtraceProgress: Sendable {
 /// The raw outcome of a trace: the blocks still allocated at the end, the stacks they
 /// were made by, and the counters.
 public struct MemtraceResult {
-    public struct Block: Sendable { public var address: UInt64; public var size: UInt64; public var time: UInt64; public var stack: UInt64; public var tid: UInt32 }
+    public struct Block: Sendable {
+        public var address: UInt64; public var size: UInt64; public var time: UInt64; public var stack: UInt64; public var tid: UInt32
+        /// The type of the object the block holds, read at the end (`BlockTypeReader`).
+        public var type: String?
+    }
     public var blocks: [Block] = []
     public var stacks: [UInt64: [ProbedFrame]] = [:]
     public var truncatedStacks = Set<UInt64>()
@@ -190,6 +194,7 @@ public final class MemoryTracer {
             result.blocks.append(.init(address: address, size: allocation.size, time: allocation.time_ns,
                                        stack: allocation.stack, tid: allocation.tid))
         }
+        nameTypes(of: &result.blocks)
         let stacks = try object.map("stacks")
         for key in Set(result.blocks.map(\.stack)) where key != 0 {
             guard let stack = stacks.lookup(key, as: pytap_stack.self) else { continue }
@@ -197,6 +202,14 @@ public final class MemoryTracer {
             if stack.truncated != 0 { result.truncatedStacks.insert(key) }
         }
         return result
+    }
+
+    /// Reads the object header of each surviving block (it is still allocated, so still
+    /// what it was, unless freed since the probes went).
+    private func nameTypes(of blocks: inout [MemtraceResult.Block]) {
+        guard let typeType = target.runtimeObject?.address(ofSymbol: "PyType_Type"),
+              let types = BlockTypeReader(memory: target.memory, layout: target.layout, typeType: typeType) else { return }
+        for (index, name) in types.typeNames(of: blocks.map { ($0.address, $0.size) }).enumerated() { blocks[index].type = name }
     }
 
     /// The frames of a kept stack, innermost first (frames that run no Python code left out).
