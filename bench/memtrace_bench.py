@@ -11,9 +11,10 @@ python3.14 runs when the pytap under test supports it (`pytap memtrace --help`).
 
 The workload waits for a go file before its timed loop, so each tracer is attached (pytap:
 its first rate line, after one traced second) before the loop starts; the loop's own
-wall time is the measure. The raw uprobe cost: the workload calls zlib.crc32 (libz's
-crc32) N times, once bare and once with a counting perf uprobe on crc32 (no BPF), whose
-count proves each call hit; (probed - bare) / N.
+wall time is the measure. The raw uprobe cost: the same loop with one counting perf
+uprobe (no BPF program) on the entry of the same _PyObject_Malloc memtrace probes (so the
+same instruction is stepped over); (probed - bare) / hits counted. memtrace's cost per
+hit is (traced - bare) / its probe hits (entry, return and free probes).
 """
 import argparse
 import ctypes
@@ -33,24 +34,18 @@ SID_PYTHON = "/usr/bin/python3.14"
 VENV = os.environ.get("PYTAP_BENCH_VENV", "/var/lib/pytap/bench-venv")
 
 WORKLOAD = r'''
-import json, os, sys, time, zlib
+import json, os, sys, time
 go, out, mode, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 while not os.path.exists(go):
     time.sleep(0.005)
 kept = []
 start = time.perf_counter()
-if mode == "alloc":
-    # About three object-allocator blocks per round (a dict, a str, an int beyond the
-    # small ones), freed at once except one round in a hundred.
-    for i in range(n):
-        record = {"id": i + 1000, "name": str(i)}
-        if i % 100 == 0:
-            kept.append(record)
-else:
-    crc = zlib.crc32
-    empty = b""
-    for i in range(n):
-        crc(empty)
+# About three object-allocator blocks per round (a dict, a str, an int beyond the small
+# ones), freed at once except one round in a hundred.
+for i in range(n):
+    record = {"id": i + 1000, "name": str(i)}
+    if i % 100 == 0:
+        kept.append(record)
 elapsed = time.perf_counter() - start
 with open(out + ".tmp", "w") as f:
     json.dump({"seconds": elapsed, "rounds": n}, f)
@@ -144,12 +139,12 @@ class PerfEventAttr(ctypes.Structure):
 
 
 def file_offset(library, symbol):
-    """The file offset of `symbol` in `library` (its value, moved by its load segment)."""
-    symbols = subprocess.run(["readelf", "-W", "--dyn-syms", library], stdout=subprocess.PIPE, universal_newlines=True).stdout
+    """The file offset of the function `symbol` (.symtab or .dynsym) in `library`."""
+    symbols = subprocess.run(["readelf", "-W", "-s", library], stdout=subprocess.PIPE, universal_newlines=True).stdout
     value = None
     for line in symbols.splitlines():
         parts = line.split()
-        if len(parts) >= 8 and parts[3] == "FUNC" and parts[7].split("@")[0] == symbol:
+        if len(parts) >= 8 and parts[3] == "FUNC" and parts[7].split("@")[0] == symbol and int(parts[1], 16) != 0:
             value = int(parts[1], 16)
             break
     if value is None:
@@ -164,11 +159,13 @@ def file_offset(library, symbol):
     sys.exit("%s of %s is in no load segment" % (symbol, library))
 
 
-def counting_uprobe(pid, library, offset):
+def counting_uprobe(pid, library, offset, on_return=False):
     with open("/sys/bus/event_source/devices/uprobe/type") as f:
         pmu = int(f.read())
     path = ctypes.create_string_buffer(library.encode())
-    attr = PerfEventAttr(type=pmu, size=ctypes.sizeof(PerfEventAttr), config1=ctypes.addressof(path), config2=offset)
+    # The PMU's "retprobe" format bit (config:0) makes it a uretprobe.
+    attr = PerfEventAttr(type=pmu, size=ctypes.sizeof(PerfEventAttr), config=1 if on_return else 0,
+                         config1=ctypes.addressof(path), config2=offset)
     libc = ctypes.CDLL(None, use_errno=True)
     fd = libc.syscall(298, ctypes.byref(attr), pid, -1, -1, 8)  # PERF_FLAG_FD_CLOEXEC
     if fd < 0:
@@ -176,35 +173,35 @@ def counting_uprobe(pid, library, offset):
     return fd
 
 
-def libz_of(python):
-    """The libz the interpreter's zlib module uses."""
-    code = "import zlib, sys; print(open('/proc/self/maps').read())"
-    maps = subprocess.run([python, "-c", code], stdout=subprocess.PIPE, universal_newlines=True).stdout
+def allocator_object(python):
+    """The object file holding the interpreter's _PyObject_Malloc (libpython or itself)."""
+    maps = subprocess.run([python, "-c", "print(open('/proc/self/maps').read())"], stdout=subprocess.PIPE, universal_newlines=True).stdout
     for line in maps.splitlines():
         path = line.split()[-1]
-        if re.search(r"/libz\.so", path):
+        if re.search(r"/libpython[0-9.]+\.so", path):
             return os.path.realpath(path)
-    sys.exit("the zlib module of %s loads no libz.so" % python)
+    return os.path.realpath(python)
 
 
-def raw_uprobe_cost(directory, n, repeat):
-    library = libz_of(PYTHON)
-    offset = file_offset(library, "crc32")
-    bare, probed = [], []
+def raw_uprobe_cost(directory, n, repeat, baseline, on_return=False):
+    """Seconds per hit of an empty uprobe (or uretprobe) on _PyObject_Malloc, the hits of
+    one loop, and the loop's time."""
+    library = allocator_object(PYTHON)
+    offset = file_offset(library, "_PyObject_Malloc")
+    probed, hits = [], 0
     for _ in range(repeat):
-        bare.append(run_plain(Run(directory, [], PYTHON, "call", n))["seconds"])
-        run = Run(directory, [], PYTHON, "call", n)
+        run = Run(directory, [], PYTHON, "alloc", n)
         process = subprocess.Popen(run.argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(0.3)  # the interpreter has started (and loaded zlib) before its loop
-        fd = counting_uprobe(process.pid, library, offset)
+        time.sleep(0.3)  # the interpreter has started before the probe goes in
+        fd = counting_uprobe(process.pid, library, offset, on_return)
         open(run.go, "w").close()
         process.wait()
         hits = int.from_bytes(os.read(fd, 8), "little")
         os.close(fd)
         if hits < n:
-            sys.exit("the uprobe counted %d hits for %d calls" % (hits, n))
+            sys.exit("the uprobe counted %d hits for %d rounds" % (hits, n))
         probed.append(run.result()["seconds"])
-    return (median(probed) - median(bare)) / n, hits
+    return (median(probed) - baseline) / hits, hits, median(probed)
 
 
 def pytap_supports_tracemalloc(pytap):
@@ -228,7 +225,6 @@ def memray_binary():
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--iterations", type=int, default=200000, help="rounds of the allocation loop")
-    parser.add_argument("--calls", type=int, default=300000, help="crc32 calls for the raw uprobe cost")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -260,8 +256,16 @@ def main():
     rows.append(["pytap memtrace --via probes", "%.3f" % seconds, "%.1fx" % (seconds / baseline),
                  "%d" % (events / seconds), "%.1f" % (hit_cost * 1e6), "%.1f" % (max(t["peak_rss_kib"] for t in traced) / 1024)])
 
-    uprobe_cost, hits = raw_uprobe_cost(directory, args.calls, args.repeat)
-    rows.append(["empty uprobe (perf counting, crc32 x %d)" % hits, "", "", "", "%.1f" % (uprobe_cost * 1e6), ""])
+    uprobe_cost, hits, probed_seconds = raw_uprobe_cost(directory, n, args.repeat, baseline)
+    rows.append(["empty uprobe on _PyObject_Malloc (%d hits)" % hits, "%.3f" % probed_seconds, "%.1fx" % (probed_seconds / baseline),
+                 "", "%.1f" % (uprobe_cost * 1e6), ""])
+    uretprobe_cost, hits, probed_seconds = raw_uprobe_cost(directory, n, args.repeat, baseline, on_return=True)
+    rows.append(["empty uretprobe on _PyObject_Malloc (%d hits)" % hits, "%.3f" % probed_seconds, "%.1fx" % (probed_seconds / baseline),
+                 "", "%.1f" % (uretprobe_cost * 1e6), ""])
+    # memtrace's hits: per allocation an entry and a return (one trap each, as one empty
+    # uretprobe costs: it traps at the entry to catch the return), per free an entry.
+    returns = report["allocations"]
+    raw_mix = (returns * uretprobe_cost + max(0, report["probe_hits"] - 2 * returns) * uprobe_cost) / max(1, report["probe_hits"])
 
     if os.path.exists(os.path.join(SID, SID_PYTHON.lstrip("/"))):
         sid_directory = tempfile.mkdtemp(prefix="memtrace-bench-", dir=os.path.join(SID, "tmp"))
@@ -282,8 +286,10 @@ def main():
     print("allocation loop of %d rounds (python3.12 unless said), median of %d, load average after: %s"
           % (n, args.repeat, " ".join(open("/proc/loadavg").read().split()[:3])))
     print(table(["tracer", "loop s", "slowdown", "events/s", "us/hit", "peak RSS MiB"], rows))
-    print("memtrace: %d probe hits, %d allocations, %d frees, %d lost in the middle run; cost per hit / empty uprobe = %.2fx (goal <= 1.5x)"
-          % (report["probe_hits"], report["allocations"], report["frees"], report["lost"], hit_cost / uprobe_cost if uprobe_cost > 0 else float("nan")))
+    print("memtrace: %d probe hits, %d allocations, %d frees, %d lost in the middle run" % (
+        report["probe_hits"], report["allocations"], report["frees"], report["lost"]))
+    print("memtrace cost per hit / empty uprobe = %.2fx; / empty probes in memtrace's mix of entries and returns (%.1f us) = %.2fx (goal <= 1.5x); machine shared and loaded: see the load averages"
+          % (hit_cost / uprobe_cost if uprobe_cost > 0 else float("nan"), raw_mix * 1e6, hit_cost / raw_mix if raw_mix > 0 else float("nan")))
 
 
 if __name__ == "__main__":
