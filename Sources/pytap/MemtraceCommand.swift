@@ -38,6 +38,9 @@ struct MemtraceCommand: ParsableCommand {
     @Option(name: .long, help: "How to see allocations: probes (uprobes and BPF; the only one so far).")
     var via: MemtraceMechanism = .probes
 
+    @Flag(name: .long, help: "Also probe the C library's malloc, calloc, realloc and free: buffers the object allocator does not make (2.7's, PyMem_RawMalloc's, extensions'); slower still.")
+    var all = false
+
     @Flag(name: .long, help: "JSON on stdout instead of text.")
     var json = false
 
@@ -72,6 +75,7 @@ struct MemtraceCommand: ParsableCommand {
         let startTime = MonotonicClock.wallClock()
         var options = MemtraceOptions(duration: duration)
         options.maximumAllocations = maximumAllocations
+        options.systemAllocator = all
         let result: MemtraceResult
         let tracer: MemoryTracer
         do {
