@@ -68,6 +68,19 @@ def finish(process, sig=signal.SIGINT):
     return process.returncode, out, err
 
 
+def trace_the_leak(w, *args, **kwargs):
+    """Traces the workload with `args` while it leaks, `settle` seconds more, then Ctrl-C
+    (which ends the trace and still reports); returns the JSON report and the truth."""
+    process, _ = start_memtrace(w, "--duration", 120, "--json", *args)
+    with open(w.truth_host + ".go", "w"):
+        pass
+    truth = w.truth(timeout=90)
+    time.sleep(kwargs.get("settle", 1))
+    status, out, err = finish(process)
+    assert status == 0, err
+    return json.loads(out), truth
+
+
 def leak_groups(report, truth):
     return [g for g in report["survivors"] if g["frames"] and g["frames"][0]["name"] == "leak_here"]
 
@@ -79,14 +92,7 @@ def churn_groups(report):
 @pytest.mark.parametrize("interp", interpreter_params(MEMTRACE_INTERPRETERS))
 def test_leak_is_found_under_its_function_and_churn_is_not(interp, workload):
     w = workload(interp, "leaky.py", LEAK_COUNT, LEAK_SIZE)
-    process, rate_line = start_memtrace(w, "--duration", 120, "--json")
-    with open(w.truth_host + ".go", "w"):
-        pass
-    truth = w.truth(timeout=90)
-    time.sleep(1)
-    status, out, err = finish(process)  # Ctrl-C ends the trace and still reports
-    assert status == 0, err
-    report = json.loads(out)
+    report, truth = trace_the_leak(w)
     assert report["via"] == "probes"
     assert report["lost"] == 0
     assert report["allocations"] > report["frees"] > 0
@@ -133,14 +139,8 @@ def test_leak_is_found_under_its_function_and_churn_is_not(interp, workload):
 @pytest.mark.parametrize("interp", interpreter_params(["pyenv-2.7", "pyenv-3.7", "pyenv-3.10", "pyenv-3.11", "pyenv-3.12", "pyenv-3.13"]))
 def test_type_of_leaked_instances_of_a_gc_class(interp, workload):
     w = workload(interp, "leaky.py", 3000, 0, "object")
-    process, _ = start_memtrace(w, "--duration", 120, "--json")
-    with open(w.truth_host + ".go", "w"):
-        pass
-    w.truth(timeout=90)
-    time.sleep(1)
-    status, out, err = finish(process)
-    assert status == 0, err
-    leaks = leak_groups(json.loads(out), None)
+    report, _ = trace_the_leak(w)
+    leaks = leak_groups(report, None)
     assert leaks and leaks[0]["type"] == "Leaked", [(g["count"], g["bytes"], g["type"]) for g in leaks]
     assert leaks[0]["count"] >= 3000, leaks[0]["count"]
 
@@ -150,14 +150,7 @@ def test_type_of_leaked_instances_of_a_gc_class(interp, workload):
 @pytest.mark.parametrize("interp", interpreter_params(["pyenv-2.7", "pyenv-3.12"]))
 def test_all_adds_the_c_allocator_without_counting_twice(interp, workload):
     w = workload(interp, "leaky.py", LEAK_COUNT, LEAK_SIZE)
-    process, _ = start_memtrace(w, "--duration", 120, "--json", "--all")
-    with open(w.truth_host + ".go", "w"):
-        pass
-    w.truth(timeout=90)
-    time.sleep(1)
-    status, out, err = finish(process)
-    assert status == 0, err
-    report = json.loads(out)
+    report, _ = trace_the_leak(w, "--all")
     assert report["lost"] == 0
     leaks = leak_groups(report, None)
     count = sum(g["count"] for g in leaks)
@@ -260,14 +253,7 @@ def decode_pprof(data):
 def test_survivors_written_as_a_profile_in_bytes(interp, workload, extension):
     w = workload(interp, "leaky.py", LEAK_COUNT, LEAK_SIZE)
     path = os.path.join(w.host_dir, "survivors" + extension)
-    process, _ = start_memtrace(w, "--duration", 120, "--json", "-o", path)
-    with open(w.truth_host + ".go", "w"):
-        pass
-    w.truth(timeout=90)
-    time.sleep(1)
-    status, out, err = finish(process)
-    assert status == 0, err
-    report = json.loads(out)  # the report still goes to stdout
+    report, _ = trace_the_leak(w, "-o", path)  # the report still goes to stdout
     total = sum(g["bytes"] for g in report["survivors"])
     leak_bytes = sum(g["bytes"] for g in leak_groups(report, None))
     assert leak_bytes >= LEAK_COUNT * LEAK_SIZE
@@ -303,14 +289,7 @@ def test_survivors_written_as_a_profile_in_bytes(interp, workload, extension):
 @pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.12"]))
 def test_min_age_keeps_only_old_blocks(interp, workload):
     w = workload(interp, "leaky.py", LEAK_COUNT, LEAK_SIZE)
-    process, _ = start_memtrace(w, "--duration", 120, "--json", "--min-age", 2)
-    with open(w.truth_host + ".go", "w"):
-        pass
-    w.truth(timeout=90)
-    time.sleep(3.5)
-    status, out, err = finish(process)
-    assert status == 0, err
-    report = json.loads(out)
+    report, _ = trace_the_leak(w, "--min-age", 2, settle=3.5)
     assert report["min_age"] == 2
     assert sum(g["count"] for g in leak_groups(report, None)) >= 2 * LEAK_COUNT
     newest_allowed = (report["seconds"] - 2) * 1000
