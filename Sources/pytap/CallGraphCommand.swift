@@ -49,9 +49,7 @@ struct CallGraphCommand: ParsableCommand {
     @OptionGroup var recording: CallGraphRecordingOptions
 
     func validate() throws {
-        try validateProcessID(pid)
-        if count < 1 { throw ValidationError("--count must be at least 1") }
-        if trigger.isEmpty { throw ValidationError("--trigger needs a function name") }
+        try validateCallGraphTarget(pid: pid, count: count, trigger: trigger)
     }
 
     func run() throws {
@@ -80,6 +78,13 @@ struct CallGraphCommand: ParsableCommand {
         }
         CallGraphOutput.report(summary, trigger: trigger, pid: pid)
     }
+}
+
+/// The checks `callgraph` and `py-callgraph` share.
+func validateCallGraphTarget(pid: Int32, count: Int, trigger: String) throws {
+    try validateProcessID(pid)
+    if count < 1 { throw ValidationError("--count must be at least 1") }
+    if trigger.isEmpty { throw ValidationError("--trigger needs a function name") }
 }
 
 /// What `callgraph` and `py-callgraph` record at most, and how they write it.

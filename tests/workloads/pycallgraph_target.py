@@ -1,10 +1,12 @@
-"""A known tree of Python calls under `trigger_root`, every 20 ms, for `pytap py-callgraph`:
+"""A known tree of Python calls under `trigger_root`, every 50 ms, for `pytap py-callgraph`:
 recursion, a generator, an exception caught two levels up, a method and a lambda.
 
 usage: python pycallgraph_target.py TRUTH.json SECONDS
 Writes {"pid", "calls"} to TRUTH.json once running: "calls" is the sequence of (event,
 function) pairs one call of trigger_root makes, recorded by the interpreter itself with
-sys.setprofile (then switched off).
+sys.setprofile (then switched off). Appends "monotonic_start duration" (seconds) of every
+later call of trigger_root to TRUTH.json.durations: the clock is CLOCK_MONOTONIC where
+the interpreter has time.monotonic (3.3+; pytap's times are on that clock too).
 """
 import json
 import os
@@ -76,9 +78,13 @@ def main():
         json.dump({"pid": os.getpid(), "calls": recorded_calls()}, f)
     os.rename(truth_path + ".tmp", truth_path)
     until = clock() + seconds
-    while clock() < until:
-        trigger_root()
-        time.sleep(0.02)
+    with open(truth_path + ".durations", "w") as log:
+        while clock() < until:
+            began = clock()
+            trigger_root()
+            log.write("%.6f %.9f\n" % (began, clock() - began))
+            log.flush()
+            time.sleep(0.05)
 
 
 if __name__ == "__main__":
