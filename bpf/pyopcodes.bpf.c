@@ -8,28 +8,22 @@
 // record to the frames it has seen, whatever was missed in between.
 #include "common.bpf.h"
 #include "pytap_callgraph.h"
+#include "python_stack.bpf.h"
 
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, u32); __type(value, struct pytap_pyframes_config); } pyconfig SEC(".maps");
 // tid -> PyThreadState address, kept current by pytap.
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 8192); __type(key, u32); __type(value, u64); } thread_states SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 1 << 23); } pyframes SEC(".maps");
 
-/// The frame that runs Python code at or above `frame`: shim frames (owned by the C stack
-/// or the interpreter) are skipped.
-ALWAYS_INLINE u64 python_frame(const struct pytap_pyframes_config *cfg, u64 frame) {
-    for (int i = 0; i < 3 && frame != 0 && cfg->frame_owner >= 0; i++) {
-        u8 owner = 0;
-        if (bpf_probe_read_user(&owner, 1, (const void *)(frame + (cfg->frame_owner & 0xfff))) != 0) return 0;
-        if (owner < cfg->first_non_python_owner) return frame;
-        frame = read_pointer(frame + (cfg->frame_previous & 0xfff));
-    }
-    return frame;
-}
+// One frame's bytes, read at once (each read of the target costs a few hundred ns).
+struct scratch { u8 frame[PYTAP_MEMTRACE_FRAME_BYTES]; };
+struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 1); __type(key, u32); __type(value, struct scratch); } scratch SEC(".maps");
 
 ALWAYS_INLINE int record(struct pt_regs *ctx) {
     u32 zero = 0;
     struct pytap_pyframes_config *cfg = bpf_map_lookup_elem(&pyconfig, &zero);
-    if (!cfg) return 0;
+    struct scratch *work = bpf_map_lookup_elem(&scratch, &zero);
+    if (!cfg || !work) return 0;
     u32 tid = (u32)bpf_get_current_pid_tgid();
     u64 *tstate = bpf_map_lookup_elem(&thread_states, &tid);
     if (!tstate || *tstate == 0) { __sync_fetch_and_add(&cfg->unknown_thread, 1); return 0; }
@@ -47,16 +41,23 @@ ALWAYS_INLINE int record(struct pt_regs *ctx) {
         u64 cframe = read_pointer(*tstate + (cfg->thread_state_cframe & 0xfff));
         frame = cframe ? read_pointer(cframe + (cfg->cframe_current_frame & 0xfff)) : 0;
     }
+    u32 size = cfg->frame_read_bytes;
+    if (size > PYTAP_MEMTRACE_FRAME_BYTES) size = PYTAP_MEMTRACE_FRAME_BYTES;
+    if (size < 8) size = 8;
     u32 count = 0;
-    for (int i = 0; i < PYTAP_PYFRAME_CHAIN; i++) {
-        frame = python_frame(cfg, frame);
-        if (frame == 0) break;
-        event->frames[i] = frame;
-        event->codes[i] = read_pointer(frame + (cfg->frame_code & 0xfff));
-        count = i + 1;
-        frame = read_pointer(frame + (cfg->frame_previous & 0xfff));
+    for (int i = 0; i < PYTAP_PYFRAME_CHAIN; i++) { event->frames[i] = 0; event->codes[i] = 0; }
+    // The chain outwards, shim frames (owned by the C stack or the interpreter) skipped.
+    for (int i = 0; i < PYTAP_PYFRAME_CHAIN + 3; i++) {
+        if (frame == 0 || count >= PYTAP_PYFRAME_CHAIN) break;
+        if (bpf_probe_read_user(work->frame, size, (const void *)frame) != 0) break;
+        u64 previous = python_frame_field(work->frame, cfg->frame_previous, 8);
+        if (python_frame_field(work->frame, cfg->frame_owner, 1) < cfg->first_non_python_owner) {
+            event->frames[count & (PYTAP_PYFRAME_CHAIN - 1)] = frame;
+            event->codes[count & (PYTAP_PYFRAME_CHAIN - 1)] = python_frame_field(work->frame, cfg->frame_code, 8);
+            count += 1;
+        }
+        frame = previous;
     }
-    for (int i = count; i < PYTAP_PYFRAME_CHAIN; i++) { event->frames[i & 3] = 0; event->codes[i & 3] = 0; }
     event->count = count;
     event->reserved = 0;
     bpf_ringbuf_submit(event, 0);

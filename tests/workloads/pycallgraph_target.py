@@ -1,5 +1,7 @@
 """A known tree of Python calls under `trigger_root`, every 50 ms, for `pytap py-callgraph`:
-recursion, a generator, an exception caught two levels up, a method and a lambda.
+recursion, a generator, an exception caught two levels up, a method and a lambda; also
+a function whose exception C code swallows (hasattr on a property that raises), called
+twice from one place, and a generator resumed by throw().
 
 usage: python pycallgraph_target.py TRUTH.json SECONDS
 Writes {"pid", "calls"} to TRUTH.json once running: "calls" is the sequence of (event,
@@ -49,6 +51,33 @@ class Shape(object):
         return leaf(2)
 
 
+class Lazy(object):
+    @property
+    def missing(self):
+        raise AttributeError("missing")
+
+
+def probes_twice():
+    lazy = Lazy()
+    return hasattr(lazy, "missing") + hasattr(lazy, "missing")
+
+
+def guarded():
+    try:
+        yield 1
+    except KeyError:
+        yield leaf(5)
+
+
+def throws_into():
+    generator = guarded()
+    next(generator)
+    value = generator.throw(KeyError)
+    for _ in generator:
+        pass
+    return value
+
+
 def trigger_root():
     total = catches()
     for value in numbers(2):
@@ -56,6 +85,7 @@ def trigger_root():
     total += countdown(2)
     total += Shape().area()
     square = lambda v: v * v
+    total += probes_twice() + throws_into()
     return total + square(3)
 
 

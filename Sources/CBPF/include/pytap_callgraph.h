@@ -78,7 +78,7 @@ struct pytap_pyframes_config {
     int frame_code;                  // f_code / f_executable
     int frame_owner;                 // owner byte, -1: none
     unsigned int first_non_python_owner;  // owners from this one on are shim frames (skipped)
-    unsigned int reserved;
+    unsigned int frame_read_bytes;   // bytes of each frame read at once (the fields lie below)
     unsigned long long events_left;  // records still allowed (--max-events)
     unsigned long long dropped;      // records not sent: the cap reached, or the ring buffer full
     unsigned long long unknown_thread; // hits on a thread whose state pytap did not know yet

@@ -107,7 +107,7 @@ public final class PyCallGraphTracer {
         } else {
             guard OpcodeHandlers.supports(minor) else { throw PyCallGraphError.unsupportedVersion(target.version) }
             let handlers = try OpcodeHandlers(target: target, object: object)
-            guard let stack = reader.probedStackConfig?.config else {
+            guard let (stack, frameReadBytes) = reader.probedStackConfig else {
                 throw PyCallGraphError.noOpcodeTable(path: object.path, why: "the layout of Python \(target.version) lacks a frame field")
             }
             probes = .handlers(handlers)
@@ -121,7 +121,8 @@ public final class PyCallGraphTracer {
             config.frame_previous = stack.frame_previous
             config.frame_code = stack.frame_code
             config.frame_owner = stack.frame_owner
-            config.first_non_python_owner = UInt32(target.layout[.firstNonPythonFrameOwner] ?? 255)
+            config.first_non_python_owner = UInt32(target.layout[.firstNonPythonFrameOwner] ?? 256)
+            config.frame_read_bytes = UInt32(frameReadBytes)
             config.events_left = UInt64(max(0, options.maxEvents))
             try bpf.map("pyconfig").update(UInt32(0), config)
             try bpf.openRing("pyframes")
