@@ -194,7 +194,8 @@ def test_bad_trigger_is_a_one_line_error(workload):
 
 PY_LINE = re.compile(r"^ *(\d+) (.+)\((\d+)\):( *) (->|<-) (.+) \((.*):(\d+)\)$")
 PY_CALLGRAPH_INTERPRETERS = ["pyenv-2.7", "pyenv-3.8", "pyenv-3.10", "pyenv-3.11", "pyenv-3.12", "pyenv-3.13",
-                             "debian-3.11-static", "sid-3.13", "sid-3.14", "sid-3.15"]
+                             "debian-3.11-static", "sid-3.13", "sid-3.14", "sid-3.15",
+                             "debian-3.11d", "sid-3.13d", "sid-3.14d", "sid-3.15d"]
 
 
 def py_blocks(text):
@@ -229,9 +230,18 @@ def workload_clock(interp):
     return time.time if interp.minor < (3, 3) else time.monotonic
 
 
-@pytest.mark.parametrize("interp", interpreter_params(PY_CALLGRAPH_INTERPRETERS))
+@pytest.mark.parametrize("interp", interpreter_params(PY_CALLGRAPH_INTERPRETERS, debug=True))
 def test_py_callgraph_equals_the_tree_the_interpreter_reports(workload, interp):
-    w = workload(interp, "pycallgraph_target.py", 60)
+    check_py_callgraph_tree(workload(interp, "pycallgraph_target.py", 60), interp)
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.12", "pyenv-3.13", "sid-3.14", "sid-3.15"]))
+def test_py_callgraph_counts_a_resume_run_twice_once(workload, interp):
+    # Re-instrumenting before each call makes every function's RESUME run twice (3.12+).
+    check_py_callgraph_tree(workload(interp, "pycallgraph_target.py", 60, "reinstrument"), interp)
+
+
+def check_py_callgraph_tree(w, interp):
     truth = w.truth()
     clock = workload_clock(interp)
     began = clock()

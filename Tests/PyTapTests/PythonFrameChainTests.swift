@@ -38,14 +38,26 @@ final class PythonFrameChainTests: XCTestCase {
         XCTAssertEqual(trace(&chain, .leave, [root]), ["-1@0"])
     }
 
-    /// A function whose exception C code swallowed is called again at the same frame address:
-    /// a new call, the stale one closed first (its caller decides).
+    /// A function whose exception C code swallowed (its raise recorded) is called again at
+    /// the same frame address: a new call, the stale one closed first (its caller decides).
     func testARecalledFrameAtTheSameAddressIsANewCall() {
         var chain = PythonFrameChain()
         _ = trace(&chain, .start, [root])
         _ = trace(&chain, .start, [child, root])
+        XCTAssertEqual(trace(&chain, .raise, [child, root]), [])
         XCTAssertEqual(trace(&chain, .start, [child, root]), ["-2@1", "+2@1"])
         XCTAssertEqual(trace(&chain, .leave, [root]), ["-2@1", "-1@0"])
+    }
+
+    /// 3.12+ runs a code object's RESUME twice after re-instrumenting it: one start.
+    func testAStartRunTwiceIsOneCall() {
+        var chain = PythonFrameChain()
+        _ = trace(&chain, .start, [root])
+        XCTAssertEqual(trace(&chain, .start, [child, root]), ["+2@1"])
+        XCTAssertEqual(trace(&chain, .start, [child, root]), [])
+        XCTAssertEqual(trace(&chain, .start, [grandchild, child, root]), ["+3@2"])
+        XCTAssertEqual(trace(&chain, .leave, [grandchild, child, root]), ["-3@2"])
+        XCTAssertEqual(trace(&chain, .leave, [child, root]), ["-2@1"])
     }
 
     /// The same address with another code object is another frame.

@@ -3,12 +3,14 @@ recursion, a generator, an exception caught two levels up, a method and a lambda
 a function whose exception C code swallows (hasattr on a property that raises), called
 twice from one place, and a generator resumed by throw().
 
-usage: python pycallgraph_target.py TRUTH.json SECONDS
+usage: python pycallgraph_target.py TRUTH.json SECONDS [reinstrument]
 Writes {"pid", "calls"} to TRUTH.json once running: "calls" is the sequence of (event,
 function) pairs one call of trigger_root makes, recorded by the interpreter itself with
 sys.setprofile (then switched off). Appends "monotonic_start duration" (seconds) of every
 later call of trigger_root to TRUTH.json.durations: the clock is CLOCK_MONOTONIC where
 the interpreter has time.monotonic (3.3+; pytap's times are on that clock too).
+With "reinstrument", a profiler is set and removed before each call: on 3.12+ that makes
+every code object re-instrument itself at its next RESUME (which runs RESUME again).
 """
 import json
 import os
@@ -102,14 +104,22 @@ def recorded_calls():
     return [c for c in calls if c[1] != "recorded_calls"]
 
 
+def ignore(frame, event, arg):
+    pass
+
+
 def main():
     truth_path, seconds = sys.argv[1], float(sys.argv[2])
+    reinstrument = sys.argv[3:] == ["reinstrument"]
     with open(truth_path + ".tmp", "w") as f:
         json.dump({"pid": os.getpid(), "calls": recorded_calls()}, f)
     os.rename(truth_path + ".tmp", truth_path)
     until = clock() + seconds
     with open(truth_path + ".durations", "w") as log:
         while clock() < until:
+            if reinstrument:
+                sys.setprofile(ignore)
+                sys.setprofile(None)
             began = clock()
             trigger_root()
             log.write("%.6f %.9f\n" % (began, clock() - began))

@@ -22,6 +22,11 @@ public struct PythonFrameChain {
     public enum Event: Sendable { case start, leave, raise }
 
     public private(set) var open: [Entry] = []
+    /// The frame of the last record when that record was a start: a start of the same
+    /// frame right after it is the same start run again (3.12+ re-dispatch `RESUME` after
+    /// re-instrumenting a code object). A frame that really starts again at the same
+    /// address has left in between, and its exception or return made a record.
+    private var lastStart: Entry?
 
     public init() {}
 
@@ -29,6 +34,9 @@ public struct PythonFrameChain {
     public mutating func apply(_ event: Event, chain: [Entry]) -> [Step] {
         guard let current = chain.first else { return [] }
         var steps = [Step]()
+        let repeated = event == .start && lastStart == current && open.last == current
+        lastStart = event == .start ? current : nil
+        if repeated { return [] }
         switch event {
         case .start:
             // A new frame (even at an address seen before): its callers decide what is open.
@@ -72,5 +80,8 @@ public struct PythonFrameChain {
     }
 
     /// Closes every open frame (the trace ended).
-    public mutating func reset() { open = [] }
+    public mutating func reset() {
+        open = []
+        lastStart = nil
+    }
 }
