@@ -148,8 +148,10 @@ struct CallGraphOutput {
     }
 
     /// The closing line on stderr; exits 5 when the process exited before any call was traced.
-    static func report(_ summary: CallGraphSummary, trigger: String, pid: Int32) {
-        var note = "pytap: \(summary.invocations) call\(summary.invocations == 1 ? "" : "s") of \(trigger) traced, \(summary.events) events"
+    /// `trigger` nil: every function was traced, a block per outermost call.
+    static func report(_ summary: CallGraphSummary, trigger: String?, pid: Int32) {
+        let calls = "\(summary.invocations) \(trigger == nil ? "outermost " : "")call\(summary.invocations == 1 ? "" : "s")"
+        var note = "pytap: \(calls)\(trigger.map { " of \($0)" } ?? "") traced, \(summary.events) events"
         if summary.dropped > 0 { note += ", \(summary.dropped) dropped (--max-events or a full ring buffer)" }
         if summary.targetExited { note += "; process \(pid) exited" }
         writeStandardError(note + "\n")

@@ -75,6 +75,6 @@ struct PyCallGraphCommand: ParsableCommand {
         let summary = CallGraphOutput(format: recording.effectiveFormat, file: outputFile, pid: pid).run { shouldStop, onInvocation in
             try tracer.run(shouldStop: shouldStop, onInvocation: onInvocation)
         }
-        CallGraphOutput.report(summary, trigger: trigger ?? "every function (outermost calls)", pid: pid)
+        CallGraphOutput.report(summary, trigger: trigger, pid: pid)
     }
 }
