@@ -241,7 +241,17 @@ def test_py_callgraph_counts_a_resume_run_twice_once(workload, interp):
     check_py_callgraph_tree(workload(interp, "pycallgraph_target.py", 60, "reinstrument"), interp)
 
 
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-2.7", "pyenv-3.10", "pyenv-3.12", "debian-3.11-static", "sid-3.14"]))
+def test_py_callgraph_follows_the_trigger_on_another_thread(workload, interp):
+    # The main thread's calls of leaf() meanwhile are recorded too, but stay out of the blocks.
+    w = workload(interp, "pycallgraph_target.py", 60, "thread")
+    tids = check_py_callgraph_tree(w, interp)
+    assert tids == {w.truth()["worker_tid"]} and w.truth()["worker_tid"] != w.truth()["pid"], tids
+
+
 def check_py_callgraph_tree(w, interp):
+    """Two blocks of `py-callgraph -t trigger_root -n 2`, each the tree the workload
+    reported, timed plausibly; returns the threads they ran on."""
     truth = w.truth()
     clock = workload_clock(interp)
     began = clock()
@@ -257,11 +267,14 @@ def check_py_callgraph_tree(w, interp):
     time.sleep(0.2)
     probed = [took * 1e6 for start, took in durations(w) if began <= start <= ended]
     assert probed, "the workload timed no trigger_root call while pytap ran"
+    tids = set()
     for rows in blocks:
         total = check_py_block(rows, expected)
         assert len(set(row[1] for row in rows)) == 1
+        tids.add(rows[0][1])
         # Plausible: within 2x of the workload's own timing of the calls made meanwhile.
         assert min(probed) / 2 <= total <= 2 * max(probed), (total, min(probed), max(probed))
+    return tids
 
 
 @pytest.mark.parametrize("interp", interpreter_params(["pyenv-2.7", "pyenv-3.12", "sid-3.14"]))

@@ -3,7 +3,7 @@ recursion, a generator, an exception caught two levels up, a method and a lambda
 a function whose exception C code swallows (hasattr on a property that raises), called
 twice from one place, and a generator resumed by throw().
 
-usage: python pycallgraph_target.py TRUTH.json SECONDS [reinstrument]
+usage: python pycallgraph_target.py TRUTH.json SECONDS [reinstrument|thread]
 Writes {"pid", "calls"} to TRUTH.json once running: "calls" is the sequence of (event,
 function) pairs one call of trigger_root makes, recorded by the interpreter itself with
 sys.setprofile (then switched off). Appends "monotonic_start duration" (seconds) of every
@@ -11,6 +11,8 @@ later call of trigger_root to TRUTH.json.durations: the clock is CLOCK_MONOTONIC
 the interpreter has time.monotonic (3.3+; pytap's times are on that clock too).
 With "reinstrument", a profiler is set and removed before each call: on 3.12+ that makes
 every code object re-instrument itself at its next RESUME (which runs RESUME again).
+With "thread", the calls run on a second thread (its tid is "worker_tid" in TRUTH.json)
+while the main thread calls leaf() every millisecond.
 """
 import json
 import os
@@ -108,13 +110,14 @@ def ignore(frame, event, arg):
     pass
 
 
-def main():
-    truth_path, seconds = sys.argv[1], float(sys.argv[2])
-    reinstrument = sys.argv[3:] == ["reinstrument"]
-    with open(truth_path + ".tmp", "w") as f:
-        json.dump({"pid": os.getpid(), "calls": recorded_calls()}, f)
-    os.rename(truth_path + ".tmp", truth_path)
-    until = clock() + seconds
+def busy(until):
+    """Python calls on another thread meanwhile (every ms)."""
+    while clock() < until:
+        leaf(1)
+        time.sleep(0.001)
+
+
+def loop(truth_path, until, reinstrument):
     with open(truth_path + ".durations", "w") as log:
         while clock() < until:
             if reinstrument:
@@ -125,6 +128,33 @@ def main():
             log.write("%.6f %.9f\n" % (began, clock() - began))
             log.flush()
             time.sleep(0.05)
+
+
+def main():
+    truth_path, seconds = sys.argv[1], float(sys.argv[2])
+    mode = sys.argv[3] if len(sys.argv) > 3 else None
+    truth = {"pid": os.getpid(), "calls": recorded_calls()}
+    until = clock() + seconds
+    if mode == "thread":
+        # trigger_root on a second thread, while the main thread makes calls of its own.
+        import threading
+        ready = threading.Event()
+        tids = []
+
+        def worker():
+            tids.append(open("/proc/thread-self/stat").read().split()[0])
+            ready.set()
+            loop(truth_path, until, False)
+        threading.Thread(target=worker, name="worker").start()
+        ready.wait()
+        truth["worker_tid"] = int(tids[0])
+    with open(truth_path + ".tmp", "w") as f:
+        json.dump(truth, f)
+    os.rename(truth_path + ".tmp", truth_path)
+    if mode == "thread":
+        busy(until)
+    else:
+        loop(truth_path, until, mode == "reinstrument")
 
 
 if __name__ == "__main__":
