@@ -298,6 +298,31 @@ def test_py_callgraph_without_trigger_traces_every_call_for_a_while(workload, in
         check_py_block(rows, expected)
 
 
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.12", "sid-3.15"]))
+def test_py_callgraph_target_runs_on_unprobed_after_sigkill(workload, interp):
+    w = workload(interp, "pycallgraph_target.py", 60)
+    pid = w.truth()["pid"]
+    time.sleep(1.0)
+    # A trigger that never runs: pytap waits with every probe on until it is killed.
+    process = subprocess.Popen([pytap_path(), "py-callgraph", "-x", str(pid), "-t", "never_called", "-n", "1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    line = process.stderr.readline().decode()
+    assert "probing" in line, line + process.stderr.read().decode()
+    probed_since = time.monotonic()
+    time.sleep(1.0)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    ended = time.monotonic()
+    time.sleep(1.0)
+    speed = lambda since, until: median([took for start, took in durations(w) if since <= start <= until])
+    baseline = speed(probed_since - 1.0, probed_since - 0.1)
+    probed = speed(probed_since + 0.1, ended - 0.1)
+    after = speed(ended + 0.2, ended + 1.0)
+    assert probed > 2 * baseline, (baseline, probed)
+    assert w.process.poll() is None, "the target died"
+    assert after < 1.5 * baseline + 20e-6, "trigger_root took %.1f µs before pytap, %.1f µs after" % (baseline * 1e6, after * 1e6)
+
+
 def test_py_callgraph_needs_a_trigger_or_a_limit(workload):
     from conftest import require_interpreter
     interp = require_interpreter("pyenv-3.12")
