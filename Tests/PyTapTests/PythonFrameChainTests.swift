@@ -88,3 +88,29 @@ final class PythonFrameChainTests: XCTestCase {
         XCTAssertEqual(trace(&chain, .leave, [child, root]), ["-3@0"])
     }
 }
+
+/// The check of `OpcodeHandlers`' numbers against the interpreter's `_PyOpcode_Deopt`.
+final class OpcodeHandlersTableTests: XCTestCase {
+    /// 3.13's table as the interpreter has it: identity but RESUME_CHECK → RESUME.
+    func deopt313() -> [UInt8] {
+        var table = (0..<256).map { UInt8($0) }
+        table[207] = 149
+        return table
+    }
+
+    func testTheTablesNumbersAgreeWithTheInterpreters() throws {
+        let opcodes = try XCTUnwrap(OpcodeHandlers.opcodes.first { $0.versions.contains(PythonMinorVersion(3, 13)) })
+        XCTAssertNil(OpcodeHandlers.mismatch(of: opcodes, deoptimized: deopt313()))
+    }
+
+    func testARenumberedBuildIsRefused() throws {
+        let opcodes = try XCTUnwrap(OpcodeHandlers.opcodes.first { $0.versions.contains(PythonMinorVersion(3, 13)) })
+        // RESUME one further on, as a pre-release might number it.
+        var shifted = deopt313()
+        shifted[207] = 150
+        XCTAssertEqual(OpcodeHandlers.mismatch(of: opcodes, deoptimized: shifted), "RESUME_CHECK is 207 here, but the interpreter maps 207 to 150")
+        var moved = deopt313()
+        moved[36] = 35
+        XCTAssertNotNil(OpcodeHandlers.mismatch(of: opcodes, deoptimized: moved))
+    }
+}

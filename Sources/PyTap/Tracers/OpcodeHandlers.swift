@@ -57,6 +57,13 @@ public struct OpcodeHandlers {
         guard let table = OpcodeHandlers.opcodes.first(where: { $0.versions.contains(minor) }) else {
             throw PyCallGraphError.unsupportedVersion(target.version)
         }
+        // The interpreter's own map of each opcode to its unspecialised form, where it has one:
+        // a build numbered otherwise than the table (a pre-release) is refused, not misread.
+        if let deopt = object.symbol(named: "_PyOpcode_Deopt"), deopt.size == 256,
+           let bytes = try? target.memory.readBytes(deopt.value &+ object.loadBias, count: 256),
+           let mismatch = OpcodeHandlers.mismatch(of: table, deoptimized: bytes) {
+            throw PyCallGraphError.noOpcodeTable(path: object.path, why: "its opcode numbers are not those of Python \(minor) (\(mismatch))")
+        }
         let symbol = try OpcodeHandlers.targetsSymbol(in: object)
         let words: [UInt64]
         do {
@@ -91,6 +98,18 @@ public struct OpcodeHandlers {
         }
         probes.append(Probe(name: OpcodeHandlers.raiseFunction, fileOffset: raiseOffset, kind: PYTAP_PYFRAME_RAISE))
         self.probes = probes
+    }
+
+    /// Where `_PyOpcode_Deopt` (opcode → its unspecialised form) disagrees with `table`:
+    /// the specialised forms of RESUME (`RESUME_*`) must map to RESUME, every other opcode
+    /// of the table to itself. Nil when they agree.
+    static func mismatch(of table: Opcodes, deoptimized: [UInt8]) -> String? {
+        guard deoptimized.count == 256, let resume = table.starts.first(where: { $0.name == "RESUME" })?.number else { return "no RESUME" }
+        for (name, number) in table.starts + table.leaves {
+            let expected = name.hasPrefix("RESUME_") ? resume : number
+            if Int(deoptimized[number]) != expected { return "\(name) is \(number) here, but the interpreter maps \(number) to \(deoptimized[number])" }
+        }
+        return nil
     }
 
     /// `opcode_targets` (a static array of 256 pointers in ceval.c): `opcode_targets.N` when
