@@ -146,6 +146,20 @@ def loop_speed(w, since, until):
     return [took for wall, took in durations(w) if since <= wall <= until]
 
 
+def probe_until_killed(command, pid, trigger, clock):
+    """Runs `pytap COMMAND` on a trigger that never runs (it waits with every probe on), for
+    a second, then SIGKILLs it; returns when (on `clock`) the probes were on."""
+    process = subprocess.Popen([pytap_path(), command, "-x", str(pid), "-t", trigger, "-n", "1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    line = process.stderr.readline().decode()
+    assert "probing" in line, line + process.stderr.read().decode()
+    probed_since = clock()
+    time.sleep(1.0)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return probed_since
+
+
 @pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.12", "debian-3.11-static"]))
 @pytest.mark.parametrize("ending", ["normal", "sigkill"])
 def test_target_runs_on_unprobed_after_pytap_ends(workload, interp, ending):
@@ -158,15 +172,7 @@ def test_target_runs_on_unprobed_after_pytap_ends(workload, interp, ending):
         assert result.returncode == 0, result.stderr.decode()
         probed_since = None
     else:
-        # A trigger that never runs: pytap waits with every probe on until it is killed.
-        process = subprocess.Popen([pytap_path(), "callgraph", "-x", str(pid), "-t", "PyErr_PrintEx", "-n", "1"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        line = process.stderr.readline().decode()
-        assert "probing" in line, line + process.stderr.read().decode()
-        probed_since = time.time()
-        time.sleep(1.0)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        probed_since = probe_until_killed("callgraph", pid, "PyErr_PrintEx", time.time)
     ended = time.time()
     time.sleep(1.0)
     baseline = median(loop_speed(w, before - 1.0, before))
@@ -307,15 +313,7 @@ def test_py_callgraph_target_runs_on_unprobed_after_sigkill(workload, interp):
     w = workload(interp, "pycallgraph_target.py", 60)
     pid = w.truth()["pid"]
     time.sleep(1.0)
-    # A trigger that never runs: pytap waits with every probe on until it is killed.
-    process = subprocess.Popen([pytap_path(), "py-callgraph", "-x", str(pid), "-t", "never_called", "-n", "1"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    line = process.stderr.readline().decode()
-    assert "probing" in line, line + process.stderr.read().decode()
-    probed_since = time.monotonic()
-    time.sleep(1.0)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    probed_since = probe_until_killed("py-callgraph", pid, "never_called", time.monotonic)
     ended = time.monotonic()
     time.sleep(1.0)
     speed = lambda since, until: median([took for start, took in durations(w) if since <= start <= until])
