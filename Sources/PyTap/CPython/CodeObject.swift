@@ -196,21 +196,20 @@ public final class CodeObjectCache {
     /// candidate was not among them (a code object read or re-cached during the walk), so
     /// the caller checks with a read of its own.
     public func checkIdentity(alsoOf addresses: some Sequence<UInt64>, readAhead: IdentitiesReadAhead) -> Int? {
+        if readAhead.processGone { return nil }
+        // A few code objects a walk: sorted arrays and binary search, no hashing (perf).
         var candidates = used
         for address in addresses where entries[address] != nil { candidates.append(address) }
-        if readAhead.processGone { return nil }
-        var current = [UInt64: (entry: CodeObject, identity: [UInt64]?)](minimumCapacity: readAhead.codes.count)
-        for (code, identity) in zip(readAhead.codes, readAhead.identities) { current[code.address] = (code, identity) }
+        var checked = [Bool](repeating: false, count: readAhead.codes.count)
         for address in candidates {
-            guard let known = current[address], entries[address] === known.entry else { return nil }
+            guard let index = readAhead.index(of: address), entries[address] === readAhead.codes[index] else { return nil }
+            checked[index] = true
         }
         used.removeAll(keepingCapacity: true)
         var count = 0
-        var seen = Set<UInt64>(minimumCapacity: candidates.count)
-        for address in candidates where seen.insert(address).inserted {
-            guard let known = current[address], known.identity != known.entry.fingerprint else { continue }
-            entries[address] = nil
-            dropped.append(address)
+        for (index, code) in readAhead.codes.enumerated() where checked[index] && readAhead.identities[index] != code.fingerprint {
+            entries[code.address] = nil
+            dropped.append(code.address)
             count += 1
         }
         return count
@@ -218,6 +217,7 @@ public final class CodeObjectCache {
 
     /// The cached entries at `addresses` and the ranges that read their identities, to be
     /// read ahead in another batch (see `checkIdentity(alsoOf:readAhead:)`).
+    /// `addresses` must be sorted and unique (as `IdentitiesReadAhead` keeps them).
     public func identityRanges(of addresses: [UInt64]) -> (codes: [CodeObject], ranges: [(address: UInt64, count: Int)]) {
         let cached = addresses.compactMap { entries[$0] }
         return (cached, identity.ranges(of: cached))
@@ -245,11 +245,20 @@ public final class CodeObjectCache {
     }
 }
 
-/// Identities of cached code objects read ahead of a check.
+/// Identities of cached code objects read ahead of a check; `codes` by address.
 public struct IdentitiesReadAhead {
     let codes: [CodeObject]
     let identities: [[UInt64]?]
     let processGone: Bool
+
+    func index(of address: UInt64) -> Int? {
+        var low = 0, high = codes.count
+        while low < high {
+            let middle = (low + high) / 2
+            if codes[middle].address < address { low = middle + 1 } else { high = middle }
+        }
+        return low < codes.count && codes[low].address == address ? low : nil
+    }
 }
 
 /// What tells one code object from another that took its address: its type, its name,

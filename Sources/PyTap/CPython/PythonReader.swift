@@ -806,13 +806,16 @@ struct FramePrefetch {
         frames[thread] = Array(addresses.prefix(FramePrefetch.maximumFrames))
     }
 
+    /// Kept sorted and unique (sorting, not hashing: a walk's few code objects).
     mutating func rememberCodes(_ addresses: [UInt64], thread: UInt64) {
         if codes[thread] == nil && codes.count >= FramePrefetch.maximumThreads { codes.removeAll(keepingCapacity: true) }
-        var seen = Set<UInt64>(minimumCapacity: addresses.count)
-        var unique = [UInt64]()
-        for address in addresses where unique.count < FramePrefetch.maximumFrames && seen.insert(address).inserted {
-            unique.append(address)
+        var unique = addresses.sorted()
+        var kept = 0
+        for address in unique where kept == 0 || unique[kept - 1] != address {
+            unique[kept] = address
+            kept += 1
         }
+        unique.removeLast(unique.count - min(kept, FramePrefetch.maximumFrames))
         codes[thread] = unique
     }
 
