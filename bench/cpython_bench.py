@@ -8,9 +8,9 @@ usage: bench/cpython_bench.py [--seconds 3] [--rates 1000,10000,20000] [--repeat
 The target is the chroot's python3.15 running bench/workloads.py `compute` (one busy
 thread that reports its own iterations per second). 3.15's profiler must be the target's
 own minor version, so it runs inside the chroot too. Per rate, interleaved on one target:
-a baseline window with no profiler, pytap (default: on-CPU samples, one /proc stat read
-per sample), pytap --idle (no stat read: what 3.15's default wall mode does) and 3.15's
-profiler (default wall mode, --collapsed). Reported per run: CPU time (user+sys from
+a baseline window with no profiler, pytap (default: on-CPU samples, a /proc stat read
+per sample of a thread not holding the GIL), pytap --idle (no stat read: what 3.15's
+default wall mode does) and 3.15's profiler (default wall mode, --collapsed). Reported per run: CPU time (user+sys from
 wait4, less sensitive to other load than wall time), samples delivered, samples lost
 (torn/errors; rounds missed), CPU per sample, and the target's slowdown against the
 baseline windows. Ratios are pytap's CPU over 3.15's in the same round; "per round" is
