@@ -343,3 +343,23 @@ def test_idle_threads_show_the_native_wait_under_their_python_caller(workload, i
     # its Python frames, marked, rather than a made-up native stack.
     forever = [(stack, count) for stack, count in rows if any(label.startswith(truth["forever"] + " (") for label in stack)]
     assert forever and all(stack[-1] == "(asleep since sampling began: no native stack)" for stack, _ in forever), forever[:3]
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.11"]))
+def test_cxx_frames_are_demangled(workload, interp):
+    """numpy's sort is C++ templates: their frames carry demangled names, none `_Z…`."""
+    if subprocess.call([interp.host_path, "-c", "import numpy"]) != 0:
+        pytest.skip("SKIPPED numpy is not installed for " + str(interp))
+    truth, rows, summary = record(workload, interp, "cxx")
+    total = sum(count for _, count in rows)
+    assert total >= 50, summary
+    mangled = sorted({label for stack, _ in rows for label in stack if label.startswith("_Z")})
+    assert not mangled, mangled[:5]
+
+    def sort_under_caller(stack):
+        python = [i for i, label in enumerate(stack) if label.startswith(truth["function"] + " (")]
+        cxx = [i for i, label in enumerate(stack) if "np::qsort_simd::" in label or "np::" in label and "<" in label]
+        return python and cxx and python[0] < cxx[0]
+
+    shown = sum(count for stack, count in rows if sort_under_caller(stack))
+    assert shown >= 0.5 * total, "%d of %d samples show numpy's C++ sort by name under %s\n%s" % (shown, total, truth["function"], summary)
