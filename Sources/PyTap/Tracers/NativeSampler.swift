@@ -33,9 +33,10 @@ extension Sampler: StackSampler {}
 /// scheduler's switch keeps each thread's copy from when it last went off the CPU, and every
 /// wall-clock round counts each sleeping thread once with that stack (unwound once per copy).
 public final class NativeSampler: StackSampler {
-    public private(set) var frames = FrameTable()
-    public private(set) var stacks = StackTable()
-    public private(set) var statistics = SamplerStatistics()
+    private var book: NativeSampleBook
+    public var frames: FrameTable { book.frames }
+    public var stacks: StackTable { book.stacks }
+    public var statistics: SamplerStatistics { book.statistics }
     public let options: SamplerOptions
     public let native: NativeSamplingOptions
     public let target: PythonTarget
@@ -51,12 +52,10 @@ public final class NativeSampler: StackSampler {
     private let frameBytes: Int
     private var threads: [Int32: (state: ThreadState, thread: SampledThread, root: UInt32?)] = [:]
     private var threadTable: ThreadTable?
-    private var pythonFrames: PythonFrameDecoder
     private var symbolizedFrames: [UInt64: SymbolizedFrame] = [:]
     private var kernelFrames: [UInt64: Frame] = [:]
     private let mergeRules: NativeMergeRules
     private let mergePolicy: NativeMergePolicy
-    private var seenThreads = Set<SampledThread>()
     /// Samples whose native unwind reached the thread's first frame.
     public private(set) var completeNativeStacks = 0
     /// With `includeIdle`: per sleeping thread, the stack of its last off-CPU copy (by the
@@ -72,7 +71,7 @@ public final class NativeSampler: StackSampler {
         self.target = target
         self.options = options
         self.native = native
-        pythonFrames = PythonFrameDecoder(byFunction: options.byFunction)
+        book = NativeSampleBook(byFunction: options.byFunction)
         liveReader = try PythonReader(target: target)
         // Off-CPU copies are preallocated in the kernel (~35 KiB each): room for twice the
         // threads there are now.
@@ -110,7 +109,7 @@ public final class NativeSampler: StackSampler {
         var nextIdleRound = start
         while true {
             let now = MonotonicClock.now()
-            statistics.elapsed = Double(now - start) / 1e9
+            book.statistics.elapsed = Double(now - start) / 1e9
             if shouldStop(statistics) { return .requested }
             if let stopAt, now >= stopAt { return .requested }
             if !target.source.isAlive {
@@ -122,10 +121,10 @@ public final class NativeSampler: StackSampler {
                 refreshThreads()
             }
             if let idleInterval, now >= nextIdleRound {
-                sampleSleepingThreads(time: now - start, record: record)
+                sampleSleepingThreads(time: now - start, until: stopAt, record: record)
                 nextIdleRound += idleInterval
                 if nextIdleRound <= now {
-                    statistics.missedRounds += Int((now - nextIdleRound) / idleInterval) + 1
+                    book.statistics.missedRounds += Int((now - nextIdleRound) / idleInterval) + 1
                     nextIdleRound = now + idleInterval
                 }
             }
@@ -140,11 +139,11 @@ public final class NativeSampler: StackSampler {
                 handle(sample, start: start, record: record)
                 return MonotonicClock.now() < budgetEnd
             }
-            statistics.lostSamples = Int(program.lostSamples)
+            book.statistics.lostSamples = Int(program.lostSamples)
             let after = MonotonicClock.now()
             if after - lastProgress >= 250_000_000 {
                 lastProgress = after
-                statistics.elapsed = Double(after - start) / 1e9
+                book.statistics.elapsed = Double(after - start) / 1e9
                 progress(statistics)
             }
         }
@@ -156,7 +155,7 @@ public final class NativeSampler: StackSampler {
             handle(sample, start: start, record: record)
             return MonotonicClock.now() < budgetEnd
         }
-        statistics.lostSamples = Int(program.lostSamples)
+        book.statistics.lostSamples = Int(program.lostSamples)
     }
 
     /// Attaches to new threads, detaches from gone ones, and keeps the program's map of
@@ -171,7 +170,7 @@ public final class NativeSampler: StackSampler {
             let thread = SampledThread(pid: target.pid, tid: tid, ident: view.state.ident, name: view.name)
             var root = threads[tid]?.root
             if options.threadRoots, threads[tid]?.thread != thread {
-                root = frames.id(for: .marker("thread \(thread.label)"))
+                root = book.frames.id(for: .marker("thread \(thread.label)"))
             }
             fresh[tid] = (view.state, thread, root)
         }
@@ -192,27 +191,30 @@ public final class NativeSampler: StackSampler {
             do {
                 try program.attach(tid: tid)
             } catch {
-                statistics.errors += 1
-                statistics.errorKinds["thread not attached", default: 0] += 1
+                book.statistics.errors += 1
+                book.statistics.errorKinds["thread not attached", default: 0] += 1
             }
         }
         threads = fresh
     }
 
     private func handle(_ sample: CapturedSample, start: UInt64, record: (SampledThread, UInt32, UInt64, SampleState) -> Void) {
-        statistics.rounds += 1
+        book.statistics.rounds += 1
         guard let entry = threads[sample.tid], let id = stackID(of: sample, entry: entry) else { return }
-        count(entry.thread)
+        book.countSample(of: entry.thread)
         record(entry.thread, id, sample.time > start ? sample.time - start : 0, .onCPU)
     }
 
     /// One wall-clock round: each sleeping thread counted once with its last off-CPU stack
     /// (threads on a CPU are counted by their task clock).
-    private func sampleSleepingThreads(time: UInt64, record: (SampledThread, UInt32, UInt64, SampleState) -> Void) {
-        statistics.rounds += 1
+    private func sampleSleepingThreads(time: UInt64, until stopAt: UInt64?, record: (SampledThread, UInt32, UInt64, SampleState) -> Void) {
+        book.statistics.rounds += 1
         for (tid, entry) in threads where target.source.runState(tid: tid) == .idle {
+            // A first unwind can be slow (a large compile unit read for its lines): the
+            // deadline still holds.
+            if let stopAt, MonotonicClock.now() >= stopAt { return }
             guard let id = offCPUStack(tid: tid, entry: entry) else { continue }
-            count(entry.thread)
+            book.countSample(of: entry.thread)
             record(entry.thread, id, time, .offCPU)
         }
     }
@@ -223,9 +225,9 @@ public final class NativeSampler: StackSampler {
         guard let sequence = program.offCPUSequence(tid: tid) else { return nil }
         if let known = offCPUStacks[tid], known.sequence == sequence || sequence & 1 == 1 { return known.stack }
         if sequence == 0 {
-            guard let raw = try? liveReader.rawStack(of: liveReader.reread(entry.state)), raw.defect == nil,
-                  let python = pythonFrames.calls(of: raw, reader: liveReader) else { return nil }
-            let id = stackID(root: entry.root, frames: [NativeSampler.noOffCPUCopyMarker] + python.frames)
+            guard let raw = try? liveReader.rawStack(of: liveReader.reread(entry.state)),
+                  let python = book.pythonCalls(of: raw, reader: liveReader) else { return nil }
+            let id = book.stackID(root: entry.root, frames: [NativeSampler.noOffCPUCopyMarker] + python.frames)
             offCPUStacks[tid] = (0, id)
             return id
         }
@@ -235,18 +237,6 @@ public final class NativeSampler: StackSampler {
         return id
     }
 
-    private func count(_ thread: SampledThread) {
-        if seenThreads.insert(thread).inserted { statistics.threads = seenThreads.count }
-        statistics.samples += 1
-    }
-
-    private func stackID(root: UInt32?, frames innermostFirst: [Frame]) -> UInt32 {
-        var stack: [UInt32] = []
-        stack.reserveCapacity(innermostFirst.count + 1)
-        if let root { stack.append(root) }
-        for frame in innermostFirst.reversed() { stack.append(frames.id(for: frame)) }
-        return stacks.id(for: stack)
-    }
 
     /// The merged stack of one copy; nil when its Python part is unreadable or inconsistent.
     private func stackID(of sample: CapturedSample, entry: (state: ThreadState, thread: SampledThread, root: UInt32?)) -> UInt32? {
@@ -266,25 +256,17 @@ public final class NativeSampler: StackSampler {
         let merged = NativeStackMerger.merge(native: native, nativeComplete: complete, python: python,
                                              rules: mergeRules, policy: mergePolicy)
         let kernel = kernelSymbols == nil ? [] : sample.kernelStack.compactMap(kernelFrame)
-        return stackID(root: entry.root, frames: kernel + merged)
+        return book.stackID(root: entry.root, frames: kernel + merged)
     }
 
     /// The Python frames of a copied thread state, innermost first, with the eval calls
     /// that run them; nil when the copy does not hold a consistent stack.
     private func pythonCalls(of state: ThreadState) -> PythonEvalCalls? {
         guard let raw = try? capturedReader.rawStack(of: state) else {
-            countError("thread state unreadable")
+            book.countError("thread state unreadable")
             return nil
         }
-        if let defect = raw.defect {
-            if case .changedWhileReading = defect { statistics.torn += 1 } else { countError(defect.kind) }
-            return nil
-        }
-        guard let calls = pythonFrames.calls(of: raw, reader: capturedReader) else {
-            countError("code object unreadable")
-            return nil
-        }
-        return calls
+        return book.pythonCalls(of: raw, reader: capturedReader)
     }
 
     /// The native frames of a sample, innermost first, and whether the unwind reached the
@@ -330,8 +312,4 @@ public final class NativeSampler: StackSampler {
     /// Kernel functions that call a raw-tracepoint program, not the thread's own work.
     static let tracingPlumbing = ["bpf_trace_run", "__bpf_trace_", "__traceiter_", "bpf_prog_"]
 
-    private func countError(_ kind: String) {
-        statistics.errors += 1
-        statistics.errorKinds[kind, default: 0] += 1
-    }
 }
