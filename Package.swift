@@ -13,10 +13,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
-        // What Glibc does not import: variadic syscalls, GNU-only calls, kernel structs, zlib.
+        // What Glibc does not import: variadic syscalls, GNU-only calls, kernel structs, zlib,
+        // the C++ runtime's demangler (libstdc++: the Swift runtime links it anyway).
         .target(
             name: "CLinux",
-            linkerSettings: [.linkedLibrary("z")]
+            linkerSettings: [.linkedLibrary("z"), .linkedLibrary("stdc++")]
         ),
         // Native sampling (issue 8): the loader of pytap's BPF program (libbpf, static in
         // release builds) and the build plugin that compiles bpf/sample.bpf.c into PyTap.

@@ -6,6 +6,10 @@
 // Python frames (raw bytes, walked by the same reader that reads live memory). Written
 // against its own declarations: no kernel headers, no BTF of its own types, no CO-RE.
 // Per-version offsets come from pytap's layout tables through `config`.
+// A second program, on the scheduler's sched_switch raw tracepoint, makes the same copy when
+// a target thread goes off the CPU and keeps it per thread (`off_cpu`): the stack an idle
+// thread sleeps in, for wall-clock profiles. A raw tracepoint needs neither the tracepoint's
+// format file nor BTF: the thread switched out is the current task there.
 #include "common.bpf.h"
 #include "pytap_sample.h"
 
@@ -15,17 +19,14 @@ struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, u
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 8192); __type(key, u32); __type(value, u64); } thread_states SEC(".maps");
 // Samples lost because the ring buffer was full.
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, u32); __type(value, u64); } lost SEC(".maps");
+// tid -> the copy made when the thread last went off the CPU. pytap inserts an entry per
+// target thread (so the program never creates one) and sizes the map before loading.
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 1); __type(key, u32); __type(value, struct pytap_sample); } off_cpu SEC(".maps");
+// tid -> a sequence count of off_cpu's entry: odd while the program writes it.
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 1); __type(key, u32); __type(value, u64); } off_cpu_sequence SEC(".maps");
 
-SEC("perf_event")
-int on_sample(struct bpf_perf_event_data *ctx) {
-    u32 zero = 0;
-    struct pytap_config *cfg = bpf_map_lookup_elem(&config, &zero);
-    if (!cfg) return 0;
-    struct pytap_sample *s = bpf_ringbuf_reserve(&samples, sizeof(struct pytap_sample), 0);
-    if (!s) {
-        COUNT_INTO(lost);
-        return 0;
-    }
+/// Copies the current thread's registers, stack top, kernel stack and Python frames into `s`.
+ALWAYS_INLINE void capture(void *ctx, struct pytap_config *cfg, struct pytap_sample *s) {
     u64 pid_tgid = bpf_get_current_pid_tgid();
     s->pid = pid_tgid >> 32;
     s->tid = (u32)pid_tgid;
@@ -92,7 +93,40 @@ int on_sample(struct bpf_perf_event_data *ctx) {
         s->frame_count = count;
         s->frames_truncated = count == PYTAP_PYTHON_FRAMES && frame != 0;
     }
+}
+
+SEC("perf_event")
+int on_sample(struct bpf_perf_event_data *ctx) {
+    u32 zero = 0;
+    struct pytap_config *cfg = bpf_map_lookup_elem(&config, &zero);
+    if (!cfg) return 0;
+    struct pytap_sample *s = bpf_ringbuf_reserve(&samples, sizeof(struct pytap_sample), 0);
+    if (!s) {
+        COUNT_INTO(lost);
+        return 0;
+    }
+    capture(ctx, cfg, s);
     bpf_ringbuf_submit(s, 0);
+    return 0;
+}
+
+// sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next, ...): runs
+// in prev's context, before the switch. A preempted thread stays runnable: not an idle stack.
+struct bpf_raw_tracepoint_args { u64 args[0]; };
+
+SEC("raw_tp/sched_switch")
+int on_switch(struct bpf_raw_tracepoint_args *ctx) {
+    if (ctx->args[0] != 0) return 0;
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    struct pytap_sample *s = bpf_map_lookup_elem(&off_cpu, &tid);
+    if (!s) return 0;
+    u64 *sequence = bpf_map_lookup_elem(&off_cpu_sequence, &tid);
+    u32 zero = 0;
+    struct pytap_config *cfg = bpf_map_lookup_elem(&config, &zero);
+    if (!sequence || !cfg) return 0;
+    __sync_fetch_and_add(sequence, 1);
+    capture(ctx, cfg, s);
+    __sync_fetch_and_add(sequence, 1);
     return 0;
 }
 

@@ -3,6 +3,7 @@ the Python function that calls them rootward, stacks that reach the thread's sta
 frames, and a target that runs on untouched when pytap is killed mid-recording."""
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -303,3 +304,63 @@ def test_native_frames_carry_file_line_and_inlined_frames_as_addr2line_gives_the
     assert with_line >= 0.95 * interpreter_frames, "%d of %d interpreter frames have file:line" % (with_line, interpreter_frames)
     assert inlined > 0, "no inlined frame"
     assert checked > 20 and not mismatches, "%d agree with addr2line; not found: %s" % (checked, mismatches[:10])
+
+
+WAIT_FRAME = re.compile(r"nanosleep|select|poll|futex|sem_|Semaphore|cond_.*wait")
+
+
+@pytest.mark.parametrize("flag", ["--idle", "--mode=wall"])
+@pytest.mark.parametrize("interp", interpreter_params(NATIVE_INTERPRETERS))
+def test_idle_threads_show_the_native_wait_under_their_python_caller(workload, interp, flag):
+    """Threads asleep in time.sleep, select, socket.recv and a lock wait: each wall-clock sample
+    shows the Python function, the native wait above it and the kernel's schedule on top."""
+    w = workload(interp, "idle_waits.py", 30)
+    truth = w.truth()
+    time.sleep(0.3)
+    result = run_pytap("sample", "-x", w.pid, "-t", 4, "--rate", 100, flag, "--native", "--kernel", timeout=90)
+    assert result.returncode == 0, result.stderr.decode()
+    if bpf_refused(result):
+        pytest.skip("SKIPPED BPF not allowed here: " + result.stderr.decode().strip())
+    summary = result.stderr.decode()
+    assert "for sleeping threads on the scheduler's switch" in summary, summary
+    rows = parse_folded(result.stdout.decode())
+    for function in sorted(truth["functions"].values()):
+        mine = [(stack, count) for stack, count in rows if any(label.startswith(function + " (") for label in stack)]
+        total = sum(count for _, count in mine)
+        # (A debug build on a loaded machine spends seconds reading the first units' lines.)
+        assert total >= 20, "%s: %d samples\n%s" % (function, total, summary)
+
+        def waits_under_caller(stack):
+            caller = max(i for i, label in enumerate(stack) if label.startswith(function + " ("))
+            waits = [i for i, label in enumerate(stack) if i > caller and WAIT_FRAME.search(label) and not label.endswith("_[k]")]
+            scheduled = [i for i, label in enumerate(stack) if label in ("schedule_[k]", "__schedule_[k]")]
+            return waits and scheduled and waits[0] < scheduled[0] and stack[-1].endswith("_[k]")
+
+        shown = sum(count for stack, count in mine if waits_under_caller(stack))
+        example = max(mine, key=lambda row: row[1])[0]
+        assert shown >= 0.8 * total, "%s: %d of %d samples show the wait under it, e.g. %s\n%s" % (
+            function, shown, total, ";".join(example), summary)
+    # A thread asleep since before sampling began never went off the CPU under the program:
+    # its Python frames, marked, rather than a made-up native stack.
+    forever = [(stack, count) for stack, count in rows if any(label.startswith(truth["forever"] + " (") for label in stack)]
+    assert forever and all(stack[-1] == "(asleep since sampling began: no native stack)" for stack, _ in forever), forever[:3]
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.11"]))
+def test_cxx_frames_are_demangled(workload, interp):
+    """numpy's sort is C++ templates: their frames carry demangled names, none `_Z…`."""
+    if subprocess.call([interp.host_path, "-c", "import numpy"]) != 0:
+        pytest.skip("SKIPPED numpy is not installed for " + str(interp))
+    truth, rows, summary = record(workload, interp, "cxx")
+    total = sum(count for _, count in rows)
+    assert total >= 50, summary
+    mangled = sorted({label for stack, _ in rows for label in stack if label.startswith("_Z")})
+    assert not mangled, mangled[:5]
+
+    def sort_under_caller(stack):
+        python = [i for i, label in enumerate(stack) if label.startswith(truth["function"] + " (")]
+        cxx = [i for i, label in enumerate(stack) if "np::qsort_simd::" in label or "np::" in label and "<" in label]
+        return python and cxx and python[0] < cxx[0]
+
+    shown = sum(count for stack, count in rows if sort_under_caller(stack))
+    assert shown >= 0.5 * total, "%d of %d samples show numpy's C++ sort by name under %s\n%s" % (shown, total, truth["function"], summary)

@@ -22,7 +22,8 @@ struct pytap_attached {
 struct pytap_bpf {
     struct bpf_object *object;
     struct bpf_program *program;
-    int config_fd, thread_states_fd, lost_fd;
+    int config_fd, thread_states_fd, lost_fd, off_cpu_fd, off_cpu_sequence_fd;
+    struct bpf_link *switch_link;
     struct ring_buffer *ring;
     struct pytap_attached *attached;
     size_t attached_count, attached_capacity;
@@ -69,13 +70,26 @@ static int fail(int *error, int code, char *message, size_t message_size) {
     return 0;
 }
 
-struct pytap_bpf *pytap_bpf_open(const void *object, size_t size, int *error, char *message, size_t message_size) {
+struct pytap_bpf *pytap_bpf_open(const void *object, size_t size, unsigned int off_cpu_threads,
+                                 int *error, char *message, size_t message_size) {
     pytap_bpf_capture_messages();
     struct pytap_bpf *bpf = calloc(1, sizeof *bpf);
     if (!bpf) { fail(error, ENOMEM, message, message_size); return NULL; }
+    bpf->off_cpu_fd = bpf->off_cpu_sequence_fd = -1;
     LIBBPF_OPTS(bpf_object_open_opts, options, .object_name = "pytap");
     bpf->object = bpf_object__open_mem(object, size, &options);
     if (!bpf->object) { fail(error, errno, message, message_size); free(bpf); return NULL; }
+    struct bpf_program *on_switch = bpf_object__find_program_by_name(bpf->object, "on_switch");
+    struct bpf_map *off_cpu = bpf_object__find_map_by_name(bpf->object, "off_cpu");
+    struct bpf_map *off_cpu_sequence = bpf_object__find_map_by_name(bpf->object, "off_cpu_sequence");
+    if (!on_switch || !off_cpu || !off_cpu_sequence) { fail(error, ENOENT, message, message_size); pytap_bpf_close(bpf); return NULL; }
+    // Hash maps are preallocated: ~35 KiB of kernel memory per thread tracked.
+    if (off_cpu_threads > 0) {
+        bpf_map__set_max_entries(off_cpu, off_cpu_threads);
+        bpf_map__set_max_entries(off_cpu_sequence, off_cpu_threads);
+    } else {
+        bpf_program__set_autoload(on_switch, false);
+    }
     int result = bpf_object__load(bpf->object);
     if (result) { fail(error, result, message, message_size); pytap_bpf_close(bpf); return NULL; }
     bpf->program = bpf_object__find_program_by_name(bpf->object, "on_sample");
@@ -91,6 +105,12 @@ struct pytap_bpf *pytap_bpf_open(const void *object, size_t size, int *error, ch
     bpf->config_fd = bpf_map__fd(config);
     bpf->thread_states_fd = bpf_map__fd(thread_states);
     bpf->lost_fd = bpf_map__fd(lost);
+    if (off_cpu_threads > 0) {
+        bpf->off_cpu_fd = bpf_map__fd(off_cpu);
+        bpf->off_cpu_sequence_fd = bpf_map__fd(off_cpu_sequence);
+        bpf->switch_link = bpf_program__attach_raw_tracepoint(on_switch, "sched_switch");
+        if (!bpf->switch_link) { fail(error, errno, message, message_size); pytap_bpf_close(bpf); return NULL; }
+    }
     bpf->ring = ring_buffer__new(bpf_map__fd(samples), on_record, bpf, NULL);
     if (!bpf->ring) { fail(error, errno, message, message_size); pytap_bpf_close(bpf); return NULL; }
     return bpf;
@@ -107,6 +127,40 @@ int pytap_bpf_set_thread_state(struct pytap_bpf *bpf, unsigned int tid, unsigned
 
 int pytap_bpf_forget_thread_state(struct pytap_bpf *bpf, unsigned int tid) {
     return bpf_map_delete_elem(bpf->thread_states_fd, &tid) ? -errno : 0;
+}
+
+int pytap_bpf_track_off_cpu(struct pytap_bpf *bpf, unsigned int tid) {
+    if (bpf->off_cpu_fd < 0) return -EINVAL;
+    static struct pytap_sample empty;
+    unsigned long long zero = 0;
+    // The sequence first: the program writes only entries that have both.
+    if (bpf_map_update_elem(bpf->off_cpu_sequence_fd, &tid, &zero, BPF_NOEXIST) && errno != EEXIST) return -errno;
+    if (bpf_map_update_elem(bpf->off_cpu_fd, &tid, &empty, BPF_NOEXIST) && errno != EEXIST) {
+        int code = -errno;
+        bpf_map_delete_elem(bpf->off_cpu_sequence_fd, &tid);
+        return code;
+    }
+    return 0;
+}
+
+void pytap_bpf_forget_off_cpu(struct pytap_bpf *bpf, unsigned int tid) {
+    if (bpf->off_cpu_fd < 0) return;
+    bpf_map_delete_elem(bpf->off_cpu_fd, &tid);
+    bpf_map_delete_elem(bpf->off_cpu_sequence_fd, &tid);
+}
+
+long long pytap_bpf_off_cpu_sequence(struct pytap_bpf *bpf, unsigned int tid) {
+    unsigned long long sequence = 0;
+    if (bpf->off_cpu_sequence_fd < 0 || bpf_map_lookup_elem(bpf->off_cpu_sequence_fd, &tid, &sequence)) return -1;
+    return (long long)(sequence & 0x3fffffffffffffffULL);
+}
+
+long long pytap_bpf_read_off_cpu(struct pytap_bpf *bpf, unsigned int tid, void *record) {
+    // A sequence lock: the copy is whole when the count was even before and unchanged after.
+    long long before = pytap_bpf_off_cpu_sequence(bpf, tid);
+    if (before <= 0 || (before & 1)) return before == 0 ? 0 : -1;
+    if (bpf_map_lookup_elem(bpf->off_cpu_fd, &tid, record)) return -1;
+    return pytap_bpf_off_cpu_sequence(bpf, tid) == before ? before : -1;
 }
 
 int pytap_bpf_attach_thread(struct pytap_bpf *bpf, int tid, unsigned long long frequency) {
@@ -173,6 +227,7 @@ void pytap_bpf_close(struct pytap_bpf *bpf) {
         close(bpf->attached[i].perf_fd);
     }
     free(bpf->attached);
+    if (bpf->switch_link) bpf_link__destroy(bpf->switch_link);
     if (bpf->ring) ring_buffer__free(bpf->ring);
     if (bpf->object) bpf_object__close(bpf->object);
     free(bpf);

@@ -37,7 +37,9 @@ final class Recording {
         } else {
             do {
                 let sampler = try NativeSampler(target: target, options: options, native: native)
-                captureMethod = "native stacks captured by a BPF program on each thread's task clock (the target is never stopped)"
+                captureMethod = "native stacks captured by a BPF program on each thread's task clock"
+                    + (options.includeIdle ? ", and for sleeping threads on the scheduler's switch when they last went off the CPU" : "")
+                    + " (the target is never stopped)"
                 return sampler
             } catch let error as NativeCaptureUnavailable {
                 refusal = error.reason

@@ -66,7 +66,6 @@ struct SampleCommand: ParsableCommand {
     func validate() throws {
         if kernel && !native && !nativeAll { throw ValidationError("--kernel needs --native or --native-all") }
         if (native || nativeAll) && subprocesses { throw ValidationError("--native does not follow subprocesses yet; drop --subprocesses") }
-        if (native || nativeAll) && sampling.idle { throw ValidationError("--native samples threads on a CPU only; drop --idle") }
         if (native || nativeAll) && sampling.gil { throw ValidationError("--native does not combine with --gil yet") }
         if (native || nativeAll) && asyncTasks { throw ValidationError("--native does not combine with --async yet") }
         if let duration, !(duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }

@@ -3,6 +3,7 @@
 usage: python native_work.py TRUTH.json zlib|kernel SECONDS
 zlib: `compress_forever` calls zlib.compress (libz's deflate) in a loop.
 kernel: `read_forever` reads /proc/self/maps and urandom bytes in a loop (time in system calls).
+cxx: `sort_forever` sorts float32 arrays with numpy (C++ sort templates, mangled symbols).
 Writes {"pid", "function", "thread_time"} to TRUTH.json once running, then runs SECONDS.
 """
 import json
@@ -27,9 +28,16 @@ def read_forever(until):
         os.urandom(1 << 16)
 
 
+def sort_forever(until):
+    import numpy
+    data = numpy.random.rand(1 << 18).astype(numpy.float32)
+    while clock() < until:
+        numpy.sort(data)
+
+
 def main():
     truth_path, mode, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
-    function = {"zlib": compress_forever, "kernel": read_forever}[mode]
+    function = {"zlib": compress_forever, "kernel": read_forever, "cxx": sort_forever}[mode]
     with open(truth_path + ".tmp", "w") as f:
         json.dump({"pid": os.getpid(), "function": function.__name__}, f)
     os.rename(truth_path + ".tmp", truth_path)

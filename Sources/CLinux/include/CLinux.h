@@ -52,4 +52,8 @@ long clinux_thread_registers(pid_t tid, void *buffer, size_t size);
 /// stopped yet is waited for up to `timeout_ms` first.
 int clinux_thread_resume(pid_t tid, int signal, int timeout_ms);
 
+/// The C++ runtime's Itanium ABI demangler (libstdc++, linked into every Swift program on
+/// Linux): a malloc'd name, or NULL with *status < 0 when `mangled` is not a mangled name.
+char *__cxa_demangle(const char *mangled, char *output_buffer, size_t *length, int *status);
+
 #endif

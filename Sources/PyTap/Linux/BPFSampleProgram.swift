@@ -20,14 +20,21 @@ public final class BPFSampleProgram {
     private var attached = Set<Int32>()
     public let frequency: Int
 
-    /// Loads the program. Throws `NativeCaptureUnavailable` saying why the kernel refused.
-    public init(frequency: Int) throws {
+    /// Whether the sched_switch program keeps threads' off-CPU copies.
+    public let keepsOffCPUStacks: Bool
+    private var offCPURecord: UnsafeMutableRawPointer?
+
+    /// Loads the program; with `offCPUThreads` > 0, also the sched_switch program that keeps
+    /// the off-CPU copy of up to that many threads. Throws `NativeCaptureUnavailable` saying
+    /// why the kernel refused.
+    public init(frequency: Int, offCPUThreads: Int = 0) throws {
         self.frequency = frequency
+        keepsOffCPUStacks = offCPUThreads > 0
         let object = BPFSampleProgram.objectBytes()
         var error: Int32 = 0
         var message = [CChar](repeating: 0, count: 512)
         let opened = object.withUnsafeBytes { bytes in
-            pytap_bpf_open(bytes.baseAddress, bytes.count, &error, &message, message.count)
+            pytap_bpf_open(bytes.baseAddress, bytes.count, UInt32(clamping: max(0, offCPUThreads)), &error, &message, message.count)
         }
         guard let opened else {
             throw NativeCaptureUnavailable(BPFSampleProgram.explain(errno: -error, doing: "loading the BPF program", detail: BPFObject.text(message)))
@@ -35,7 +42,10 @@ public final class BPFSampleProgram {
         handle = opened
     }
 
-    deinit { pytap_bpf_close(handle) }
+    deinit {
+        pytap_bpf_close(handle)
+        offCPURecord?.deallocate()
+    }
 
     /// The embedded object file.
     static func objectBytes() -> [UInt8] { BPFObject.bytes(fromHex: BPFSampleProgramObject.hex) }
@@ -78,6 +88,33 @@ public final class BPFSampleProgram {
     public func detach(tid: Int32) {
         guard attached.remove(tid) != nil else { return }
         pytap_bpf_detach_thread(handle, tid)
+    }
+
+    /// Starts keeping thread `tid`'s off-CPU copy; false when the map is full.
+    @discardableResult
+    public func trackOffCPU(tid: Int32) -> Bool {
+        keepsOffCPUStacks && pytap_bpf_track_off_cpu(handle, UInt32(bitPattern: tid)) == 0
+    }
+
+    public func forgetOffCPU(tid: Int32) {
+        if keepsOffCPUStacks { pytap_bpf_forget_off_cpu(handle, UInt32(bitPattern: tid)) }
+    }
+
+    /// How many times thread `tid`'s off-CPU copy was written, times two (0: never; odd:
+    /// being written; nil: not tracked). Cheap: read before `readOffCPU` to skip an unchanged copy.
+    public func offCPUSequence(tid: Int32) -> Int64? {
+        let sequence = pytap_bpf_off_cpu_sequence(handle, UInt32(bitPattern: tid))
+        return sequence < 0 ? nil : sequence
+    }
+
+    /// Hands thread `tid`'s last off-CPU copy to `body` with its sequence count; nil when the
+    /// thread has not gone off the CPU since it was tracked or the copy was being written.
+    public func readOffCPU<T>(tid: Int32, _ body: (CapturedSample, Int64) -> T) -> T? {
+        let record = offCPURecord ?? UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<pytap_sample>.size, alignment: 16)
+        offCPURecord = record
+        let sequence = pytap_bpf_read_off_cpu(handle, UInt32(bitPattern: tid), record)
+        guard sequence > 0 else { return nil }
+        return body(CapturedSample(record: UnsafeRawPointer(record)), sequence)
     }
 
     /// Samples the program dropped because pytap did not drain the ring buffer in time.

@@ -24,12 +24,12 @@ public struct ObjectSymbolizer: Sendable {
         var functions = sources.index(for: object)?.functions(at: address) ?? []
         let symbol = symbols.index(for: object).lookup(address)?.name
         if functions.isEmpty {
-            if let symbol { functions = [SourceFunction(name: symbol)] }
+            if let symbol { functions = [SourceFunction(name: SymbolDemangler.demangle(symbol))] }
         } else if let symbol, functions[functions.count - 1].name == "??" || symbol.hasPrefix("_Z") || symbol.hasPrefix("_R") {
             // DWARF names a C function as its source does (no `.lto_priv.0`, `.cold`
             // suffixes); the symbol is better when DWARF has no name, or for C++ and Rust,
-            // whose DW_AT_name lacks the namespace the mangled name keeps.
-            functions[functions.count - 1].name = symbol
+            // whose DW_AT_name lacks the namespace the mangled name keeps (demangled).
+            functions[functions.count - 1].name = SymbolDemangler.demangle(symbol)
         }
         return SymbolizedFrame(pc: pc, module: object.path, functions: functions)
     }

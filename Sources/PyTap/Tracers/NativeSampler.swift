@@ -28,12 +28,15 @@ extension Sampler: StackSampler {}
 /// program copies, at each tick of a thread's task clock, its registers, the top of its
 /// stack, its kernel stack and its Python frames; this unwinds the copy (CFI, falling back
 /// to live memory past the copied top), reads the Python frames from the copies with the
-/// same reader that reads live memory, and merges. Only the root process is sampled, and
-/// only threads on a CPU (the task clock does not tick for a sleeping thread).
+/// same reader that reads live memory, and merges. Only the root process is sampled. The
+/// task clock ticks only for a thread on a CPU; with `includeIdle` a second program on the
+/// scheduler's switch keeps each thread's copy from when it last went off the CPU, and every
+/// wall-clock round counts each sleeping thread once with that stack (unwound once per copy).
 public final class NativeSampler: StackSampler {
-    public private(set) var frames = FrameTable()
-    public private(set) var stacks = StackTable()
-    public private(set) var statistics = SamplerStatistics()
+    private var book: NativeSampleBook
+    public var frames: FrameTable { book.frames }
+    public var stacks: StackTable { book.stacks }
+    public var statistics: SamplerStatistics { book.statistics }
     public let options: SamplerOptions
     public let native: NativeSamplingOptions
     public let target: PythonTarget
@@ -49,14 +52,17 @@ public final class NativeSampler: StackSampler {
     private let frameBytes: Int
     private var threads: [Int32: (state: ThreadState, thread: SampledThread, root: UInt32?)] = [:]
     private var threadTable: ThreadTable?
-    private var pythonFrames: PythonFrameDecoder
     private var symbolizedFrames: [UInt64: SymbolizedFrame] = [:]
     private var kernelFrames: [UInt64: Frame] = [:]
     private let mergeRules: NativeMergeRules
     private let mergePolicy: NativeMergePolicy
-    private var seenThreads = Set<SampledThread>()
     /// Samples whose native unwind reached the thread's first frame.
     public private(set) var completeNativeStacks = 0
+    /// With `includeIdle`: per sleeping thread, the stack of its last off-CPU copy (by the
+    /// copy's sequence count, so an unchanged copy is not read or unwound again).
+    private var offCPUStacks: [Int32: (sequence: Int64, stack: UInt32)] = [:]
+    /// A sleeping thread that has not gone off the CPU since sampling began has no copy.
+    static let noOffCPUCopyMarker = Frame.marker("(asleep since sampling began: no native stack)")
 
     /// Loads and configures the BPF program. Throws `NativeCaptureUnavailable` when the
     /// kernel does not allow it.
@@ -65,9 +71,12 @@ public final class NativeSampler: StackSampler {
         self.target = target
         self.options = options
         self.native = native
-        pythonFrames = PythonFrameDecoder(byFunction: options.byFunction)
-        program = try BPFSampleProgram(frequency: options.rate)
+        book = NativeSampleBook(byFunction: options.byFunction)
         liveReader = try PythonReader(target: target)
+        // Off-CPU copies are preallocated in the kernel (~35 KiB each): room for twice the
+        // threads there are now.
+        let offCPUThreads = options.includeIdle ? min(4096, max(64, 2 * ((try? liveReader.allThreadStates().count) ?? 0))) : 0
+        program = try BPFSampleProgram(frequency: options.rate, offCPUThreads: offCPUThreads)
         capturedMemory = CapturedMemory(live: live)
         capturedReader = try PythonReader(memory: capturedMemory, layout: target.layout, addresses: target.addresses)
         // A copy is one instant: walking it again cannot give another answer.
@@ -95,9 +104,12 @@ public final class NativeSampler: StackSampler {
         let stopAt = options.stopAfter.map { start + UInt64((min(max($0, 0), 1e9) * 1e9).rounded(.up)) }
         var lastThreadScan: UInt64 = 0
         var lastProgress = start
+        // With `includeIdle`: the wall-clock rounds that count sleeping threads.
+        let idleInterval = options.includeIdle ? UInt64(1_000_000_000 / max(1, options.rate)) : nil
+        var nextIdleRound = start
         while true {
             let now = MonotonicClock.now()
-            statistics.elapsed = Double(now - start) / 1e9
+            book.statistics.elapsed = Double(now - start) / 1e9
             if shouldStop(statistics) { return .requested }
             if let stopAt, now >= stopAt { return .requested }
             if !target.source.isAlive {
@@ -108,19 +120,30 @@ public final class NativeSampler: StackSampler {
                 lastThreadScan = now
                 refreshThreads()
             }
-            let timeout = stopAt.map { Int32(clamping: max(1, min(50, ($0 - min($0, now)) / 1_000_000))) } ?? 50
+            if let idleInterval, now >= nextIdleRound {
+                sampleSleepingThreads(time: now - start, until: stopAt, record: record)
+                nextIdleRound += idleInterval
+                if nextIdleRound <= now {
+                    book.statistics.missedRounds += Int((now - nextIdleRound) / idleInterval) + 1
+                    nextIdleRound = now + idleInterval
+                }
+            }
+            var wakeAt = stopAt.map { min($0, now + 50_000_000) } ?? now + 50_000_000
+            if idleInterval != nil { wakeAt = min(wakeAt, nextIdleRound) }
+            let timeout = Int32(clamping: max(1, (wakeAt - min(wakeAt, now)) / 1_000_000))
             // At most 100 ms of samples per poll, so the deadline, Ctrl-C and progress are seen
-            // even when samples come faster than they are unwound.
-            let budgetEnd = now + 100_000_000
+            // even when samples come faster than they are unwound; idle rounds keep their pace.
+            var budgetEnd = min(now + 100_000_000, stopAt ?? .max)
+            if idleInterval != nil { budgetEnd = min(budgetEnd, max(nextIdleRound, now + 1_000_000)) }
             program.poll(timeout: timeout) { sample in
                 handle(sample, start: start, record: record)
-                return MonotonicClock.now() < min(budgetEnd, stopAt ?? budgetEnd)
+                return MonotonicClock.now() < budgetEnd
             }
-            statistics.lostSamples = Int(program.lostSamples)
+            book.statistics.lostSamples = Int(program.lostSamples)
             let after = MonotonicClock.now()
             if after - lastProgress >= 250_000_000 {
                 lastProgress = after
-                statistics.elapsed = Double(after - start) / 1e9
+                book.statistics.elapsed = Double(after - start) / 1e9
                 progress(statistics)
             }
         }
@@ -132,7 +155,7 @@ public final class NativeSampler: StackSampler {
             handle(sample, start: start, record: record)
             return MonotonicClock.now() < budgetEnd
         }
-        statistics.lostSamples = Int(program.lostSamples)
+        book.statistics.lostSamples = Int(program.lostSamples)
     }
 
     /// Attaches to new threads, detaches from gone ones, and keeps the program's map of
@@ -147,7 +170,7 @@ public final class NativeSampler: StackSampler {
             let thread = SampledThread(pid: target.pid, tid: tid, ident: view.state.ident, name: view.name)
             var root = threads[tid]?.root
             if options.threadRoots, threads[tid]?.thread != thread {
-                root = frames.id(for: .marker("thread \(thread.label)"))
+                root = book.frames.id(for: .marker("thread \(thread.label)"))
             }
             fresh[tid] = (view.state, thread, root)
         }
@@ -155,21 +178,68 @@ public final class NativeSampler: StackSampler {
             program.detach(tid: tid)
             program.setThreadState(tid: tid, address: nil)
         }
+        for tid in threads.keys where fresh[tid] == nil {
+            program.forgetOffCPU(tid: tid)
+            offCPUStacks[tid] = nil
+        }
         for (tid, entry) in fresh {
-            if threads[tid]?.state.address != entry.state.address { program.setThreadState(tid: tid, address: entry.state.address) }
+            if threads[tid]?.state.address != entry.state.address {
+                program.setThreadState(tid: tid, address: entry.state.address)
+                offCPUStacks[tid] = nil
+            }
+            if threads[tid] == nil { program.trackOffCPU(tid: tid) }
             do {
                 try program.attach(tid: tid)
             } catch {
-                statistics.errors += 1
-                statistics.errorKinds["thread not attached", default: 0] += 1
+                book.statistics.errors += 1
+                book.statistics.errorKinds["thread not attached", default: 0] += 1
             }
         }
         threads = fresh
     }
 
     private func handle(_ sample: CapturedSample, start: UInt64, record: (SampledThread, UInt32, UInt64, SampleState) -> Void) {
-        statistics.rounds += 1
-        guard let entry = threads[sample.tid] else { return }
+        book.statistics.rounds += 1
+        guard let entry = threads[sample.tid], let id = stackID(of: sample, entry: entry) else { return }
+        book.countSample(of: entry.thread)
+        record(entry.thread, id, sample.time > start ? sample.time - start : 0, .onCPU)
+    }
+
+    /// One wall-clock round: each sleeping thread counted once with its last off-CPU stack
+    /// (threads on a CPU are counted by their task clock).
+    private func sampleSleepingThreads(time: UInt64, until stopAt: UInt64?, record: (SampledThread, UInt32, UInt64, SampleState) -> Void) {
+        book.statistics.rounds += 1
+        for (tid, entry) in threads where target.source.runState(tid: tid) == .idle {
+            // A first unwind can be slow (a large compile unit read for its lines): the
+            // deadline still holds.
+            if let stopAt, MonotonicClock.now() >= stopAt { return }
+            guard let id = offCPUStack(tid: tid, entry: entry) else { continue }
+            book.countSample(of: entry.thread)
+            record(entry.thread, id, time, .offCPU)
+        }
+    }
+
+    /// The stack of thread `tid`'s last off-CPU copy, unwound once per copy; a thread with no
+    /// copy yet gets its Python frames read live under `noOffCPUCopyMarker`.
+    private func offCPUStack(tid: Int32, entry: (state: ThreadState, thread: SampledThread, root: UInt32?)) -> UInt32? {
+        guard let sequence = program.offCPUSequence(tid: tid) else { return nil }
+        if let known = offCPUStacks[tid], known.sequence == sequence || sequence & 1 == 1 { return known.stack }
+        if sequence == 0 {
+            guard let raw = try? liveReader.rawStack(of: liveReader.reread(entry.state)),
+                  let python = book.pythonCalls(of: raw, reader: liveReader) else { return nil }
+            let id = book.stackID(root: entry.root, frames: [NativeSampler.noOffCPUCopyMarker] + python.frames)
+            offCPUStacks[tid] = (0, id)
+            return id
+        }
+        guard let (read, id) = program.readOffCPU(tid: tid, { sample, read in (read, stackID(of: sample, entry: entry)) }),
+              let id else { return offCPUStacks[tid]?.stack }
+        offCPUStacks[tid] = (read, id)
+        return id
+    }
+
+
+    /// The merged stack of one copy; nil when its Python part is unreadable or inconsistent.
+    private func stackID(of sample: CapturedSample, entry: (state: ThreadState, thread: SampledThread, root: UInt32?)) -> UInt32? {
         capturedMemory.reset()
         if let stack = sample.userStack { capturedMemory.add(stack) }
         if let current = sample.currentFrameThroughCFrame { capturedMemory.add(current) }
@@ -179,38 +249,24 @@ public final class NativeSampler: StackSampler {
             capturedMemory.add(copy)
             let state = ThreadState(address: entry.state.address, interpreter: entry.state.interpreter, ident: entry.state.ident,
                                     nativeThreadID: entry.state.nativeThreadID, bytes: copy)
-            guard let calls = pythonCalls(of: state) else { return }
+            guard let calls = pythonCalls(of: state) else { return nil }
             python = calls
         }
         let (native, complete) = nativeFrames(of: sample)
         let merged = NativeStackMerger.merge(native: native, nativeComplete: complete, python: python,
                                              rules: mergeRules, policy: mergePolicy)
-        let kernel = kernelSymbols == nil ? [] : sample.kernelStack.map(kernelFrame)
-        var stack: [UInt32] = []
-        if let root = entry.root { stack.append(root) }
-        for frame in (kernel + merged).reversed() { stack.append(frames.id(for: frame)) }
-        let id = stacks.id(for: stack)
-        if seenThreads.insert(entry.thread).inserted { statistics.threads = seenThreads.count }
-        statistics.samples += 1
-        record(entry.thread, id, sample.time > start ? sample.time - start : 0, .onCPU)
+        let kernel = kernelSymbols == nil ? [] : sample.kernelStack.compactMap(kernelFrame)
+        return book.stackID(root: entry.root, frames: kernel + merged)
     }
 
     /// The Python frames of a copied thread state, innermost first, with the eval calls
     /// that run them; nil when the copy does not hold a consistent stack.
     private func pythonCalls(of state: ThreadState) -> PythonEvalCalls? {
         guard let raw = try? capturedReader.rawStack(of: state) else {
-            countError("thread state unreadable")
+            book.countError("thread state unreadable")
             return nil
         }
-        if let defect = raw.defect {
-            if case .changedWhileReading = defect { statistics.torn += 1 } else { countError(defect.kind) }
-            return nil
-        }
-        guard let calls = pythonFrames.calls(of: raw, reader: capturedReader) else {
-            countError("code object unreadable")
-            return nil
-        }
-        return calls
+        return book.pythonCalls(of: raw, reader: capturedReader)
     }
 
     /// The native frames of a sample, innermost first, and whether the unwind reached the
@@ -242,15 +298,18 @@ public final class NativeSampler: StackSampler {
         return named
     }
 
-    private func kernelFrame(_ address: UInt64) -> Frame {
-        if let frame = kernelFrames[address] { return frame }
-        let frame = Frame(kind: .kernel, name: kernelSymbols?.name(at: address) ?? "0x" + String(address, radix: 16))
+    /// A kernel frame by name; nil for the BPF and tracepoint plumbing that ran the program
+    /// (on top of an off-CPU copy's kernel stack).
+    private func kernelFrame(_ address: UInt64) -> Frame? {
+        if let frame = kernelFrames[address] { return frame.name.isEmpty ? nil : frame }
+        let name = kernelSymbols?.name(at: address) ?? "0x" + String(address, radix: 16)
+        let plumbing = NativeSampler.tracingPlumbing.contains { name.hasPrefix($0) }
+        let frame = Frame(kind: .kernel, name: plumbing ? "" : name)
         kernelFrames[address] = frame
-        return frame
+        return plumbing ? nil : frame
     }
 
-    private func countError(_ kind: String) {
-        statistics.errors += 1
-        statistics.errorKinds[kind, default: 0] += 1
-    }
+    /// Kernel functions that call a raw-tracepoint program, not the thread's own work.
+    static let tracingPlumbing = ["bpf_trace_run", "__bpf_trace_", "__traceiter_", "bpf_prog_"]
+
 }

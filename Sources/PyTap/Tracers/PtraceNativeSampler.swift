@@ -7,16 +7,15 @@ import Glibc
 /// is the fallback, named as such in the summary; no kernel frames. A stopped thread is
 /// resumed before the next is stopped, and the kernel resumes it if pytap dies meanwhile.
 public final class PtraceNativeSampler: StackSampler {
-    public private(set) var frames = FrameTable()
-    public private(set) var stacks = StackTable()
-    public private(set) var statistics = SamplerStatistics()
+    private var book: NativeSampleBook
+    public var frames: FrameTable { book.frames }
+    public var stacks: StackTable { book.stacks }
+    public var statistics: SamplerStatistics { book.statistics }
     public let options: SamplerOptions
     public let target: PythonTarget
     private let reader: PythonReader
     private let native: NativeStackReader
-    private var pythonFrames: PythonFrameDecoder
     private var threadTable: ThreadTable?
-    private var seenThreads = Set<SampledThread>()
 
     /// The highest rate: each sample stops a thread for some 100 µs.
     public static let maximumRate = 1000
@@ -27,7 +26,7 @@ public final class PtraceNativeSampler: StackSampler {
         self.options = options
         reader = try PythonReader(target: target)
         self.native = try NativeStackReader(target: target, policy: native.allNativeFrames ? .nativeAll : .native)
-        pythonFrames = PythonFrameDecoder(byFunction: options.byFunction)
+        book = NativeSampleBook(byFunction: options.byFunction)
         self.native.modules.prepareSymbolization()
     }
 
@@ -44,7 +43,7 @@ public final class PtraceNativeSampler: StackSampler {
         var lastProgress = start
         while true {
             let now = MonotonicClock.now()
-            statistics.elapsed = Double(now - start) / 1e9
+            book.statistics.elapsed = Double(now - start) / 1e9
             if shouldStop(statistics) { return .requested }
             if let stopAt, now >= stopAt { return .requested }
             if !target.source.isAlive { return .targetExited }
@@ -54,11 +53,11 @@ public final class PtraceNativeSampler: StackSampler {
                 continue
             }
             if now - next >= interval {
-                statistics.missedRounds += Int((now - next) / interval)
+                book.statistics.missedRounds += Int((now - next) / interval)
                 next = now
             }
             next += interval
-            statistics.rounds += 1
+            book.statistics.rounds += 1
             if sampleRound(time: now - start, record: record) == .targetExited { return .targetExited }
             if now - lastProgress >= 250_000_000 {
                 lastProgress = now
@@ -75,7 +74,7 @@ public final class PtraceNativeSampler: StackSampler {
         } catch let error as MemoryReadError where error == .processGone {
             return .targetExited
         } catch {
-            countError("thread list unreadable")
+            book.countError("thread list unreadable")
             return nil
         }
         let table = (try? target.source.threadTable(previous: threadTable)) ?? ThreadTable(hostTIDs: [])
@@ -91,30 +90,16 @@ public final class PtraceNativeSampler: StackSampler {
             } catch let error as MemoryReadError where error == .processGone {
                 return .targetExited
             } catch {
-                countError("thread not stopped")
+                book.countError("thread not stopped")
                 continue
             }
-            if let defect = capture.python.defect {
-                if case .changedWhileReading = defect { statistics.torn += 1 } else { countError(defect.kind) }
-                continue
-            }
-            guard let python = pythonFrames.calls(of: capture.python, reader: reader) else {
-                countError("code object unreadable")
-                continue
-            }
+            guard let python = book.pythonCalls(of: capture.python, reader: reader) else { continue }
             let thread = SampledThread(pid: target.pid, tid: tid, ident: view.state.ident, name: view.name)
-            var stack: [UInt32] = []
-            if options.threadRoots { stack.append(frames.id(for: .marker("thread \(thread.label)"))) }
-            for frame in native.merge(capture, python: python).reversed() { stack.append(frames.id(for: frame)) }
-            if seenThreads.insert(thread).inserted { statistics.threads = seenThreads.count }
-            statistics.samples += 1
-            record(thread, stacks.id(for: stack), time, idle == false ? .onCPU : idle == true ? .offCPU : [])
+            let root = options.threadRoots ? book.frames.id(for: .marker("thread \(thread.label)")) : nil
+            let id = book.stackID(root: root, frames: native.merge(capture, python: python))
+            book.countSample(of: thread)
+            record(thread, id, time, idle == false ? .onCPU : idle == true ? .offCPU : [])
         }
         return nil
-    }
-
-    private func countError(_ kind: String) {
-        statistics.errors += 1
-        statistics.errorKinds[kind, default: 0] += 1
     }
 }

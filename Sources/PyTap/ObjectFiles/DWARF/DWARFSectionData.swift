@@ -1,6 +1,7 @@
 /// The bytes of one DWARF section, kept alive for the life of the reader. Uncompressed
 /// sections of an ELF file point straight into its memory mapping (the mapping is kept as
-/// the owner); inflated or test-supplied sections are copied once into memory owned here.
+/// the owner); inflated or test-supplied sections are copied once into memory owned here,
+/// or mapped from `InflatedSectionCache` when a large section was inflated before.
 /// Readers get an UnsafeRawBufferPointer so the hot scanning loop has no array overhead.
 final class DWARFSectionData: @unchecked Sendable {
     let kind: DWARFSectionKind
@@ -30,8 +31,15 @@ final class DWARFSectionData: @unchecked Sendable {
             owner = elf.file
             ownsMemory = false
         } else {
-            // Inflated straight into memory owned here: no zero fill, no second copy.
             let (stream, size) = try elf.compressedStream(of: section)
+            let cache = InflatedSectionCache.shared
+            if let cached = cache.cached(elf: elf, section: section, stream: stream, size: size) {
+                bytes = UnsafeRawBufferPointer(rebasing: cached.bytes[(cached.bytes.count - size)...])
+                owner = cached
+                ownsMemory = false
+                return
+            }
+            // Inflated straight into memory owned here: no zero fill, no second copy.
             let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 16)
             do {
                 try elf.inflate(stream, into: UnsafeMutableRawBufferPointer(rebasing: memory[0..<size]), section: section)
@@ -42,6 +50,7 @@ final class DWARFSectionData: @unchecked Sendable {
             bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(memory)[0..<size])
             owner = nil
             ownsMemory = true
+            cache.store(elf: elf, section: section, stream: stream, inflated: bytes)
         }
     }
 
