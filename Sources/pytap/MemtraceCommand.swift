@@ -20,6 +20,13 @@ struct MemtraceCommand: ParsableCommand {
             (~10 µs each on a small VM, 1–3 µs on bare metal): allocation-heavy code runs many times \
             slower while traced. pytap prints the measured rate after the first second.
 
+            --via tracemalloc (3.14+, the default there): switches on the standard library's \
+            tracemalloc inside the target through CPython's remote-debugging protocol (PEP 768, \
+            what sys.remote_exec does) - this RUNS CODE IN THE TARGET - takes a snapshot about \
+            every second, and stops tracemalloc again at the end (unless it was on before). \
+            Stacks and file:line are tracemalloc's; blocks are dated by the first snapshot that \
+            saw them. Needs a target that allows remote debugging and runs Python code now and then.
+
             Ctrl-C, the end of --duration or the target's exit end the trace; what survived is reported.
 
             Examples:
@@ -34,8 +41,8 @@ struct MemtraceCommand: ParsableCommand {
     @Option(name: .customLong("min-age"), help: "Only report blocks at least this many seconds old at the end (leaks rather than work in flight).")
     var minimumAge: Double?
 
-    @Option(name: .long, help: "How to see allocations: probes (uprobes and BPF; the only one so far).")
-    var via: MemtraceMechanism = .probes
+    @Option(name: .long, help: "How to see allocations: tracemalloc (3.14+, the default there; runs code in the target) or probes (uprobes and BPF; every version, the default before 3.14).")
+    var via: MemtraceMechanism?
 
     @Flag(name: .long, help: "JSON on stdout instead of text.")
     var json = false
@@ -51,7 +58,6 @@ struct MemtraceCommand: ParsableCommand {
     func validate() throws {
         if let duration, !(duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }
         if let minimumAge, !(minimumAge >= 0) { throw ValidationError("--min-age must be zero or more seconds") }
-        if via == .tracemalloc { throw ValidationError("--via tracemalloc is not built yet; use --via probes") }
         if maximumAllocations < 1 || maximumAllocations > 1 << 24 { throw ValidationError("--max-allocations must be between 1 and \(1 << 24)") }
         if limit < 1 { throw ValidationError("--limit must be at least 1") }
     }
@@ -59,6 +65,10 @@ struct MemtraceCommand: ParsableCommand {
     func run() throws {
         InterruptFlag.install()
         let acquired = target.acquire()
+        if (via ?? MemtraceCommand.defaultMechanism(for: acquired.target)) == .tracemalloc {
+            try runTracemalloc(acquired)
+            return
+        }
         var options = MemtraceOptions(duration: duration)
         options.maximumAllocations = maximumAllocations
         let result: MemtraceResult

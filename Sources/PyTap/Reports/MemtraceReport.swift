@@ -12,11 +12,12 @@ public struct MemtraceReport: Sendable {
     }
 
     public var survivors: [Survivors]
-    public var allocations: UInt64
-    public var frees: UInt64
+    /// Counted by the probes; nil for tracemalloc, which counts neither.
+    public var allocations: UInt64?
+    public var frees: UInt64?
     public var lost: UInt64
     public var stacksLost: UInt64
-    public var hits: UInt64
+    public var hits: UInt64?
     public var seconds: Double
     public var minimumAge: Double?
     public var via = "probes"
@@ -60,7 +61,7 @@ public struct MemtraceReport: Sendable {
                 groups[stack] = Survivors(count: 1, bytes: block.size, firstNanoseconds: time, lastNanoseconds: time, frames: stack)
             }
         }
-        survivors = groups.values.sorted { ($0.bytes, $0.count, $1.frames.map(\.label).joined()) > ($1.bytes, $1.count, $0.frames.map(\.label).joined()) }
+        survivors = MemtraceReport.biggestFirst(Array(groups.values))
         allocations = result.allocations
         frees = result.frees
         lost = result.lost
@@ -71,13 +72,33 @@ public struct MemtraceReport: Sendable {
         functions = result.functions
     }
 
+    /// Groups found some other way (tracemalloc), with no allocation counts.
+    public init(survivors: [Survivors], seconds: Double, minimumAge: Double?, via: String, functions: [String]) {
+        self.survivors = MemtraceReport.biggestFirst(survivors)
+        lost = 0
+        stacksLost = 0
+        self.seconds = seconds
+        self.minimumAge = minimumAge
+        self.via = via
+        self.functions = functions
+    }
+
+    /// By bytes, then count, then stack: a stable order.
+    static func biggestFirst(_ groups: [Survivors]) -> [Survivors] {
+        groups.sorted { ($0.bytes, $0.count, $1.frames.map(\.label).joined()) > ($1.bytes, $1.count, $0.frames.map(\.label).joined()) }
+    }
+
     /// For people: a header, then each group (count, bytes, first/last time, the stack
     /// innermost first), at most `limit` groups.
     public func text(limit: Int = 50) -> String {
         let totalBytes = survivors.reduce(UInt64(0)) { $0 + $1.bytes }
         let totalCount = survivors.reduce(0) { $0 + $1.count }
-        var out = "Traced \(String(format1: seconds)) s (via \(via): \(functions.joined(separator: ", "))): "
-        out += "\(allocations) allocations, \(frees) frees, \(lost) lost, \(hits) probe hits.\n"
+        var out = "Traced \(String(format1: seconds)) s (via \(via): \(functions.joined(separator: ", ")))"
+        if let allocations, let frees, let hits {
+            out += ": \(allocations) allocations, \(frees) frees, \(lost) lost, \(hits) probe hits.\n"
+        } else {
+            out += ".\n"
+        }
         out += "Alive at the end\(minimumAge.map { " and at least \(String(format1: $0)) s old" } ?? ""): "
         out += "\(totalCount) blocks, \(totalBytes) bytes, in \(survivors.count) stacks.\n"
         if stacksLost > 0 { out += "(\(stacksLost) stacks were not kept: the stacks map was full)\n" }
