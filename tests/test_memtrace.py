@@ -44,7 +44,8 @@ def start_memtrace(w, *args):
     if os.geteuid() != 0:
         skip_or_fail("memtrace needs root (or CAP_BPF and CAP_PERFMON)")
     wait_for(lambda: len(speeds(w)) >= 2, 30, "the workload's loop")
-    process = subprocess.Popen([pytap_path(), "memtrace", "-x", str(w.pid)] + [str(a) for a in args],
+    # Explicit: on 3.14+ the default is tracemalloc.
+    process = subprocess.Popen([pytap_path(), "memtrace", "-x", str(w.pid), "--via", "probes"] + [str(a) for a in args],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
     first = process.stderr.readline()
     warnings = []
