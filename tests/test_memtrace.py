@@ -358,3 +358,36 @@ def test_tracemalloc_before_3_14_names_probes(interp, workload):
     assert result.returncode == 1 and result.stdout == "", result
     lines = result.stderr.strip().split("\n")
     assert len(lines) == 1 and "3.14" in lines[0] and "--via probes" in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["sid-3.14"]))
+def test_tracemalloc_runs_in_whichever_thread_runs_python(interp, workload):
+    # The main thread sleeps in C all along; the request reaches the worker's thread state.
+    w = workload(interp, "blocked.py", 60, "worker")
+    truth = w.truth(timeout=30)
+    result = subprocess.run([pytap_path(), "memtrace", "-x", str(w.pid), "-t", "2", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    kept = [g for g in json.loads(result.stdout)["survivors"] if g["frames"][0]["name"] == "keep"]
+    assert kept and kept[0]["frames"][0]["line"] == truth["line"] and kept[0]["frames"][0]["file"] == truth["file"], kept[:1]
+    assert kept[0]["frames"][1]["qualname"] == "Thread.run", kept[0]["frames"]
+    assert session_directories(w) == []
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["sid-3.14"]))
+def test_tracemalloc_gives_up_on_a_target_that_runs_no_python(interp, workload):
+    # Every thread sleeps in C: the request is never picked up. pytap must give up naming
+    # --via probes, take the request back and remove its files, so the target finds
+    # nothing to run (and prints no error) when it wakes.
+    w = workload(interp, "blocked.py", 14)
+    w.truth(timeout=30)
+    result = subprocess.run([pytap_path(), "memtrace", "-x", str(w.pid), "-t", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    assert result.returncode == 1 and result.stdout == "", result
+    lines = result.stderr.strip().split("\n")
+    assert len(lines) == 1 and "ran no Python code" in lines[0] and "--via probes" in lines[0], result.stderr
+    assert session_directories(w) == []
+    assert w.process.wait(timeout=30) == 0
+    w.log.flush()
+    with open(os.path.join(w.host_dir, "workload.log")) as f:
+        assert f.read() == "woke\n"
