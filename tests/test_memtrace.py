@@ -68,6 +68,18 @@ def finish(process, sig=signal.SIGINT):
     return process.returncode, out, err
 
 
+def leak_then_interrupt(w, process, settle):
+    """Has the workload leak, waits `settle` seconds, ends pytap with Ctrl-C (which still
+    reports); returns the workload's truth and pytap's JSON report."""
+    with open(w.truth_host + ".go", "w"):
+        pass
+    truth = w.truth(timeout=90)
+    time.sleep(settle)
+    status, out, err = finish(process)
+    assert status == 0, err
+    return truth, json.loads(out)
+
+
 def leak_groups(report, truth):
     return [g for g in report["survivors"] if g["frames"] and g["frames"][0]["name"] == "leak_here"]
 
@@ -80,13 +92,7 @@ def churn_groups(report):
 def test_leak_is_found_under_its_function_and_churn_is_not(interp, workload):
     w = workload(interp, "leaky.py", LEAK_COUNT, LEAK_SIZE)
     process, rate_line = start_memtrace(w, "--duration", 120, "--json")
-    with open(w.truth_host + ".go", "w"):
-        pass
-    truth = w.truth(timeout=90)
-    time.sleep(1)
-    status, out, err = finish(process)  # Ctrl-C ends the trace and still reports
-    assert status == 0, err
-    report = json.loads(out)
+    truth, report = leak_then_interrupt(w, process, 1)
     assert report["via"] == "probes"
     assert report["lost"] == 0
     assert report["allocations"] > report["frees"] > 0
@@ -253,13 +259,8 @@ def test_tracemalloc_finds_the_leak_and_leaves_the_target_as_it_was(interp, work
     process, started = start_tracemalloc(w, "--duration", 120, "--json")
     wait_for(lambda: tracing_state(w) is True, 10, "tracemalloc on in the target")
     assert len(session_directories(w)) == 1
-    with open(w.truth_host + ".go", "w"):
-        pass
-    truth = w.truth(timeout=90)
-    time.sleep(1.5)
-    status, out, err = finish(process)  # Ctrl-C ends the trace and still reports
-    assert status == 0, err
-    check_leak_report(json.loads(out), truth)
+    truth, report = leak_then_interrupt(w, process, 1.5)  # Ctrl-C ends the trace and still reports
+    check_leak_report(report, truth)
     # tracemalloc was off before: off again, and pytap's files are gone.
     wait_for(lambda: tracing_state(w) is False, 10, "tracemalloc off again in the target")
     assert session_directories(w) == []
@@ -272,13 +273,8 @@ def test_tracemalloc_already_on_stays_on(interp, workload):
     w = workload(interp, "leaky.py", LEAK_COUNT, LEAK_SIZE, env=env)
     process, started = start_tracemalloc(w, "--via", "tracemalloc", "--duration", 120, "--json")
     assert "it was on already and stays on" in started and "traceback limit 32" in started, started
-    with open(w.truth_host + ".go", "w"):
-        pass
-    truth = w.truth(timeout=90)
-    time.sleep(1.5)
-    status, out, err = finish(process)
-    assert status == 0, err
-    check_leak_report(json.loads(out), truth)
+    truth, report = leak_then_interrupt(w, process, 1.5)  # Ctrl-C ends the trace and still reports
+    check_leak_report(report, truth)
     time.sleep(1.2)  # two of the workload's rounds
     assert tracing_state(w) is True
     assert session_directories(w) == []
@@ -288,13 +284,7 @@ def test_tracemalloc_already_on_stays_on(interp, workload):
 def test_tracemalloc_min_age_keeps_only_old_blocks(interp, workload):
     w = workload(interp, "leaky.py", LEAK_COUNT, LEAK_SIZE)
     process, _ = start_tracemalloc(w, "--duration", 120, "--json", "--min-age", 2)
-    with open(w.truth_host + ".go", "w"):
-        pass
-    truth = w.truth(timeout=90)
-    time.sleep(3.5)
-    status, out, err = finish(process)
-    assert status == 0, err
-    report = json.loads(out)
+    truth, report = leak_then_interrupt(w, process, 3.5)
     assert report["min_age"] == 2
     check_leak_report(report, truth)
     newest_allowed = (report["seconds"] - 2) * 1000
