@@ -2,7 +2,7 @@
 /// (start, snapshot, finish): written by pytap into the session's directory under the
 /// target's root and compiled there under that file's name, so the traces of its own
 /// allocations can be told apart and left out. It uses only built-in modules
-/// (`_tracemalloc`, `marshal`, `time`, `os`), and answers in `STEP.out`: tab-separated
+/// (`_tracemalloc`, `time`, `os`), keeps its state on `_tracemalloc` between steps, and answers in `STEP.out`: tab-separated
 /// lines, `\`, tab and newline escaped.
 enum TracemallocScript {
     static let fileName = "pytap_tracemalloc.py"
@@ -20,7 +20,7 @@ def _pytap_step(directory, step, action, options):
         os.close(os.open(os.path.join(directory, step + ".claim"), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except OSError:
         return  # another thread ran this step already
-    import _tracemalloc, marshal, time
+    import _tracemalloc, time
     lines = []
 
     def escape(text):
@@ -43,13 +43,20 @@ def _pytap_step(directory, step, action, options):
             counts[key] = counts.get(key, 0) + 1
         return counts
 
-    def save(index, counts, moment):
-        with open(os.path.join(directory, "snapshot-%d" % index), "wb") as out:
-            marshal.dump((moment, counts), out)
+    # The session's state stays in this process between steps, on the _tracemalloc module
+    # (held by pytap's code, so its own traces are left out): the counts of the first and
+    # the last snapshot, and per snapshot its time and the counts that changed. Changes
+    # rather than whole snapshots: what holds still costs nothing per snapshot.
+    sessions = getattr(_tracemalloc, "_pytap_sessions", None)
+    if sessions is None:
+        sessions = _tracemalloc._pytap_sessions = {}
 
-    def load(index):
-        with open(os.path.join(directory, "snapshot-%d" % index), "rb") as source:
-            return marshal.load(source)
+    def record(state, counts, moment):
+        last = state["last"]
+        changed = {key: n for key, n in counts.items() if last.get(key) != n}
+        changed.update((key, 0) for key in last if key not in counts)
+        state["changes"].append((moment, changed))
+        state["last"] = counts
 
     def names(files):
         # tracemalloc keeps file and line only: the function around a line is found in the
@@ -96,56 +103,66 @@ def _pytap_step(directory, step, action, options):
 
     try:
         if action == "start":
+            sessions.clear()  # what a killed pytap left
             was_tracing = _tracemalloc.is_tracing() and not options["started_by_stale_pytap"]
             if not _tracemalloc.is_tracing():
                 _tracemalloc.start(options["frames"])
             moment = time.monotonic()
-            save(0, snapshot(), moment)
+            counts = snapshot()
+            sessions[directory] = {"start": moment, "base": counts, "last": counts, "changes": [(moment, {})]}
             lines.append("started\t%d\t%d\t%r" % (was_tracing, _tracemalloc.get_traceback_limit(), moment))
         elif action == "snapshot":
             began = time.monotonic()
             counts = snapshot()
-            save(options["index"], counts, began)
+            record(sessions[directory], counts, began)
             lines.append("snapshot\t%r\t%d\t%r" % (began, len(counts), time.monotonic() - began))
         elif action == "finish":
+            state = sessions.pop(directory)
+            if not sessions:
+                del _tracemalloc._pytap_sessions
             end = time.monotonic()
-            final = snapshot()
+            record(state, snapshot(), end)
             stopped = 0
             if not options["was_tracing"] and _tracemalloc.is_tracing():
                 _tracemalloc.stop()
                 stopped = 1
-            count = options["snapshots"]
-            moments = [load(i)[0] for i in range(count)] + [end]
-            start = moments[0]
+            start, base, changes = state["start"], state["base"], state["changes"]
             # Survivors must be present in every snapshot from the one taken at least
-            # min_age before the end (the first, without --min-age: only the last).
-            window = count
+            # min_age before the end (without it: only the last), less those present at
+            # the first.
+            window = len(changes) - 1
             if options["min_age"] is not None:
-                window = 0
-                for i in range(count):
-                    if moments[i] <= end - options["min_age"]:
-                        window = i
-            base = load(0)[1]
-            low = {key: n for key, n in final.items()}
-            for i in range(window, count):
-                counts = load(i)[1]
-                for key in low:
-                    low[key] = min(low[key], counts.get(key, 0))
+                window = max([i for i, (moment, _) in enumerate(changes) if moment <= end - options["min_age"]] or [0])
+            final = state["last"]
+            low = {key: n for key, n in final.items() if n > base.get(key, 0)}
+            counts = dict(base)
+            for i, (moment, changed) in enumerate(changes):
+                counts.update(changed)
+                if i == window:
+                    low = {key: min(n, counts.get(key, 0)) for key, n in low.items()}
+                elif i > window:
+                    for key in changed:
+                        if key in low:
+                            low[key] = min(low[key], counts[key])
             alive = {}
             for key, n in low.items():
                 n -= base.get(key, 0)
                 if n > 0:
                     alive[key] = [n, None, None]  # blocks, first and last snapshot seen
-            # A block is dated by the first snapshot that held it (a bound: it was
-            # allocated after the snapshot before).
-            for i in range(1, count + 1):
-                counts = final if i == count else load(i)[1]
-                for key, entry in alive.items():
-                    grown = counts.get(key, 0) - base.get(key, 0)
+            # A block is dated by the first snapshot that held it (it was allocated after
+            # the snapshot before).
+            counts = dict(base)
+            for moment, changed in changes:
+                counts.update(changed)
+                for key in changed:
+                    entry = alive.get(key)
+                    if entry is None:
+                        continue
+                    grown = counts[key] - base.get(key, 0)
                     if grown > 0 and entry[1] is None:
-                        entry[1] = moments[i]
+                        entry[1] = moment
                     if grown >= entry[0] and entry[2] is None:
-                        entry[2] = moments[i]
+                        entry[2] = moment
             groups = {}
             for (frames, size), (n, first, last) in alive.items():
                 group = groups.setdefault(frames, [0, 0, first, last])
@@ -162,6 +179,8 @@ def _pytap_step(directory, step, action, options):
                     lines.append("frame\t%s\t%d\t%s\t%s" % (escape(file), line, escape(name), escape(qualname)))
     except BaseException as error:
         lines = ["error\t" + escape("%s: %s" % (type(error).__name__, error))]
+        if action == "finish" and not options["was_tracing"] and _tracemalloc.is_tracing():
+            _tracemalloc.stop()  # whatever failed, the target is left as it was
     temporary = os.path.join(directory, step + ".tmp")
     with open(temporary, "w", encoding="utf-8", errors="backslashreplace") as out:
         out.write("\n".join(lines) + "\n")
