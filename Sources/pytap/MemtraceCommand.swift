@@ -11,7 +11,7 @@ struct MemtraceCommand: ParsableCommand {
         commandName: "memtrace",
         abstract: "Find leaks in a running Python: the allocations made while tracing that are still alive at the end, by stack.",
         discussion: """
-            --via probes (every version): uprobes on CPython's object allocator (_PyObject_Malloc, \
+            --via probes (every version, the default before 3.14): uprobes on CPython's object allocator (_PyObject_Malloc, \
             _PyObject_Calloc, _PyObject_Realloc, _PyObject_Free; 2.7's PyObject_*), handled by a BPF \
             program that keeps each allocation with its size, time and the Python stack walked in the \
             kernel, until it is freed. Nothing is written to the target; the probes vanish with pytap, \
@@ -27,7 +27,8 @@ struct MemtraceCommand: ParsableCommand {
             Stacks and file:line are tracemalloc's; blocks are dated by the first snapshot that \
             saw them. Needs a target that allows remote debugging and runs Python code now and then.
 
-            Ctrl-C, the end of --duration or the target's exit end the trace; what survived is reported.
+            Ctrl-C, the end of --duration or the target's exit end the trace; what survived is reported \
+            (with tracemalloc, a target that exits takes its traces with it: an error).
 
             Examples:
               pytap memtrace -x 1234 -t 60
