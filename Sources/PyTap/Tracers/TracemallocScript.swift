@@ -30,17 +30,22 @@ def _pytap_step(directory, step, action, options):
         # (frames, size) -> blocks; frames are (file, line) pairs, innermost first. What
         # pytap's own steps allocate carries their file name and is left out, and so is
         # what the step's first lines (run by CPython as "<string>") hold while it runs.
-        counts = {}
-        theirs = {}
+        # One dictionary lookup per trace (tracebacks are shared tuples); the filter runs
+        # once per traceback.
+        by_frames = {}
         for _domain, size, frames, _total in _tracemalloc._get_traces():
-            keep = theirs.get(frames)
-            if keep is None:
-                keep = theirs[frames] = not (any(f[0].startswith(directory) for f in frames)
-                                             or (frames and frames[0][0] == "<string>" and frames[0][1] <= STEP_LINES))
-            if not keep:
+            sizes = by_frames.get(frames)
+            if sizes is None:
+                sizes = by_frames[frames] = {}
+            sizes[size] = sizes.get(size, 0) + 1
+        counts = {}
+        for frames, sizes in by_frames.items():
+            if any(f[0].startswith(directory) for f in frames):
                 continue
-            key = (frames, size)
-            counts[key] = counts.get(key, 0) + 1
+            if frames and frames[0][0] == "<string>" and frames[0][1] <= STEP_LINES:
+                continue
+            for size, n in sizes.items():
+                counts[(frames, size)] = n
         return counts
 
     # The session's state stays in this process between steps, on the _tracemalloc module
