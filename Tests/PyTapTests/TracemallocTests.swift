@@ -89,4 +89,29 @@ import Testing
         #expect(TracemallocScript.library.contains("STEP_LINES = 4"))
         #expect(step.contains(#"exec(compile(_source.read(), "/tmp/d/pytap_tracemalloc.py", "exec"), _pytap)"#))
     }
+
+    @Test func scratchDirectoryLivesUnderTheTargetsRootAndFollowsNoLinks() throws {
+        // This process as the target: its root is /, so the directory is an ordinary path.
+        var template = Array("/tmp/pytap-scratch-test-XXXXXX".utf8CString)
+        let parent = try #require(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }.map { String(cString: $0) })
+        defer { rmdir(parent) }
+        let scratch = try ScratchDirectory(pid: getpid(), parentPath: parent, name: "session")
+        #expect(scratch.targetPath == parent + "/session")
+        try scratch.create("a.py", contents: "x = 1\n")
+        #expect(try scratch.read("a.py") == "x = 1\n")
+        #expect(try scratch.read("missing") == nil)
+        #expect(throws: SystemCallError.self) { try scratch.create("a.py", contents: "again") }
+        // A link planted by whoever owns the directory is not followed.
+        symlink("/etc/hostname", parent + "/session/link")
+        #expect(throws: SystemCallError.self) { try scratch.read("link") }
+        #expect(ScratchDirectory.entries(pid: getpid(), parentPath: parent, prefix: "sess") == ["session"])
+        #expect(scratch.remove())
+        #expect(ScratchDirectory.entries(pid: getpid(), parentPath: parent, prefix: "") == [])
+    }
+
+    @Test func ownerFileNamesPidAndStartTime() {
+        #expect(TracemallocTracer.parseOwner("123 456\n")! == (123, 456))
+        #expect(TracemallocTracer.parseOwner("123") == nil)
+        #expect(TracemallocTracer.parseOwner("x 4") == nil)
+    }
 }
