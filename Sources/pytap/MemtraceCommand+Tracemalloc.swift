@@ -8,7 +8,7 @@ extension MemtraceCommand {
     }
 
     /// `--via tracemalloc`: the trace, then the same report as the probes'.
-    func runTracemalloc(_ acquired: AcquiredTarget) throws {
+    func runTracemalloc(_ acquired: AcquiredTarget, destination: OutputFile?, startTime: Double) throws {
         let pid = acquired.target.pid
         let result: TracemallocResult
         do {
@@ -26,11 +26,10 @@ extension MemtraceCommand {
         if result.targetExited {
             Failure(message: "process \(pid) exited while traced; tracemalloc's traces went with it", status: .failure).exit()
         }
-        let functions = ["traceback limit \(result.tracebackLimit)", "\(result.snapshots) snapshots"]
-        let report = MemtraceReport(survivors: result.survivors, seconds: result.seconds, minimumAge: minimumAge,
-                                    via: "tracemalloc", functions: functions)
+        var report = MemtraceReport(via: "tracemalloc", seconds: result.seconds, minimumAge: minimumAge, survivors: result.survivors)
+        report.functions = ["traceback limit \(result.tracebackLimit)", "\(result.snapshots) snapshots"]
         do {
-            try writeStandardOutput(json ? report.json() : report.text(limit: limit))
+            try files.write(report, json: json, limit: limit, to: destination, target: acquired.target, startTime: startTime)
         } catch {
             Failure.from(error, pid: nil).exit()
         }

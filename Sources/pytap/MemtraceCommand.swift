@@ -33,6 +33,7 @@ struct MemtraceCommand: ParsableCommand {
             Examples:
               pytap memtrace -x 1234 -t 60
               pytap memtrace --pid 1234 --duration 30 --min-age 10 --json > leaks.json
+              pytap memtrace -x 1234 -t 60 -o leaks.svg        # flame graph of surviving bytes
             """
     )
 
@@ -42,8 +43,11 @@ struct MemtraceCommand: ParsableCommand {
     @Option(name: .customLong("min-age"), help: "Only report blocks at least this many seconds old at the end (leaks rather than work in flight).")
     var minimumAge: Double?
 
-    @Option(name: .long, help: "How to see allocations: tracemalloc (3.14+, the default there; runs code in the target) or probes (uprobes and BPF; every version, the default before 3.14).")
+    @Option(name: .long, help: "How to see allocations: tracemalloc (3.14+, the default there; runs code in the target) or probes (uprobes and BPF; every version, the default before 3.14 and with --all).")
     var via: MemtraceMechanism?
+
+    @Flag(name: .long, help: "Also probe the C library's malloc, calloc, realloc and free: buffers the object allocator does not make (2.7's, PyMem_RawMalloc's, extensions'); slower still.")
+    var all = false
 
     @Flag(name: .long, help: "JSON on stdout instead of text.")
     var json = false
@@ -54,24 +58,36 @@ struct MemtraceCommand: ParsableCommand {
     @Option(name: .long, help: "Stack groups printed (text output).")
     var limit = 50
 
+    @OptionGroup var files: MemtraceOutputOptions
+
     @OptionGroup var target: TargetOptions
 
     func validate() throws {
         if let duration, !(duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }
         if let minimumAge, !(minimumAge >= 0) { throw ValidationError("--min-age must be zero or more seconds") }
+        if all && via == .tracemalloc { throw ValidationError("--all probes the C library's allocator: it goes with --via probes") }
         if maximumAllocations < 1 || maximumAllocations > 1 << 24 { throw ValidationError("--max-allocations must be between 1 and \(1 << 24)") }
         if limit < 1 { throw ValidationError("--limit must be at least 1") }
+        try files.validate(json: json)
     }
 
     func run() throws {
         InterruptFlag.install()
+        let destination: OutputFile?
+        do {
+            destination = try files.prepare()
+        } catch {
+            Failure.from(error, pid: nil).exit()
+        }
         let acquired = target.acquire()
-        if (via ?? MemtraceCommand.defaultMechanism(for: acquired.target)) == .tracemalloc {
-            try runTracemalloc(acquired)
+        let startTime = MonotonicClock.wallClock()
+        if (via ?? (all ? .probes : MemtraceCommand.defaultMechanism(for: acquired.target))) == .tracemalloc {
+            try runTracemalloc(acquired, destination: destination, startTime: startTime)
             return
         }
         var options = MemtraceOptions(duration: duration)
         options.maximumAllocations = maximumAllocations
+        options.systemAllocator = all
         let result: MemtraceResult
         let tracer: MemoryTracer
         do {
@@ -102,7 +118,7 @@ struct MemtraceCommand: ParsableCommand {
         }
         let report = MemtraceReport(result: result, minimumAge: minimumAge, frames: tracer.location(of:))
         do {
-            try writeStandardOutput(json ? report.json() : report.text(limit: limit))
+            try files.write(report, json: json, limit: limit, to: destination, target: acquired.target, startTime: startTime)
         } catch {
             Failure.from(error, pid: nil).exit()
         }

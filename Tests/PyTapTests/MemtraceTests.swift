@@ -128,4 +128,126 @@ import Testing
         #expect(frames.map { $0["name"] as? String } == ["leak_here", "main"])
         #expect(frames[0]["kind"] as? String == "python" && frames[0]["line"] as? Int == 18 && frames[0]["file"] as? String == "leaky.py")
     }
+
+    @Test func groupTypeIsTheMostCommonKnownTypeOfItsBlocks() throws {
+        var typed = result()
+        typed.blocks[0].type = "bytearray"
+        typed.blocks[1].type = nil  // a raw buffer
+        typed.blocks.append(.init(address: 0xa4, size: 10, time: 2_500_000_000, stack: 11, tid: 5, type: "bytearray"))
+        typed.blocks.append(.init(address: 0xa5, size: 10, time: 2_500_000_000, stack: 11, tid: 5, type: "list"))
+        let report = MemtraceReport(result: typed, minimumAge: nil, frames: frame)
+        #expect(report.survivors[0].type == "bytearray" && report.survivors[0].count == 4)
+        #expect(report.survivors[1].type == nil, "no block of the churn group was a known object")
+        #expect(report.text().contains("4 blocks, 2020 bytes (mostly bytearray), allocated from"))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(report.json().utf8)) as? [String: Any])
+        let survivors = try #require(object["survivors"] as? [[String: Any]])
+        #expect(survivors[0]["type"] as? String == "bytearray" && survivors[1]["type"] is NSNull)
+        // Ties go to the alphabetically first name, so the output is stable.
+        let tie = MemtraceReport.group([MemtraceReport.Block(frames: [], bytes: 1, time: 0, type: "b"),
+                                        MemtraceReport.Block(frames: [], bytes: 1, time: 0, type: "a")])
+        #expect(tie.first?.type == "a")
+    }
+
+    @Test func survivorsAreAProfileInBytesForEveryWriter() throws {
+        let report = MemtraceReport(result: result(), minimumAge: nil, frames: frame)
+        let profile = report.profile(pid: 42, command: "python3 leaky.py", pythonVersion: "3.12.1", startTime: 1_700_000_000)
+        #expect(profile.metadata.unit == .bytes)
+        let folded = FoldedWriter().render(profile)
+        #expect(folded.contains("main (leaky.py:40);leak_here (leaky.py:18) 2000\n"))
+        #expect(folded.contains("main (leaky.py:40);churn (leaky.py:23) 64\n"))
+
+        let svg = FlameGraphWriter().render(profile)
+        #expect(svg.contains("2072 bytes") && svg.contains("leak_here (leaky.py:18)\n2000 bytes, 96.53%"))
+        #expect(!svg.contains("Hz"))
+
+        let speedscope = try #require(try JSONSerialization.jsonObject(with: Data(try SpeedscopeWriter().render(profile).utf8)) as? [String: Any])
+        let only = try #require((speedscope["profiles"] as? [[String: Any]])?.first)
+        #expect(only["unit"] as? String == "bytes")
+        #expect((only["weights"] as? [Double])?.reduce(0, +) == 2072 && only["endValue"] as? Double == 2072)
+
+        let pprof = try decodePprof(try PprofWriter().render(profile))
+        let strings = pprof.stringTable
+        #expect(pprof.sampleType.map { [strings[Int($0.type)], strings[Int($0.unit)]] } == [["inuse_objects", "count"], ["inuse_space", "bytes"]])
+        #expect(pprof.sample.map(\.value).sorted { $0[1] > $1[1] } == [[2, 2000], [1, 64], [1, 8]])
+    }
+
+    @Test func cpuProfilesAreUnchangedByWeights() throws {
+        // A sample of weight one is what `add` always recorded: counts, not bytes.
+        var profile = Profile(metadata: ProfileMetadata(command: "x", pid: 1, pythonVersion: nil, rate: 100, startTime: 0, duration: 1))
+        let thread = SampledThread(pid: 1, tid: 1, ident: 1, name: nil)
+        profile.add(rootFirst: [.marker("a")], thread: thread, time: 0)
+        profile.add(rootFirst: [.marker("a")], thread: thread, time: 1, value: 5, events: 2)
+        profile.add(rootFirst: [.marker("a")], thread: thread, time: 2)
+        #expect(profile.countsByStack().values.first == 7)
+        #expect(profile.weight(thread: 0, sample: 0) == .one && profile.weight(thread: 0, sample: 2) == .one)
+    }
+}
+
+/// Naming the type of a surviving block: objects after their pre-headers, raw buffers nil.
+@Suite struct BlockTypeReaderTests {
+    /// A fake 3.12 heap with `type` at 0x5555_0001_0000 and classes made by `makeType`.
+    struct Heap {
+        let memory = FakeMemory()
+        let layout: PythonLayout
+        let typeType: UInt64
+
+        init(version: String) throws {
+            layout = try FakeObjects.layout(version)
+            typeType = memory.allocate(400)
+            memory.writeInteger(typeType, at: typeType + UInt64(layout[.objectType]!))
+        }
+
+        func makeType(_ name: String, flags: UInt64, basicSize: Int64, metatype: UInt64? = nil) -> UInt64 {
+            let type = memory.allocate(400)
+            let nameAddress = memory.allocate(name.utf8.count + 1)
+            memory.write(Array(name.utf8) + [0], at: nameAddress)
+            memory.writeInteger(metatype ?? typeType, at: type + UInt64(layout[.objectType]!))
+            memory.writeInteger(nameAddress, at: type + UInt64(layout[.typeName]!))
+            memory.writeInteger(basicSize, at: type + UInt64(layout[.typeBasicSize]!))
+            memory.writeInteger(flags, at: type + UInt64(layout[.typeFlags]!))
+            return type
+        }
+
+        /// A block of `size` bytes whose object (of `type`) starts `offset` bytes in.
+        func block(size: Int, objectAt offset: Int, type: UInt64) -> (address: UInt64, size: UInt64) {
+            let address = memory.allocate(size)
+            memory.writeInteger(type, at: address + UInt64(offset + layout[.objectType]!))
+            return (address, UInt64(size))
+        }
+    }
+
+    @Test func objectsAreFoundAfterTheirPreHeadersAndBuffersAreNot() throws {
+        let heap = try Heap(version: "3.12.1")
+        let reader = try #require(BlockTypeReader(memory: heap.memory, layout: heap.layout, typeType: heap.typeType))
+        let gc: UInt64 = 1 << 14, managedDict: UInt64 = 1 << 4
+        let bytearray = heap.makeType("bytearray", flags: 0, basicSize: 56)
+        let list = heap.makeType("list", flags: gc, basicSize: 40)
+        let leaked = heap.makeType("Leaked", flags: gc | managedDict, basicSize: 16)
+        let meta = heap.makeType("ABCMeta", flags: gc, basicSize: 900)
+        let abstract = heap.makeType("Base", flags: 0, basicSize: 16, metatype: meta)
+        let notAType = heap.memory.allocate(400)  // its ob_type is 0
+        let blocks = [
+            heap.block(size: 56, objectAt: 0, type: bytearray),
+            heap.block(size: 56, objectAt: 16, type: list),     // after the GC header
+            heap.block(size: 64, objectAt: 32, type: leaked),   // after the managed dict words too
+            heap.block(size: 16, objectAt: 0, type: abstract),  // a class whose type is a metaclass
+            heap.block(size: 1000, objectAt: 0, type: 0),       // a zeroed buffer
+            heap.block(size: 64, objectAt: 0, type: notAType),  // a pointer to something else
+            heap.block(size: 56, objectAt: 0, type: list),      // a GC type without its GC header
+            heap.block(size: 40, objectAt: 0, type: bytearray), // smaller than a bytearray
+            heap.block(size: 8, objectAt: -8, type: bytearray), // too small to hold ob_type
+            (address: 0x10, size: 64),                          // unmapped
+        ]
+        #expect(reader.typeNames(of: blocks) == ["bytearray", "list", "Leaked", "Base", nil, nil, nil, nil, nil, nil])
+    }
+
+    @Test func gcHeaderSizesAreThoseOfEachVersion() throws {
+        for (version, gcHead) in [("2.7.18", 32), ("3.7.17", 32), ("3.10.13", 16)] {
+            let heap = try Heap(version: version)
+            let reader = try #require(BlockTypeReader(memory: heap.memory, layout: heap.layout, typeType: heap.typeType))
+            let dict = heap.makeType("dict", flags: 1 << 14, basicSize: 48)
+            #expect(reader.typeNames(of: [heap.block(size: 96, objectAt: gcHead, type: dict)]) == ["dict"], "\(version)")
+            #expect(reader.objectOffset(flags: 1 << 4 | 1 << 14) == gcHead, "no managed dict before 3.11")
+        }
+    }
 }

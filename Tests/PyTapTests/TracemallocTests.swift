@@ -68,11 +68,11 @@ import Testing
 
     @Test func reportHasTheProbesFormatWithoutTheirCounts() {
         let small = MemtraceReport.Survivors(count: 2, bytes: 64, firstNanoseconds: 1_000_000_000, lastNanoseconds: 2_000_000_000,
-                                             frames: [Frame(kind: .python, name: "churn", file: "/w.py", line: 3)])
+                                             frames: [Frame(kind: .python, name: "churn", file: "/w.py", line: 3)], type: nil)
         let big = MemtraceReport.Survivors(count: 10, bytes: 10_000, firstNanoseconds: 1_000_000_000, lastNanoseconds: 1_000_000_000,
-                                           frames: [Frame(kind: .python, name: "leak", file: "/w.py", line: 9)])
-        let report = MemtraceReport(survivors: [small, big], seconds: 3, minimumAge: nil, via: "tracemalloc",
-                                    functions: ["traceback limit 64", "4 snapshots"])
+                                           frames: [Frame(kind: .python, name: "leak", file: "/w.py", line: 9)], type: nil)
+        var report = MemtraceReport(via: "tracemalloc", seconds: 3, minimumAge: nil, survivors: [small, big])
+        report.functions = ["traceback limit 64", "4 snapshots"]
         #expect(report.survivors.map(\.count) == [10, 2])
         let json = report.json()
         #expect(json.hasPrefix(#"{"via":"tracemalloc","seconds":3.0,"allocations":null,"frees":null,"lost":0,"stacks_lost":0,"probe_hits":null,"min_age":null,"survivors":[{"count":10,"bytes":10000,"first_ms":1000.0,"last_ms":1000.0,"type":null,"frames":[{"kind":"python","name":"leak","qualname":"leak","file":"/w.py","line":9,"module":null}]}"#), "\(json)")

@@ -2,7 +2,9 @@
 file TRUTH.go appears, leak_here() keeps COUNT bytearrays of SIZE bytes in a global list,
 then TRUTH is written (what was leaked, from where, as JSON) and the churn goes on.
 
-Usage: leaky.py TRUTH [COUNT [SIZE]]. The loop's speed (churn rounds per second, measured
+Usage: leaky.py TRUTH [COUNT [SIZE [KIND]]]: KIND "bytearray" (the default) leaks
+bytearray(SIZE)s, "object" instances of the class Leaked (a GC type with an attribute
+dict: managed, with a pre-header, on 3.11+). The loop's speed (churn rounds per second, measured
 each 0.5 s) is appended to TRUTH.speed as "time rounds_per_second" lines; where tracemalloc
 exists, whether it is tracing is written to TRUTH.tracing at the same pace ("0" or "1"), and
 LEAKY_TRACEMALLOC=N in the environment starts it (N frames) before the loop.
@@ -20,9 +22,14 @@ except ImportError:  # 2.7, 3.3
 kept = []
 
 
-def leak_here(count, size):
-    for _ in range(count):
-        kept.append(bytearray(size))
+class Leaked(object):
+    def __init__(self, number):
+        self.number = number
+
+
+def leak_here(count, size, kind):
+    for number in range(count):
+        kept.append(bytearray(size) if kind == "bytearray" else Leaked(number))
 
 
 def churn():
@@ -37,6 +44,7 @@ def main():
     go = done + ".go"
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 5000
     size = int(sys.argv[3]) if len(sys.argv) > 3 else 1000
+    kind = sys.argv[4] if len(sys.argv) > 4 else "bytearray"
     if os.environ.get("LEAKY_TRACEMALLOC"):
         _tracemalloc.start(int(os.environ["LEAKY_TRACEMALLOC"]))
     leaked = False
@@ -56,7 +64,7 @@ def main():
                     out.write("%d" % _tracemalloc.is_tracing())
                 os.rename(done + ".tracing.tmp", done + ".tracing")
             if not leaked and os.path.exists(go):
-                leak_here(count, size)
+                leak_here(count, size, kind)
                 leaked = True
                 with open(done + ".tmp", "w") as out:
                     json.dump({"count": count, "size": size, "file": os.path.abspath(__file__),

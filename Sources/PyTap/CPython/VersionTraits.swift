@@ -129,6 +129,21 @@ public struct VersionTraits: Sendable, Equatable {
         public var inlineValues: UInt64
     }
 
+    /// What the allocator puts before an object (objectinternals: `_PyType_PreHeaderSize`):
+    /// the GC header of types with Py_TPFLAGS_HAVE_GC, and from 3.11 two more words (managed
+    /// dict, values or weakrefs) before it for types with one of `preHeaderFlags`.
+    public struct ObjectPreHeaders: Sendable, Equatable {
+        /// sizeof(PyGC_Head): 2.7, 3.6 and 3.7 a union padded to `long double` (32; 2.7
+        /// keeps that size with explicit padding), 3.8+ two words (16).
+        public var gcHeadSize: Int
+        /// Py_TPFLAGS_HAVE_GC.
+        public var hasGCFlag: UInt64
+        /// Py_TPFLAGS_MANAGED_DICT (3.11), | Py_TPFLAGS_MANAGED_WEAKREF (3.12+); 0 before.
+        public var preHeaderFlags: UInt64
+        /// Bytes of that pre-header (two pointers), 0 before 3.11.
+        public var preHeaderSize: Int
+    }
+
     public var frameModel: FrameModel
     public var evalCalls: EvalCallModel
     /// The C function of the eval loop, whose native frames run Python frames (`.cold`
@@ -150,6 +165,7 @@ public struct VersionTraits: Sendable, Equatable {
     public var localKinds: LocalKinds
     public var unicodeState: UnicodeStateBits
     public var typeFlags: TypeFlags
+    public var objectPreHeaders: ObjectPreHeaders
     /// Where a managed dict's pointer sits relative to its object (3.11+: -3 words;
     /// `MANAGED_DICT_OFFSET`, a macro), 0 when there is none.
     public var managedDictOffset: Int
@@ -184,6 +200,9 @@ public struct VersionTraits: Sendable, Equatable {
             // interned:2, kind:3, compact:1, ascii:1 from 3.3 to 3.15.
             unicodeState: UnicodeStateBits(kindShift: 2, kindMask: 7, compactBit: 5, asciiBit: 6),
             typeFlags: TypeFlags(managedDict: atLeast(3, 11) ? 1 << 4 : 0, inlineValues: atLeast(3, 13) ? 1 << 2 : 0),
+            objectPreHeaders: ObjectPreHeaders(gcHeadSize: atLeast(3, 8) ? 16 : 32, hasGCFlag: 1 << 14,
+                                               preHeaderFlags: atLeast(3, 12) ? 1 << 3 | 1 << 4 : atLeast(3, 11) ? 1 << 4 : 0,
+                                               preHeaderSize: atLeast(3, 11) ? 16 : 0),
             managedDictOffset: atLeast(3, 11) ? -3 * 8 : 0,
             managedValuesOffset: atLeast(3, 12) ? 0 : atLeast(3, 11) ? -4 * 8 : 0,
             instructionPointerLead: atLeast(3, 13) ? 0 : 1)

@@ -138,7 +138,7 @@ public struct FlameGraphWriter: Sendable {
         var facts = ["pid \(metadata.pid)"]
         if let version = metadata.pythonVersion { facts.append("Python \(version)") }
         facts.append(fixed(metadata.duration, 2) + " s")
-        facts.append("\(total) sample" + (total == 1 ? "" : "s") + " at \(metadata.rate) Hz")
+        facts.append(metadata.unit == .bytes ? metadata.unit.amount(total) : metadata.unit.amount(total) + " at \(metadata.rate) Hz")
         if metadata.byFunction { facts.append("by function") }
         let subtitle = singleLine(self.subtitle ?? facts.joined(separator: ", "))
 
@@ -167,7 +167,7 @@ public struct FlameGraphWriter: Sendable {
             svg += legend(kinds: Set(nodes.compactMap(\.kind)), y: 42)
         }
         if total == 0 {
-            svg += "<text id=\"empty\" x=\"\(fixed(imageWidth / 2, 2))\" y=\"\(fixed(FlameGraphWriter.framesTop + 12, 2))\">No samples</text>\n"
+            svg += "<text id=\"empty\" x=\"\(fixed(imageWidth / 2, 2))\" y=\"\(fixed(FlameGraphWriter.framesTop + 12, 2))\">No \(metadata.unit.rawValue)</text>\n"
         }
 
         svg += "<g id=\"frames\">\n"
@@ -186,7 +186,7 @@ public struct FlameGraphWriter: Sendable {
             let frameWidth = Double(node.total) * scale
             let y = FlameGraphWriter.framesTop + Double(maxDepth - item.depth) * frameHeight
             let percent = fixed(100 * Double(node.total) / Double(total), 2)
-            var summary = "\(node.total) sample" + (node.total == 1 ? "" : "s") + ", \(percent)%"
+            var summary = metadata.unit.amount(node.total) + ", \(percent)%"
             if let note { summary += "; " + singleLine(note) }
             let label = xmlEscape(node.label)
             svg += "<g class=\"f\" data-s=\"\(item.start)\" data-n=\"\(node.total)\">"
@@ -199,7 +199,7 @@ public struct FlameGraphWriter: Sendable {
 
         svg += "<text id=\"details\" x=\"\(fixed(pad, 2))\" y=\"\(fixed(detailsY, 0))\"> </text>\n"
         svg += "<text id=\"matched\" x=\"\(fixed(imageWidth - pad, 2))\" y=\"\(fixed(detailsY, 0))\"> </text>\n"
-        let config = "{width: \(fixed(imageWidth, 0)), pad: \(fixed(pad, 0)), charWidth: \(fixed(FlameGraphWriter.charWidth, 2)), total: \(total)}"
+        let config = "{width: \(fixed(imageWidth, 0)), pad: \(fixed(pad, 0)), charWidth: \(fixed(FlameGraphWriter.charWidth, 2)), total: \(total)\(metadata.unit == .samples ? "" : ", unit: \"\(metadata.unit.rawValue)\"")}"
         svg += "<script type=\"text/ecmascript\"><![CDATA[\nvar config = \(config);\n\(FlameGraphWriter.script)]]></script>\n"
         svg += "</svg>\n"
         return svg
@@ -383,7 +383,7 @@ public struct FlameGraphWriter: Sendable {
             reach = span[1];
           }
         });
-        matched.textContent = "Matched: " + (100 * covered / config.total).toFixed(2) + "% (" + covered + " samples)";
+        matched.textContent = "Matched: " + (100 * covered / config.total).toFixed(2) + "% (" + covered + " " + (config.unit || "samples") + ")";
         searchButton.textContent = "Clear search";
       }
 

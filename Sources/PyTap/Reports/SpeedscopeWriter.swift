@@ -11,6 +11,9 @@
 /// after the recording started) and ends `sum(weights)` later, which is how speedscope
 /// lays samples out. Frames are named by qualname (Python), symbol (native), `symbol_[k]`
 /// (kernel) or their text (markers); file and line are given when known.
+///
+/// A profile in bytes (memtrace) has unit "bytes", each sample weighing its bytes, and
+/// starts at 0.
 public struct SpeedscopeWriter: Sendable {
     public static let schemaURL = "https://www.speedscope.app/file-format-schema.json"
 
@@ -25,8 +28,9 @@ public struct SpeedscopeWriter: Sendable {
 
     public func render(_ profile: Profile) throws -> String {
         let rate = profile.metadata.rate
-        guard rate > 0 else { throw ReportError.invalidRate(rate) }
-        let weight = 1.0 / Double(rate)
+        let inBytes = profile.metadata.unit == .bytes
+        guard rate > 0 || inBytes else { throw ReportError.invalidRate(rate) }
+        let interval = inBytes ? 1 : 1.0 / Double(rate)
 
         // Shared frames: one per distinct (name, file, line), in frame-table order of the
         // frames samples use.
@@ -70,18 +74,19 @@ public struct SpeedscopeWriter: Sendable {
 
         json.key("profiles")
         json.beginArray()
-        for (thread, timeline) in zip(profile.threads, profile.timelines) {
+        for (threadIndex, (thread, timeline)) in zip(profile.threads, profile.timelines).enumerated() {
             var name = thread.label
             if pids.count > 1 { name += " [pid \(thread.pid)]" }
-            let start = Double(timeline.first?.time ?? 0) / 1e9
+            let start = inBytes ? 0 : Double(timeline.first?.time ?? 0) / 1e9
+            let weights = timeline.indices.map { Double(profile.weight(thread: threadIndex, sample: $0).value) * interval }
             json.beginObject()
             json.field("type", "sampled")
             json.field("name", name)
-            json.field("unit", "seconds")
+            json.field("unit", inBytes ? "bytes" : "seconds")
             json.key("startValue")
             json.number(start)
             json.key("endValue")
-            json.number(start + Double(timeline.count) * weight)
+            json.number(start + (inBytes ? weights.reduce(0, +) : Double(timeline.count) * interval))
             json.key("samples")
             json.beginArray()
             for sample in timeline {
@@ -92,7 +97,7 @@ public struct SpeedscopeWriter: Sendable {
             json.endArray()
             json.key("weights")
             json.beginArray()
-            for _ in timeline { json.number(weight) }
+            for weight in weights { json.number(weight) }
             json.endArray()
             json.endObject()
         }

@@ -81,6 +81,18 @@ public struct SampleState: OptionSet, Hashable, Sendable {
     public static let withoutGIL = SampleState(rawValue: 1 << 3)
 }
 
+/// What a profile's samples weigh: one sampling interval each (a CPU profile), or a
+/// number of bytes each (memtrace's surviving allocations).
+public enum ProfileUnit: String, Sendable {
+    case samples, bytes
+
+    /// "3 samples", "1 byte".
+    public func amount(_ value: Int) -> String {
+        let noun = self == .samples ? "sample" : "byte"
+        return "\(value) \(noun)" + (value == 1 ? "" : "s")
+    }
+}
+
 /// Facts about a recording that writers put in titles and metadata.
 public struct ProfileMetadata: Sendable {
     /// The profiled command line (or the attach target's).
@@ -95,6 +107,8 @@ public struct ProfileMetadata: Sendable {
     public var duration: Double
     /// Whether lines were replaced by function first lines (`--function`).
     public var byFunction: Bool
+    /// What sample weights count (`Profile.add(...weight:events:)`).
+    public var unit = ProfileUnit.samples
 
     public init(command: String, pid: Int32, pythonVersion: String?, rate: Int, startTime: Double, duration: Double, byFunction: Bool = false) {
         self.command = command
@@ -120,7 +134,18 @@ public struct Profile: Sendable {
     public private(set) var threads: [SampledThread] = []
     public private(set) var timelines: [[(stack: UInt32, state: SampleState, time: UInt64)]] = []
     private var threadIndex: [SampledThread: Int] = [:]
+    /// Per thread, parallel to its timeline once any sample of it weighs other than one
+    /// (empty until then, so CPU profiles pay nothing).
+    private var weights: [[SampleWeight]] = []
     public var metadata: ProfileMetadata
+
+    /// A sample's weight in `metadata.unit`, and how many events it stands for (memtrace:
+    /// the bytes and count of the blocks that survived at one stack).
+    public struct SampleWeight: Sendable, Equatable {
+        public var value: Int
+        public var events: Int
+        public static let one = SampleWeight(value: 1, events: 1)
+    }
 
     public init(metadata: ProfileMetadata) {
         self.metadata = metadata
@@ -148,6 +173,17 @@ public struct Profile: Sendable {
 
     /// Records one sample of an already interned stack.
     public mutating func add(stack: UInt32, thread: SampledThread, time: UInt64, state: SampleState = []) {
+        add(stack: stack, thread: thread, time: time, state: state, weight: .one)
+    }
+
+    /// Records one sample weighing `value` (in `metadata.unit`) for `events` events, e.g.
+    /// the surviving bytes of `events` blocks allocated at one stack.
+    public mutating func add(rootFirst: [Frame], thread: SampledThread, time: UInt64, value: Int, events: Int) {
+        let ids = rootFirst.map { frames.id(for: $0) }
+        add(stack: stacks.id(for: ids), thread: thread, time: time, state: [], weight: SampleWeight(value: value, events: events))
+    }
+
+    private mutating func add(stack: UInt32, thread: SampledThread, time: UInt64, state: SampleState, weight: SampleWeight) {
         let index: Int
         if let known = threadIndex[thread] {
             index = known
@@ -157,17 +193,33 @@ public struct Profile: Sendable {
             threads.append(thread)
             timelines.append([])
             threadIndex[thread] = index
+            weights.append([])
+        }
+        if weight != .one || !weights[index].isEmpty {
+            if weights[index].count < timelines[index].count {
+                weights[index] += Array(repeating: .one, count: timelines[index].count - weights[index].count)
+            }
+            weights[index].append(weight)
         }
         timelines[index].append((stack, state, time))
     }
 
+    /// The weight of sample `sample` of thread `thread` (indices into `timelines`).
+    public func weight(thread: Int, sample: Int) -> SampleWeight {
+        weights[thread].isEmpty ? .one : weights[thread][sample]
+    }
+
     public var sampleCount: Int { timelines.reduce(0) { $0 + $1.count } }
 
-    /// Samples per stack id, over all threads.
+    /// Samples (weights, in `metadata.unit`) per stack id, over all threads.
     public func countsByStack() -> [UInt32: Int] {
         var counts = [UInt32: Int]()
-        for timeline in timelines {
-            for sample in timeline { counts[sample.stack, default: 0] += 1 }
+        for (thread, timeline) in timelines.enumerated() {
+            if weights[thread].isEmpty {
+                for sample in timeline { counts[sample.stack, default: 0] += 1 }
+            } else {
+                for (sample, weight) in zip(timeline, weights[thread]) { counts[sample.stack, default: 0] += weight.value }
+            }
         }
         return counts
     }

@@ -36,6 +36,33 @@ public struct AllocatorFamily: Sendable {
             AllocatorFunction(name: "PyObject_Free", kind: .free, takesContext: false, required: true)]),
     ]
 
+    /// The C library's allocator (`--all`): what CPython's raw allocator, 2.7's buffers and
+    /// extensions use. Blocks the object allocator passes on to it (3.x: more than 512
+    /// bytes) are seen twice at one address, which `live` keeps once.
+    public static let system = AllocatorFamily(major: 0, publicWrapper: nil, functions: [
+        AllocatorFunction(name: "malloc", kind: .malloc, takesContext: false, required: true),
+        AllocatorFunction(name: "calloc", kind: .calloc, takesContext: false, required: false),
+        AllocatorFunction(name: "realloc", kind: .realloc, takesContext: false, required: true),
+        AllocatorFunction(name: "free", kind: .free, takesContext: false, required: true)])
+
+    /// The C library's allocator in the libc a live target maps, with where each function lies.
+    public static func locateSystem(in target: LiveProcessTarget) throws -> [(AllocatorFunction, UprobeTarget)] {
+        let libc: LoadedObject
+        do {
+            libc = try UprobeTargets.object(named: "libc.so.6", in: target)
+        } catch {
+            throw MemtraceUnavailable("--all probes glibc's malloc and free, but process \(target.pid) maps no libc.so.6")
+        }
+        let found = system.functions.compactMap { function in
+            UprobeTarget.locate(function.name, in: libc, pid: target.pid).map { (function, $0) }
+        }
+        let names = Set(found.map(\.0.name))
+        guard system.functions.allSatisfy({ !$0.required || names.contains($0.name) }) else {
+            throw MemtraceUnavailable("no symbol of malloc, realloc or free in \(libc.path)")
+        }
+        return found
+    }
+
     /// The allocator of a Python `major` found in `object`, with where each function lies;
     /// nil when a required function has no symbol.
     public static func locate(major: Int, in object: LoadedObject, pid: Int32) -> [(AllocatorFunction, UprobeTarget)]? {
@@ -64,6 +91,8 @@ public struct MemtraceOptions: Sendable {
     /// What one probe hit costs the target, for the slowdown estimate (a trap into the
     /// kernel and back: ~10 µs on a small VM, 1–3 µs on bare metal).
     public var secondsPerHit = 10e-6
+    /// Also probe the C library's malloc, calloc, realloc and free (`--all`).
+    public var systemAllocator = false
 
     public init(duration: Double? = nil) { self.duration = duration }
 }
@@ -80,7 +109,11 @@ public struct MemtraceProgress: Sendable {
 /// The raw outcome of a trace: the blocks still allocated at the end, the stacks they
 /// were made by, and the counters.
 public struct MemtraceResult {
-    public struct Block: Sendable { public var address: UInt64; public var size: UInt64; public var time: UInt64; public var stack: UInt64; public var tid: UInt32 }
+    public struct Block: Sendable {
+        public var address: UInt64; public var size: UInt64; public var time: UInt64; public var stack: UInt64; public var tid: UInt32
+        /// The type of the object the block holds, read at the end (`BlockTypeReader`).
+        public var type: String?
+    }
     public var blocks: [Block] = []
     public var stacks: [UInt64: [ProbedFrame]] = [:]
     public var truncatedStacks = Set<UInt64>()
@@ -122,7 +155,7 @@ public final class MemoryTracer {
         guard let functions = AllocatorFamily.locate(major: target.version.major, in: runtime, pid: target.pid) else {
             throw MemtraceUnavailable("no symbol of the object allocator (\(AllocatorFamily.all.first { $0.major == target.version.major }?.functions.first?.name ?? "_PyObject_Malloc")) in \(runtime.path): install the interpreter's debug symbols")
         }
-        self.functions = functions
+        self.functions = try functions + (options.systemAllocator ? MemoryTracer.systemFunctions(of: target) : [])
         warnings = AllocatorFamily.all.first { $0.major == target.version.major }.map { MemoryTracer.inliningWarnings(runtime, family: $0) } ?? []
         guard let stack = reader.probedStackConfig else {
             throw MemtraceUnavailable("the layout of Python \(target.version) lacks a field the in-kernel stack walk needs")
@@ -132,6 +165,11 @@ public final class MemoryTracer {
         try object.load()
         let config = pytap_memtrace_config(stack: stack.config, frame_read_bytes: UInt32(stack.frameReadBytes))
         try object.map("config").update(UInt32(0), config)
+    }
+
+    private static func systemFunctions(of target: PythonTarget) throws -> [(AllocatorFunction, UprobeTarget)] {
+        guard let live = target.source as? LiveProcessTarget else { throw MemtraceUnavailable("memtrace needs a live process") }
+        return try AllocatorFamily.locateSystem(in: live)
     }
 
     /// Attaches the probes and traces until the duration passes, `shouldStop` says so or
@@ -190,6 +228,7 @@ public final class MemoryTracer {
             result.blocks.append(.init(address: address, size: allocation.size, time: allocation.time_ns,
                                        stack: allocation.stack, tid: allocation.tid))
         }
+        nameTypes(of: &result.blocks)
         let stacks = try object.map("stacks")
         for key in Set(result.blocks.map(\.stack)) where key != 0 {
             guard let stack = stacks.lookup(key, as: pytap_stack.self) else { continue }
@@ -197,6 +236,14 @@ public final class MemoryTracer {
             if stack.truncated != 0 { result.truncatedStacks.insert(key) }
         }
         return result
+    }
+
+    /// Reads the object header of each surviving block (it is still allocated, so still
+    /// what it was, unless freed since the probes went).
+    private func nameTypes(of blocks: inout [MemtraceResult.Block]) {
+        guard let typeType = target.runtimeObject?.address(ofSymbol: "PyType_Type"),
+              let types = BlockTypeReader(memory: target.memory, layout: target.layout, typeType: typeType) else { return }
+        for (index, name) in types.typeNames(of: blocks.map { ($0.address, $0.size) }).enumerated() { blocks[index].type = name }
     }
 
     /// The frames of a kept stack, innermost first (frames that run no Python code left out).

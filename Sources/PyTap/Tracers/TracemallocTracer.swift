@@ -25,7 +25,8 @@ public struct TracemallocUnavailable: Error {
 
 /// What a trace with tracemalloc found.
 public struct TracemallocResult: Sendable {
-    /// Groups by stack (frames innermost first), times bounded by the snapshots.
+    /// Groups by stack (frames innermost first), times bounded by the snapshots; no type
+    /// (tracemalloc keeps no addresses to read an object's type at).
     public var survivors: [MemtraceReport.Survivors] = []
     public var seconds = 0.0
     public var snapshots = 0
@@ -261,7 +262,7 @@ public final class TracemallocTracer {
                 guard let count = Int(line[1]), let bytes = UInt64(line[2]),
                       let first = Double(line[3]), let last = Double(line[4]), first >= 0, last >= 0 else { continue }
                 groups.append(MemtraceReport.Survivors(count: count, bytes: bytes, firstNanoseconds: UInt64(first * 1e6),
-                                                       lastNanoseconds: UInt64(last * 1e6), frames: []))
+                                                       lastNanoseconds: UInt64(last * 1e6), frames: [], type: nil))
             case "frame" where line.count == 5 && !groups.isEmpty:
                 let frame = Frame(kind: .python, name: line[3], qualname: line[4], file: line[1], line: Int(line[2]))
                 groups[groups.count - 1].frames.append(frame)

@@ -15,6 +15,10 @@
 ///   the main binary; Python and marker frames have none. Mappings say their functions
 ///   are already symbolized, so pprof does not try to.
 /// - time_nanos, duration_nanos from the metadata; comment `[command]`.
+///
+/// A profile in bytes (memtrace's survivors) is a heap profile as Go writes them:
+/// sample_type `[("inuse_objects","count"), ("inuse_space","bytes")]`, period_type
+/// `("space","bytes")`, period 1, values `[blocks, bytes]`.
 public struct PprofWriter: Sendable {
     public init() {}
 
@@ -26,21 +30,32 @@ public struct PprofWriter: Sendable {
     /// The profile message, before serialization.
     public func makeProfile(_ profile: Profile) throws -> Pprof.Profile {
         let rate = profile.metadata.rate
-        guard rate > 0 else { throw ReportError.invalidRate(rate) }
-        let period = profile.metadata.sampleIntervalNanoseconds
+        let inBytes = profile.metadata.unit == .bytes
+        guard rate > 0 || inBytes else { throw ReportError.invalidRate(rate) }
+        let period = inBytes ? 1 : profile.metadata.sampleIntervalNanoseconds
 
         var builder = Builder()
         var message = Pprof.Profile()
-        message.sampleType = [builder.valueType("samples", "count"), builder.valueType("cpu", "nanoseconds")]
-        message.periodType = builder.valueType("cpu", "nanoseconds")
+        if inBytes {
+            message.sampleType = [builder.valueType("inuse_objects", "count"), builder.valueType("inuse_space", "bytes")]
+            message.periodType = builder.valueType("space", "bytes")
+        } else {
+            message.sampleType = [builder.valueType("samples", "count"), builder.valueType("cpu", "nanoseconds")]
+            message.periodType = builder.valueType("cpu", "nanoseconds")
+        }
         message.period = period
 
         let threadKey = builder.string("thread")
         let tidKey = builder.string("tid")
         let pidKey = builder.string("pid")
-        for (thread, timeline) in zip(profile.threads, profile.timelines) {
-            var counts = [UInt32: Int]()
-            for sample in timeline { counts[sample.stack, default: 0] += 1 }
+        for (threadIndex, (thread, timeline)) in zip(profile.threads, profile.timelines).enumerated() {
+            // (events, value) per stack: (samples, samples) for a CPU profile.
+            var counts = [UInt32: (events: Int, value: Int)]()
+            for (index, sample) in timeline.enumerated() {
+                let weight = profile.weight(thread: threadIndex, sample: index)
+                counts[sample.stack, default: (0, 0)].events += weight.events
+                counts[sample.stack, default: (0, 0)].value += weight.value
+            }
 
             var labels = [Pprof.Label]()
             var label = Pprof.Label()
@@ -59,10 +74,10 @@ public struct PprofWriter: Sendable {
             labels.append(label)
 
             for stack in counts.keys.sorted() {
-                let count = Int64(counts[stack] ?? 0)
+                let count = counts[stack] ?? (0, 0)
                 var sample = Pprof.Sample()
                 sample.locationID = profile.stacks[stack].reversed().map { builder.location(for: $0, in: profile.frames) }
-                sample.value = [count, count * period]
+                sample.value = [Int64(count.events), Int64(count.value) * period]
                 sample.label = labels
                 message.sample.append(sample)
             }
