@@ -550,3 +550,23 @@ def test_tracemalloc_gives_up_on_a_target_that_runs_no_python(interp, workload):
     w.log.flush()
     with open(os.path.join(w.host_dir, "workload.log")) as f:
         assert f.read() == "woke\n"
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["sid-3.14"]))
+def test_tracemalloc_reports_a_launched_program_that_exits(interp):
+    # The program leaks and exits by itself: its exit hook (set by pytap's start step) ends
+    # the trace, so the report is still made.
+    if os.geteuid() != 0:
+        skip_or_fail("writing to another user's process needs root (or CAP_SYS_PTRACE)")
+    own_dir, host_dir = interp.stage(["leak_and_exit.py"])
+    result = subprocess.run([pytap_path(), "memtrace", "--json", "--"] + interp.command(os.path.join(own_dir, "leak_and_exit.py"), LEAK_COUNT, LEAK_SIZE),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["via"] == "tracemalloc"
+    leaks = leak_groups(report, None)
+    assert leaks and leaks[0]["frames"][0]["file"].endswith("leak_and_exit.py"), report["survivors"][:3]
+    assert LEAK_COUNT <= sum(g["count"] for g in leaks) <= 4 * LEAK_COUNT
+    assert [name for name in os.listdir(host_dir) if name.startswith("pytap-tracemalloc-")] == []
+    tmp = os.path.join(interp.chroot or "/", "tmp")
+    assert not [name for name in os.listdir(tmp) if name.startswith("pytap-tracemalloc-") and os.path.exists(os.path.join(tmp, name, "exit.out"))]

@@ -24,7 +24,7 @@ extension MemtraceCommand {
             Failure.from(error, pid: pid).exit()
         }
         if result.targetExited {
-            Failure(message: "process \(pid) exited while traced; tracemalloc's traces went with it", status: .failure).exit()
+            Failure(message: "process \(pid) exited while traced without running its exit hooks (a signal, os._exit); tracemalloc's traces went with it", status: .failure).exit()
         }
         var report = MemtraceReport(via: "tracemalloc", seconds: result.seconds, minimumAge: minimumAge, survivors: result.survivors)
         report.functions = ["traceback limit \(result.tracebackLimit)", "\(result.snapshots) snapshots"]

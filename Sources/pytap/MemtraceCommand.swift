@@ -28,7 +28,8 @@ struct MemtraceCommand: ParsableCommand {
             saw them. Needs a target that allows remote debugging and runs Python code now and then.
 
             Ctrl-C, the end of --duration or the target's exit end the trace; what survived is reported \
-            (with tracemalloc, a target that exits takes its traces with it: an error).
+            (with tracemalloc, at the target's exit by an atexit hook; one killed by a signal or \
+            os._exit takes its traces with it: an error).
 
             Examples:
               pytap memtrace -x 1234 -t 60

@@ -108,13 +108,27 @@ def _pytap_step(directory, step, action, options):
 
     try:
         if action == "start":
-            sessions.clear()  # what a killed pytap left
+            import atexit
+            for stale in sessions.values():  # what a killed pytap left
+                atexit.unregister(stale["hook"])
+            sessions.clear()
             was_tracing = _tracemalloc.is_tracing() and not options["started_by_stale_pytap"]
             if not _tracemalloc.is_tracing():
                 _tracemalloc.start(options["frames"])
             moment = time.monotonic()
             counts = snapshot()
-            sessions[directory] = {"start": moment, "base": counts, "last": counts, "changes": [(moment, {})]}
+
+            def at_exit():
+                # The process ends while traced: the trace ends here, answered in exit.out
+                # (quietly nothing when pytap's directory is gone).
+                try:
+                    _pytap_step(directory, "exit", "finish", {"was_tracing": was_tracing, "min_age": options["min_age"]})
+                except BaseException:
+                    pass
+
+            atexit.register(at_exit)
+            sessions[directory] = {"start": moment, "base": counts, "last": counts, "changes": [(moment, {})],
+                                   "hook": at_exit}
             lines.append("started\t%d\t%d\t%r" % (was_tracing, _tracemalloc.get_traceback_limit(), moment))
         elif action == "snapshot":
             began = time.monotonic()
@@ -125,6 +139,8 @@ def _pytap_step(directory, step, action, options):
             state = sessions.pop(directory)
             if not sessions:
                 del _tracemalloc._pytap_sessions
+            import atexit
+            atexit.unregister(state["hook"])
             end = time.monotonic()
             record(state, snapshot(), end)
             stopped = 0

@@ -43,7 +43,8 @@ public struct TracemallocResult: Sendable {
 /// the target through CPython's remote-debugging protocol (`RemoteExecRequest`), which runs
 /// `TracemallocScript` steps there: start (and a first snapshot), a snapshot about every
 /// second, and finish (a last snapshot, tracemalloc stopped unless it was on before, the
-/// blocks present from the `--min-age` snapshot to the end grouped by stack). Scripts and
+/// blocks present from the `--min-age` snapshot to the end grouped by stack), run by pytap
+/// or, when the target exits first, by the exit hook the start step registered. Scripts and
 /// answers live in a `ScratchDirectory` under the target's /tmp, removed at the end; one
 /// left by a pytap that was killed is cleaned up by the next run on the same process.
 public final class TracemallocTracer {
@@ -126,7 +127,8 @@ public final class TracemallocTracer {
 
         var result = TracemallocResult()
         let requested = MonotonicClock.now()
-        let startOptions = "{\"frames\": \(options.frames), \"started_by_stale_pytap\": \(startedByStalePytap ? "True" : "False")}"
+        let minimumAge = options.minimumAge.map { "\($0)" } ?? "None"
+        let startOptions = "{\"frames\": \(options.frames), \"started_by_stale_pytap\": \(startedByStalePytap ? "True" : "False"), \"min_age\": \(minimumAge)}"
         guard let answer = try perform("start", options: startOptions, timeout: options.startTimeout, shouldStop: shouldStop),
               let line = answer.first, line.first == "started", line.count == 4 else {
             if !process.isAlive { throw ProcessError.exited(pid: pid) }
@@ -148,7 +150,15 @@ public final class TracemallocTracer {
         while !shouldStop() {
             let now = MonotonicClock.now()
             if let end, now >= end { break }
-            if !process.isAlive { result.targetExited = true; break }
+            if !process.isAlive {
+                // Its last act was the finish step, run by the exit hook the start step set.
+                if let answer = try session.read("exit.out") {
+                    try TracemallocTracer.parseFinish(TracemallocTracer.parseLines(answer), into: &result)
+                    return result
+                }
+                result.targetExited = true
+                break
+            }
             if snapshotsWork, now >= next || windowSnapshot.map({ now >= $0 }) == true {
                 if let window = windowSnapshot, now >= window { windowSnapshot = nil }
                 let answer = try perform("snapshot", options: "{\"index\": \(result.snapshots)}", timeout: 30, shouldStop: { false })
@@ -168,8 +178,7 @@ public final class TracemallocTracer {
             _ = MonotonicClock.sleep(until: wake)
         }
         if result.targetExited { return result }
-        let minimumAge = options.minimumAge.map { "\($0)" } ?? "None"
-        let finishOptions = "{\"was_tracing\": \(result.wasTracing ? "True" : "False"), \"snapshots\": \(result.snapshots), \"min_age\": \(minimumAge)}"
+        let finishOptions = "{\"was_tracing\": \(result.wasTracing ? "True" : "False"), \"min_age\": \(minimumAge)}"
         guard let lines = try perform("finish", options: finishOptions, timeout: 300, shouldStop: { false }) else {
             if !process.isAlive { result.targetExited = true; return result }
             throw TracemallocUnavailable("process \(pid) did not finish the trace within 300 s; tracemalloc may still be on in it (the next pytap memtrace --via tracemalloc on it stops it)")
