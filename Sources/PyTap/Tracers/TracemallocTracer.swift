@@ -127,7 +127,7 @@ public final class TracemallocTracer {
 
         var result = TracemallocResult()
         let requested = MonotonicClock.now()
-        let minimumAge = options.minimumAge.map { "\($0)" } ?? "None"
+        let minimumAge = options.minimumAge.map { "\(min($0, 1e9))" } ?? "None"  // a Python literal: no inf
         let startOptions = "{\"frames\": \(options.frames), \"started_by_stale_pytap\": \(startedByStalePytap ? "True" : "False"), \"min_age\": \(minimumAge)}"
         guard let answer = try perform("start", options: startOptions, timeout: options.startTimeout, shouldStop: shouldStop),
               let line = answer.first, line.first == "started", line.count == 4 else {
@@ -151,17 +151,13 @@ public final class TracemallocTracer {
             let now = MonotonicClock.now()
             if let end, now >= end { break }
             if !process.isAlive {
-                // Its last act was the finish step, run by the exit hook the start step set.
-                if let answer = try session.read("exit.out") {
-                    try TracemallocTracer.parseFinish(TracemallocTracer.parseLines(answer), into: &result)
-                    return result
-                }
+                if try readExitAnswer(session, into: &result) { return result }
                 result.targetExited = true
                 break
             }
             if snapshotsWork, now >= next || windowSnapshot.map({ now >= $0 }) == true {
                 if let window = windowSnapshot, now >= window { windowSnapshot = nil }
-                let answer = try perform("snapshot", options: "{\"index\": \(result.snapshots)}", timeout: 30, shouldStop: { false })
+                let answer = try perform("snapshot", options: "{}", timeout: 30, shouldStop: { false })
                 guard let line = answer?.first, line.first == "snapshot", line.count == 4, let cost = Double(line[3]) else {
                     snapshotsWork = false  // the target is busy elsewhere: finish with what there is
                     continue
@@ -180,11 +176,22 @@ public final class TracemallocTracer {
         if result.targetExited { return result }
         let finishOptions = "{\"was_tracing\": \(result.wasTracing ? "True" : "False"), \"min_age\": \(minimumAge)}"
         guard let lines = try perform("finish", options: finishOptions, timeout: 300, shouldStop: { false }) else {
-            if !process.isAlive { result.targetExited = true; return result }
+            if !process.isAlive {
+                result.targetExited = try !readExitAnswer(session, into: &result)
+                return result
+            }
             throw TracemallocUnavailable("process \(pid) did not finish the trace within 300 s; tracemalloc may still be on in it (the next pytap memtrace --via tracemalloc on it stops it)")
         }
         try TracemallocTracer.parseFinish(lines, into: &result)
         return result
+    }
+
+    /// The finish that the exit hook of the start step ran when the target exited first;
+    /// false when there is none (it died by a signal or `os._exit`).
+    func readExitAnswer(_ session: ScratchDirectory, into result: inout TracemallocResult) throws -> Bool {
+        guard let answer = try session.read("exit.out") else { return false }
+        try TracemallocTracer.parseFinish(TracemallocTracer.parseLines(answer), into: &result)
+        return true
     }
 
     /// Runs one step in the target: writes its script, hands it to every thread, waits for
