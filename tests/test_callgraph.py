@@ -146,6 +146,20 @@ def loop_speed(w, since, until):
     return [took for wall, took in durations(w) if since <= wall <= until]
 
 
+def probe_until_killed(command, pid, trigger, clock):
+    """Runs `pytap COMMAND` on a trigger that never runs (it waits with every probe on), for
+    a second, then SIGKILLs it; returns when (on `clock`) the probes were on."""
+    process = subprocess.Popen([pytap_path(), command, "-x", str(pid), "-t", trigger, "-n", "1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    line = process.stderr.readline().decode()
+    assert "probing" in line, line + process.stderr.read().decode()
+    probed_since = clock()
+    time.sleep(1.0)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return probed_since
+
+
 @pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.12", "debian-3.11-static"]))
 @pytest.mark.parametrize("ending", ["normal", "sigkill"])
 def test_target_runs_on_unprobed_after_pytap_ends(workload, interp, ending):
@@ -158,15 +172,7 @@ def test_target_runs_on_unprobed_after_pytap_ends(workload, interp, ending):
         assert result.returncode == 0, result.stderr.decode()
         probed_since = None
     else:
-        # A trigger that never runs: pytap waits with every probe on until it is killed.
-        process = subprocess.Popen([pytap_path(), "callgraph", "-x", str(pid), "-t", "PyErr_PrintEx", "-n", "1"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        line = process.stderr.readline().decode()
-        assert "probing" in line, line + process.stderr.read().decode()
-        probed_since = time.time()
-        time.sleep(1.0)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        probed_since = probe_until_killed("callgraph", pid, "PyErr_PrintEx", time.time)
     ended = time.time()
     time.sleep(1.0)
     baseline = median(loop_speed(w, before - 1.0, before))
@@ -193,40 +199,140 @@ def test_bad_trigger_is_a_one_line_error(workload):
 
 
 PY_LINE = re.compile(r"^ *(\d+) (.+)\((\d+)\):( *) (->|<-) (.+) \((.*):(\d+)\)$")
-PY_CALLGRAPH_INTERPRETERS = ["pyenv-2.7", "pyenv-3.8", "pyenv-3.10"]
+PY_CALLGRAPH_INTERPRETERS = ["pyenv-2.7", "pyenv-3.8", "pyenv-3.10", "pyenv-3.11", "pyenv-3.12", "pyenv-3.13",
+                             "debian-3.11-static", "sid-3.13", "sid-3.14", "sid-3.15",
+                             "debian-3.11d", "sid-3.13d", "sid-3.14d", "sid-3.15d"]
 
 
-@pytest.mark.parametrize("interp", interpreter_params(PY_CALLGRAPH_INTERPRETERS))
+def py_blocks(text):
+    """Blocks of (µs, tid, depth, arrow, qualname, file) rows; a truncated block's note is kept as None."""
+    blocks = []
+    for chunk in text.strip("\n").split("\n\n"):
+        rows = []
+        for line in chunk.split("\n"):
+            if "ended before its return was seen" in line:
+                rows.append(None)
+                continue
+            match = PY_LINE.match(line)
+            assert match, "not a py-callgraph line: %r" % line
+            rows.append((int(match.group(1)), int(match.group(3)), len(match.group(4)), match.group(5), match.group(6), match.group(7)))
+        blocks.append(rows)
+    return blocks
+
+
+def check_py_block(rows, expected):
+    """The block is the tree sys.setprofile reported (names by their last part), balanced and
+    monotonic; returns its total µs."""
+    assert None not in rows, "truncated block: %s" % rows
+    check_block([row[:5] for row in rows], "trigger_root")
+    assert all(row[5].endswith("pycallgraph_target.py") for row in rows)
+    seen = [(arrow, name.split(".")[-1]) for _, _, _, arrow, name, _ in rows]
+    assert seen == expected, "\n".join("%s %s" % pair for pair in seen)
+    return rows[-1][0]
+
+
+def workload_clock(interp):
+    """The clock pycallgraph_target.py stamps its calls with."""
+    return time.time if interp.minor < (3, 3) else time.monotonic
+
+
+@pytest.mark.parametrize("interp", interpreter_params(PY_CALLGRAPH_INTERPRETERS, debug=True))
 def test_py_callgraph_equals_the_tree_the_interpreter_reports(workload, interp):
-    w = workload(interp, "pycallgraph_target.py", 60)
+    check_py_callgraph_tree(workload(interp, "pycallgraph_target.py", 60), interp)
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.12", "pyenv-3.13", "sid-3.14", "sid-3.15"]))
+def test_py_callgraph_counts_a_resume_run_twice_once(workload, interp):
+    # Re-instrumenting before each call makes every function's RESUME run twice (3.12+).
+    check_py_callgraph_tree(workload(interp, "pycallgraph_target.py", 60, "reinstrument"), interp)
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-2.7", "pyenv-3.10", "pyenv-3.12", "debian-3.11-static", "sid-3.14"]))
+def test_py_callgraph_follows_the_trigger_on_another_thread(workload, interp):
+    # The main thread's calls of leaf() meanwhile are recorded too, but stay out of the blocks.
+    w = workload(interp, "pycallgraph_target.py", 60, "thread")
+    tids = check_py_callgraph_tree(w, interp)
+    assert tids == {w.truth()["worker_tid"]} and w.truth()["worker_tid"] != w.truth()["pid"], tids
+
+
+def check_py_callgraph_tree(w, interp):
+    """Two blocks of `py-callgraph -t trigger_root -n 2`, each the tree the workload
+    reported, timed plausibly; returns the threads they ran on."""
     truth = w.truth()
+    clock = workload_clock(interp)
+    began = clock()
     result = run_pytap("py-callgraph", "-x", truth["pid"], "-t", "trigger_root", "-n", 2, timeout=60)
+    ended = clock()
     if bpf_refused(result):
         pytest.skip("SKIPPED BPF not allowed here: " + result.stderr.decode().strip())
     assert result.returncode == 0, result.stderr.decode()
-    blocks = result.stdout.decode().strip("\n").split("\n\n")
+    blocks = py_blocks(result.stdout.decode())
     assert len(blocks) == 2, result.stdout.decode()
     # sys.setprofile's call/return events, by code name (a qualname's last part).
     expected = [(("->" if event == "call" else "<-"), name) for event, name in truth["calls"]]
-    for block in blocks:
-        rows = []
-        for line in block.split("\n"):
-            match = PY_LINE.match(line)
-            assert match, "not a py-callgraph line: %r" % line
-            assert match.group(7).endswith("pycallgraph_target.py")
-            rows.append((int(match.group(1)), int(match.group(3)), len(match.group(4)), match.group(5), match.group(6)))
-        check_block(rows, "trigger_root")
-        seen = [(arrow, name.split(".")[-1]) for _, _, _, arrow, name in rows]
-        assert seen == expected, "\n".join("%s %s" % pair for pair in seen)
+    time.sleep(0.2)
+    probed = [took * 1e6 for start, took in durations(w) if began <= start <= ended]
+    assert probed, "the workload timed no trigger_root call while pytap ran"
+    tids = set()
+    for rows in blocks:
+        total = check_py_block(rows, expected)
+        assert len(set(row[1] for row in rows)) == 1
+        tids.add(rows[0][1])
+        # Plausible: within 2x of the workload's own timing of the calls made meanwhile.
+        assert min(probed) / 2 <= total <= 2 * max(probed), (total, min(probed), max(probed))
+    return tids
 
 
-def test_py_callgraph_says_when_the_version_is_not_supported(workload):
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-2.7", "pyenv-3.12", "sid-3.14"]))
+def test_py_callgraph_without_trigger_traces_every_call_for_a_while(workload, interp):
+    w = workload(interp, "pycallgraph_target.py", 60)
+    truth = w.truth()
+    started = time.time()
+    result = run_pytap("py-callgraph", "-x", truth["pid"], "--duration", 1, timeout=60)
+    took = time.time() - started
+    if bpf_refused(result):
+        pytest.skip("SKIPPED BPF not allowed here: " + result.stderr.decode().strip())
+    assert result.returncode == 0, result.stderr.decode()
+    assert took < 5, took
+    blocks = py_blocks(result.stdout.decode())
+    expected = [(("->" if event == "call" else "<-"), name) for event, name in truth["calls"]]
+    # The main loop calls only trigger_root in Python (every 50 ms). The trace may begin
+    # inside a call (the calls it still makes are blocks of their own, before the first
+    # whole one) and end inside one (a truncated last block): every block from the first
+    # of trigger_root on, but the last, is one whole call of it.
+    roots = [rows[0][4] for rows in blocks]
+    assert "trigger_root" in roots, roots
+    whole = blocks[roots.index("trigger_root"):-1]
+    assert len(whole) >= 12, result.stdout.decode()
+    for rows in whole:
+        check_py_block(rows, expected)
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.12", "sid-3.15"]))
+def test_py_callgraph_target_runs_on_unprobed_after_sigkill(workload, interp):
+    w = workload(interp, "pycallgraph_target.py", 60)
+    pid = w.truth()["pid"]
+    time.sleep(1.0)
+    probed_since = probe_until_killed("py-callgraph", pid, "never_called", time.monotonic)
+    ended = time.monotonic()
+    time.sleep(1.0)
+    speed = lambda since, until: median([took for start, took in durations(w) if since <= start <= until])
+    baseline = speed(probed_since - 1.0, probed_since - 0.1)
+    probed = speed(probed_since + 0.1, ended - 0.1)
+    after = speed(ended + 0.2, ended + 1.0)
+    assert probed > 2 * baseline, (baseline, probed)
+    assert w.process.poll() is None, "the target died"
+    assert after < 1.5 * baseline + 20e-6, "trigger_root took %.1f µs before pytap, %.1f µs after" % (baseline * 1e6, after * 1e6)
+
+
+def test_py_callgraph_needs_a_trigger_or_a_limit(workload):
     from conftest import require_interpreter
     interp = require_interpreter("pyenv-3.12")
     w = workload(interp, "pycallgraph_target.py", 30)
-    result = run_pytap("py-callgraph", "-x", w.truth()["pid"], "-t", "trigger_root", timeout=30)
-    lines = result.stderr.decode().strip().split("\n")
-    assert result.returncode == 4 and len(lines) == 1 and "does not support Python 3.12 yet" in lines[0], lines
+    result = run_pytap("py-callgraph", "-x", w.truth()["pid"], timeout=30)
+    assert result.returncode != 0 and "without --trigger, give --duration or --count" in result.stderr.decode()
+    result = run_pytap("py-callgraph", "-x", w.truth()["pid"], "--duration", "0", timeout=30)
+    assert result.returncode != 0 and "--duration must be a positive number" in result.stderr.decode()
 
 
 @pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.12"]))

@@ -49,9 +49,7 @@ struct CallGraphCommand: ParsableCommand {
     @OptionGroup var recording: CallGraphRecordingOptions
 
     func validate() throws {
-        try validateProcessID(pid)
-        if count < 1 { throw ValidationError("--count must be at least 1") }
-        if trigger.isEmpty { throw ValidationError("--trigger needs a function name") }
+        try validateCallGraphTarget(pid: pid, count: count, trigger: trigger)
     }
 
     func run() throws {
@@ -80,6 +78,13 @@ struct CallGraphCommand: ParsableCommand {
         }
         CallGraphOutput.report(summary, trigger: trigger, pid: pid)
     }
+}
+
+/// The checks `callgraph` and `py-callgraph` share.
+func validateCallGraphTarget(pid: Int32, count: Int, trigger: String) throws {
+    try validateProcessID(pid)
+    if count < 1 { throw ValidationError("--count must be at least 1") }
+    if trigger.isEmpty { throw ValidationError("--trigger needs a function name") }
 }
 
 /// What `callgraph` and `py-callgraph` record at most, and how they write it.
@@ -143,8 +148,10 @@ struct CallGraphOutput {
     }
 
     /// The closing line on stderr; exits 5 when the process exited before any call was traced.
-    static func report(_ summary: CallGraphSummary, trigger: String, pid: Int32) {
-        var note = "pytap: \(summary.invocations) call\(summary.invocations == 1 ? "" : "s") of \(trigger) traced, \(summary.events) events"
+    /// `trigger` nil: every function was traced, a block per outermost call.
+    static func report(_ summary: CallGraphSummary, trigger: String?, pid: Int32) {
+        let calls = "\(summary.invocations) \(trigger == nil ? "outermost " : "")call\(summary.invocations == 1 ? "" : "s")"
+        var note = "pytap: \(calls)\(trigger.map { " of \($0)" } ?? "") traced, \(summary.events) events"
         if summary.dropped > 0 { note += ", \(summary.dropped) dropped (--max-events or a full ring buffer)" }
         if summary.targetExited { note += "; process \(pid) exited" }
         writeStandardError(note + "\n")

@@ -1,10 +1,18 @@
-"""A known tree of Python calls under `trigger_root`, every 20 ms, for `pytap py-callgraph`:
-recursion, a generator, an exception caught two levels up, a method and a lambda.
+"""A known tree of Python calls under `trigger_root`, every 50 ms, for `pytap py-callgraph`:
+recursion, a generator, an exception caught two levels up, a method and a lambda; also
+a function whose exception C code swallows (hasattr on a property that raises), called
+twice from one place, and a generator resumed by throw().
 
-usage: python pycallgraph_target.py TRUTH.json SECONDS
+usage: python pycallgraph_target.py TRUTH.json SECONDS [reinstrument|thread]
 Writes {"pid", "calls"} to TRUTH.json once running: "calls" is the sequence of (event,
 function) pairs one call of trigger_root makes, recorded by the interpreter itself with
-sys.setprofile (then switched off).
+sys.setprofile (then switched off). Appends "monotonic_start duration" (seconds) of every
+later call of trigger_root to TRUTH.json.durations: the clock is CLOCK_MONOTONIC where
+the interpreter has time.monotonic (3.3+; pytap's times are on that clock too).
+With "reinstrument", a profiler is set and removed before each call: on 3.12+ that makes
+every code object re-instrument itself at its next RESUME (which runs RESUME again).
+With "thread", the calls run on a second thread (its tid is "worker_tid" in TRUTH.json)
+while the main thread calls leaf() every millisecond.
 """
 import json
 import os
@@ -47,6 +55,33 @@ class Shape(object):
         return leaf(2)
 
 
+class Lazy(object):
+    @property
+    def missing(self):
+        raise AttributeError("missing")
+
+
+def probes_twice():
+    lazy = Lazy()
+    return hasattr(lazy, "missing") + hasattr(lazy, "missing")
+
+
+def guarded():
+    try:
+        yield 1
+    except KeyError:
+        yield leaf(5)
+
+
+def throws_into():
+    generator = guarded()
+    next(generator)
+    value = generator.throw(KeyError)
+    for _ in generator:
+        pass
+    return value
+
+
 def trigger_root():
     total = catches()
     for value in numbers(2):
@@ -54,6 +89,7 @@ def trigger_root():
     total += countdown(2)
     total += Shape().area()
     square = lambda v: v * v
+    total += probes_twice() + throws_into()
     return total + square(3)
 
 
@@ -70,15 +106,55 @@ def recorded_calls():
     return [c for c in calls if c[1] != "recorded_calls"]
 
 
+def ignore(frame, event, arg):
+    pass
+
+
+def busy(until):
+    """Python calls on another thread meanwhile (every ms)."""
+    while clock() < until:
+        leaf(1)
+        time.sleep(0.001)
+
+
+def loop(truth_path, until, reinstrument):
+    with open(truth_path + ".durations", "w") as log:
+        while clock() < until:
+            if reinstrument:
+                sys.setprofile(ignore)
+                sys.setprofile(None)
+            began = clock()
+            trigger_root()
+            log.write("%.6f %.9f\n" % (began, clock() - began))
+            log.flush()
+            time.sleep(0.05)
+
+
 def main():
     truth_path, seconds = sys.argv[1], float(sys.argv[2])
-    with open(truth_path + ".tmp", "w") as f:
-        json.dump({"pid": os.getpid(), "calls": recorded_calls()}, f)
-    os.rename(truth_path + ".tmp", truth_path)
+    mode = sys.argv[3] if len(sys.argv) > 3 else None
+    truth = {"pid": os.getpid(), "calls": recorded_calls()}
     until = clock() + seconds
-    while clock() < until:
-        trigger_root()
-        time.sleep(0.02)
+    if mode == "thread":
+        # trigger_root on a second thread, while the main thread makes calls of its own.
+        import threading
+        ready = threading.Event()
+        tids = []
+
+        def worker():
+            tids.append(open("/proc/thread-self/stat").read().split()[0])
+            ready.set()
+            loop(truth_path, until, False)
+        threading.Thread(target=worker, name="worker").start()
+        ready.wait()
+        truth["worker_tid"] = int(tids[0])
+    with open(truth_path + ".tmp", "w") as f:
+        json.dump(truth, f)
+    os.rename(truth_path + ".tmp", truth_path)
+    if mode == "thread":
+        busy(until)
+    else:
+        loop(truth_path, until, mode == "reinstrument")
 
 
 if __name__ == "__main__":

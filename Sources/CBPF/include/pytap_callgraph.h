@@ -47,4 +47,40 @@ struct pytap_pycallgraph_state {
     unsigned long long events_left;  // records still allowed (--max-events)
     unsigned long long dropped;      // records not sent: the cap reached, or the ring buffer full
 };
+
+/// `py-callgraph` on 3.11+ (bpf/pyopcodes.bpf.c): what the probed bytecode handler does.
+enum pytap_pyframe_kind {
+    PYTAP_PYFRAME_START = 0,         // RESUME (and its variants): the current frame starts or resumes
+    PYTAP_PYFRAME_LEAVE = 1,         // a return or yield: the current frame leaves
+    PYTAP_PYFRAME_RAISE = 2,         // PyTraceBack_Here: an exception is in the current frame (deeper ones are gone)
+};
+
+/// Frames of the chain sent per record (the current one and its callers, shim frames skipped).
+#define PYTAP_PYFRAME_CHAIN 4
+
+/// One handler hit: the thread's current frame and its callers, with their code objects.
+struct pytap_pyframe_event {
+    unsigned long long time_ns;      // CLOCK_MONOTONIC
+    unsigned long long frames[PYTAP_PYFRAME_CHAIN];  // innermost first
+    unsigned long long codes[PYTAP_PYFRAME_CHAIN];   // f_executable / f_code, still tagged
+    unsigned int tid;
+    unsigned int kind;               // enum pytap_pyframe_kind
+    unsigned int count;              // frames filled
+    unsigned int reserved;
+};
+
+/// The 3.11+ program's settings and counters (array map `pyconfig`, one entry).
+struct pytap_pyframes_config {
+    int thread_state_frame;          // tstate->current_frame (3.13+), -1 else
+    int thread_state_cframe;         // tstate->cframe (3.11-3.12), -1 else
+    int cframe_current_frame;        // cframe->current_frame (3.11-3.12)
+    int frame_previous;              // _PyInterpreterFrame.previous
+    int frame_code;                  // f_code / f_executable
+    int frame_owner;                 // owner byte, -1: none
+    unsigned int first_non_python_owner;  // owners from this one on are shim frames (skipped)
+    unsigned int frame_read_bytes;   // bytes of each frame read at once (the fields lie below)
+    unsigned long long events_left;  // records still allowed (--max-events)
+    unsigned long long dropped;      // records not sent: the cap reached, or the ring buffer full
+    unsigned long long unknown_thread; // hits on a thread whose state pytap did not know yet
+};
 #endif

@@ -138,8 +138,7 @@ public final class MemoryTracer {
     public let options: MemtraceOptions
     private let object: BPFObject
     private let reader: PythonReader
-    private var knownThreads: [Int32: UInt64] = [:]
-    private var threadTable: ThreadTable?
+    private var threadStates: ThreadStateMap?
     public let functions: [(AllocatorFunction, UprobeTarget)]
     /// What makes the trace incomplete (said before it starts).
     public let warnings: [String]
@@ -165,6 +164,7 @@ public final class MemoryTracer {
         try object.load()
         let config = pytap_memtrace_config(stack: stack.config, frame_read_bytes: UInt32(stack.frameReadBytes))
         try object.map("config").update(UInt32(0), config)
+        threadStates = ThreadStateMap(map: try object.map("thread_states"), reader: reader, target: target)
     }
 
     private static func systemFunctions(of target: PythonTarget) throws -> [(AllocatorFunction, UprobeTarget)] {
@@ -285,17 +285,5 @@ public final class MemoryTracer {
     }
 
     /// Keeps the program's map of thread states current (new threads, gone ones).
-    private func refreshThreads() {
-        guard let states = try? reader.allThreadStates(), let threadStates = try? object.map("thread_states") else { return }
-        let table = (try? target.source.threadTable(previous: threadTable)) ?? ThreadTable(hostTIDs: [])
-        threadTable = table
-        var fresh: [Int32: UInt64] = [:]
-        for view in reader.threadViews(of: states, in: table) where view.isCurrent {
-            guard let tid = view.tid else { continue }
-            fresh[tid] = view.state.address
-        }
-        for tid in knownThreads.keys where fresh[tid] == nil { threadStates.delete(UInt32(bitPattern: tid)) }
-        for (tid, address) in fresh where knownThreads[tid] != address { try? threadStates.update(UInt32(bitPattern: tid), address) }
-        knownThreads = fresh
-    }
+    private func refreshThreads() { threadStates?.refresh() }
 }
