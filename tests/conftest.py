@@ -96,7 +96,8 @@ class Workload(object):
         self.truth_own = os.path.join(self.own_dir, "truth.json")
         self.truth_host = os.path.join(self.host_dir, "truth.json")
         self.log = open(os.path.join(self.host_dir, "workload.log"), "w")
-        argv = [os.path.join(self.own_dir, script), self.truth_own] + [str(a) for a in args]
+        # Options for the interpreter itself (-X ...) go before the script.
+        argv = list(kwargs.pop("interpreter_args", [])) + [os.path.join(self.own_dir, script), self.truth_own] + [str(a) for a in args]
         self.process = interp.popen(*argv, stdout=self.log, stderr=subprocess.STDOUT, **kwargs)
         self._pid = None
 

@@ -1,8 +1,10 @@
-"""pytap memtrace --via probes against real interpreters: a workload leaks a known number
-of bytearrays of a known size from leak_here() while churn() keeps allocating and freeing;
-pytap must report the leak under leak_here (file and line) with its type, not the churn,
-honour --min-age, write the survivors weighted by bytes in every profile format, and
-leave the target running at full speed when it ends (normally or SIGKILLed).
+"""pytap memtrace against real interpreters: a workload leaks a known number of bytearrays
+of a known size from leak_here() while churn() keeps allocating and freeing; pytap must
+report the leak under leak_here (file and line) with its type, not the churn, honour
+--min-age, write the survivors weighted by bytes in every profile format, and leave the
+target running as before when it ends (normally or SIGKILLed). --via probes on every
+version; --via tracemalloc (the default on 3.14+) on sid's 3.14 and 3.15, where it must also
+leave tracemalloc as it found it and remove its files.
 """
 import gzip
 import json
@@ -45,7 +47,8 @@ def start_memtrace(w, *args):
     if os.geteuid() != 0:
         skip_or_fail("memtrace needs root (or CAP_BPF and CAP_PERFMON)")
     wait_for(lambda: len(speeds(w)) >= 2, 30, "the workload's loop")
-    process = subprocess.Popen([pytap_path(), "memtrace", "-x", str(w.pid)] + [str(a) for a in args],
+    # Explicit: on 3.14+ the default is tracemalloc.
+    process = subprocess.Popen([pytap_path(), "memtrace", "-x", str(w.pid), "--via", "probes"] + [str(a) for a in args],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
     first = process.stderr.readline()
     warnings = []
@@ -68,17 +71,24 @@ def finish(process, sig=signal.SIGINT):
     return process.returncode, out, err
 
 
-def trace_the_leak(w, *args, **kwargs):
-    """Traces the workload with `args` while it leaks, `settle` seconds more, then Ctrl-C
-    (which ends the trace and still reports); returns the JSON report and the truth."""
-    process, _ = start_memtrace(w, "--duration", 120, "--json", *args)
+def leak_then_interrupt(w, process, settle):
+    """Has the workload leak, waits `settle` seconds, ends pytap with Ctrl-C (which still
+    reports); returns the workload's truth and pytap's JSON report."""
     with open(w.truth_host + ".go", "w"):
         pass
     truth = w.truth(timeout=90)
-    time.sleep(kwargs.get("settle", 1))
+    time.sleep(settle)
     status, out, err = finish(process)
     assert status == 0, err
-    return json.loads(out), truth
+    return truth, json.loads(out)
+
+
+def trace_the_leak(w, *args, **kwargs):
+    """Traces the workload with `args` (--via probes) while it leaks, `settle` seconds more,
+    then Ctrl-C; returns the JSON report and the truth."""
+    process, _ = start_memtrace(w, "--duration", 120, "--json", *args)
+    truth, report = leak_then_interrupt(w, process, kwargs.get("settle", 1))
+    return report, truth
 
 
 def leak_groups(report, truth):
@@ -337,7 +347,6 @@ def test_bad_input_is_one_line_and_a_usage_status():
     sleeper = subprocess.Popen(["sleep", "30"])
     try:
         cases = [
-            (["memtrace", "-x", sleeper.pid, "--via", "tracemalloc"], 64, "--via probes"),
             (["memtrace", "-x", sleeper.pid, "--min-age", "-1"], 64, "--min-age"),
             (["memtrace", "-x", sleeper.pid, "--duration", "0"], 64, "--duration"),
             (["memtrace", "-x", sleeper.pid, "-t", "1"], 4, "Python"),
@@ -355,3 +364,209 @@ def test_bad_input_is_one_line_and_a_usage_status():
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+# --via tracemalloc (3.14+): tracemalloc switched on in the target through CPython's
+# remote-debugging protocol.
+TRACEMALLOC_INTERPRETERS = ["sid-3.14", "sid-3.15"]
+
+
+def tracing_state(w):
+    """Whether tracemalloc traces in the workload, as it last wrote it (None before)."""
+    try:
+        with open(w.truth_host + ".tracing") as f:
+            return f.read().strip() == "1"
+    except IOError:
+        return None
+
+
+def session_directories(w):
+    """pytap's tracemalloc directories left in the target's /tmp."""
+    tmp = os.path.join(w.interp.chroot or "/", "tmp")
+    return [name for name in os.listdir(tmp) if name.startswith("pytap-tracemalloc-%d-" % w.pid)]
+
+
+def start_tracemalloc(w, *args):
+    """Starts pytap memtrace --via tracemalloc; returns it once tracemalloc is on in the target."""
+    if os.geteuid() != 0:
+        skip_or_fail("writing to another user's process needs root (or CAP_SYS_PTRACE)")
+    wait_for(lambda: len(speeds(w)) >= 2 and tracing_state(w) is not None, 30, "the workload's loop")
+    process = subprocess.Popen([pytap_path(), "memtrace", "-x", str(w.pid)] + [str(a) for a in args],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    first = process.stderr.readline()
+    if "tracemalloc on in process" not in first:
+        out, err = process.communicate(timeout=30)
+        raise AssertionError("pytap memtrace did not start tracemalloc (exit %s): %s" % (process.returncode, first + err))
+    return process, first
+
+
+def check_leak_report(report, truth):
+    assert report["via"] == "tracemalloc"
+    assert report["allocations"] is None and report["frees"] is None and report["lost"] == 0
+    leaks = leak_groups(report, truth)
+    assert leaks, "no survivors under leak_here: %s" % json.dumps(report["survivors"][:5])
+    for group in leaks:
+        top = group["frames"][0]
+        assert top["file"] == truth["file"] and top["line"] == truth["line"], top
+        assert top["qualname"] == "leak_here" and top["kind"] == "python", top
+        assert group["frames"][1]["name"] == "main" and group["frames"][1]["file"] == truth["file"], group["frames"][1]
+        assert 0 <= group["first_ms"] <= group["last_ms"] <= report["seconds"] * 1000 + 1, group
+    count = sum(g["count"] for g in leaks)
+    # Each bytearray is two blocks (the object and its buffer); the list's array adds one.
+    assert LEAK_COUNT <= count <= 4 * LEAK_COUNT, count
+    assert LEAK_COUNT * LEAK_SIZE <= sum(g["bytes"] for g in leaks) <= 4 * LEAK_COUNT * (LEAK_SIZE + 100)
+    # What churn() holds at the last snapshot is a round's temporaries, not its history.
+    churned = sum(g["count"] for g in churn_groups(report))
+    assert churned <= 0.25 * count, churned
+    return count
+
+
+@pytest.mark.parametrize("interp", interpreter_params(TRACEMALLOC_INTERPRETERS))
+def test_tracemalloc_finds_the_leak_and_leaves_the_target_as_it_was(interp, workload):
+    w = workload(interp, "leaky.py", LEAK_COUNT, LEAK_SIZE)
+    # The default on 3.14+: no --via.
+    process, started = start_tracemalloc(w, "--duration", 120, "--json")
+    wait_for(lambda: tracing_state(w) is True, 10, "tracemalloc on in the target")
+    assert len(session_directories(w)) == 1
+    truth, report = leak_then_interrupt(w, process, 1.5)  # Ctrl-C ends the trace and still reports
+    check_leak_report(report, truth)
+    # tracemalloc was off before: off again, and pytap's files are gone.
+    wait_for(lambda: tracing_state(w) is False, 10, "tracemalloc off again in the target")
+    assert session_directories(w) == []
+    assert w.process.poll() is None, "the target died"
+
+
+@pytest.mark.parametrize("interp", interpreter_params(TRACEMALLOC_INTERPRETERS))
+def test_tracemalloc_already_on_stays_on(interp, workload):
+    env = dict(os.environ, LEAKY_TRACEMALLOC="32")
+    w = workload(interp, "leaky.py", LEAK_COUNT, LEAK_SIZE, env=env)
+    process, started = start_tracemalloc(w, "--via", "tracemalloc", "--duration", 120, "--json")
+    assert "it was on already and stays on" in started and "traceback limit 32" in started, started
+    truth, report = leak_then_interrupt(w, process, 1.5)  # Ctrl-C ends the trace and still reports
+    check_leak_report(report, truth)
+    time.sleep(1.2)  # two of the workload's rounds
+    assert tracing_state(w) is True
+    assert session_directories(w) == []
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["sid-3.14"]))
+def test_tracemalloc_min_age_keeps_only_old_blocks(interp, workload):
+    w = workload(interp, "leaky.py", LEAK_COUNT, LEAK_SIZE)
+    process, _ = start_tracemalloc(w, "--duration", 120, "--json", "--min-age", 2)
+    truth, report = leak_then_interrupt(w, process, 3.5)
+    assert report["min_age"] == 2
+    check_leak_report(report, truth)
+    newest_allowed = (report["seconds"] - 2) * 1000
+    assert all(g["last_ms"] <= newest_allowed + 1 for g in report["survivors"]), report["survivors"][:3]
+
+    # Older than the whole trace: nothing is left.
+    process, _ = start_tracemalloc(w, "--duration", 2, "--json", "--min-age", 30)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert json.loads(out)["survivors"] == []
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["sid-3.14"]))
+def test_tracemalloc_after_sigkill_the_next_run_cleans_up(interp, workload):
+    w = workload(interp, "leaky.py", LEAK_COUNT, LEAK_SIZE)
+    process, _ = start_tracemalloc(w, "--duration", 120)
+    wait_for(lambda: tracing_state(w) is True, 10, "tracemalloc on in the target")
+    process.kill()
+    process.wait()
+    # pytap could not undo anything: tracemalloc stays on and the files stay, the target runs.
+    time.sleep(1.2)
+    assert w.process.poll() is None, "the target died"
+    assert tracing_state(w) is True
+    assert len(session_directories(w)) == 1
+    # The next run finds the stale session, and stops the tracemalloc it started.
+    process, _ = start_tracemalloc(w, "--duration", 1, "--json")
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert json.loads(out)["via"] == "tracemalloc"
+    wait_for(lambda: tracing_state(w) is False, 10, "tracemalloc off again in the target")
+    assert session_directories(w) == []
+    assert w.process.poll() is None
+
+
+@pytest.mark.parametrize("how", [["-X", "disable-remote-debug"], "PYTHON_DISABLE_REMOTE_DEBUG"])
+@pytest.mark.parametrize("interp", interpreter_params(["sid-3.14"]))
+def test_tracemalloc_refused_when_remote_debugging_is_disabled(interp, workload, how):
+    # The option is spelled with hyphens; CPython accepts (and ignores) the underscored
+    # -X disable_remote_debug like any unknown -X option.
+    if how == "PYTHON_DISABLE_REMOTE_DEBUG":
+        w = workload(interp, "leaky.py", LEAK_COUNT, LEAK_SIZE, env=dict(os.environ, PYTHON_DISABLE_REMOTE_DEBUG="1"))
+    else:
+        w = workload(interp, "leaky.py", LEAK_COUNT, LEAK_SIZE, interpreter_args=how)
+    wait_for(lambda: len(speeds(w)) >= 2, 30, "the workload's loop")
+    for args in (["--via", "tracemalloc"], []):  # explicit, and the default on 3.14
+        result = subprocess.run([pytap_path(), "memtrace", "-x", str(w.pid), "-t", "1"] + args,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+        assert result.returncode != 0 and result.stdout == "", result
+        lines = result.stderr.strip().split("\n")
+        assert len(lines) == 1 and "remote debugging disabled" in lines[0] and "--via probes" in lines[0], result.stderr
+    assert session_directories(w) == []
+    assert tracing_state(w) is False
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.12", "sid-3.13"]))
+def test_tracemalloc_before_3_14_names_probes(interp, workload):
+    w = workload(interp, "leaky.py", LEAK_COUNT, LEAK_SIZE)
+    wait_for(lambda: len(speeds(w)) >= 2, 30, "the workload's loop")
+    result = subprocess.run([pytap_path(), "memtrace", "-x", str(w.pid), "-t", "1", "--via", "tracemalloc"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    assert result.returncode == 1 and result.stdout == "", result
+    lines = result.stderr.strip().split("\n")
+    assert len(lines) == 1 and "3.14" in lines[0] and "--via probes" in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["sid-3.14"]))
+def test_tracemalloc_runs_in_whichever_thread_runs_python(interp, workload):
+    # The main thread sleeps in C all along; the request reaches the worker's thread state.
+    w = workload(interp, "blocked.py", 60, "worker")
+    truth = w.truth(timeout=30)
+    result = subprocess.run([pytap_path(), "memtrace", "-x", str(w.pid), "-t", "2", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    kept = [g for g in json.loads(result.stdout)["survivors"] if g["frames"][0]["name"] == "keep"]
+    assert kept and kept[0]["frames"][0]["line"] == truth["line"] and kept[0]["frames"][0]["file"] == truth["file"], kept[:1]
+    assert kept[0]["frames"][1]["qualname"] == "Thread.run", kept[0]["frames"]
+    assert session_directories(w) == []
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["sid-3.14"]))
+def test_tracemalloc_gives_up_on_a_target_that_runs_no_python(interp, workload):
+    # Every thread sleeps in C: the request is never picked up. pytap must give up naming
+    # --via probes, take the request back and remove its files, so the target finds
+    # nothing to run (and prints no error) when it wakes.
+    w = workload(interp, "blocked.py", 14)
+    w.truth(timeout=30)
+    result = subprocess.run([pytap_path(), "memtrace", "-x", str(w.pid), "-t", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    assert result.returncode == 1 and result.stdout == "", result
+    lines = result.stderr.strip().split("\n")
+    assert len(lines) == 1 and "ran no Python code" in lines[0] and "--via probes" in lines[0], result.stderr
+    assert session_directories(w) == []
+    assert w.process.wait(timeout=30) == 0
+    w.log.flush()
+    with open(os.path.join(w.host_dir, "workload.log")) as f:
+        assert f.read() == "woke\n"
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["sid-3.14"]))
+def test_tracemalloc_reports_a_launched_program_that_exits(interp):
+    # The program leaks and exits by itself: its exit hook (set by pytap's start step) ends
+    # the trace, so the report is still made.
+    if os.geteuid() != 0:
+        skip_or_fail("writing to another user's process needs root (or CAP_SYS_PTRACE)")
+    own_dir, host_dir = interp.stage(["leak_and_exit.py"])
+    result = subprocess.run([pytap_path(), "memtrace", "--json", "--"] + interp.command(os.path.join(own_dir, "leak_and_exit.py"), LEAK_COUNT, LEAK_SIZE),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["via"] == "tracemalloc"
+    leaks = leak_groups(report, None)
+    assert leaks and leaks[0]["frames"][0]["file"].endswith("leak_and_exit.py"), report["survivors"][:3]
+    assert LEAK_COUNT <= sum(g["count"] for g in leaks) <= 4 * LEAK_COUNT
+    assert [name for name in os.listdir(host_dir) if name.startswith("pytap-tracemalloc-")] == []
+    tmp = os.path.join(interp.chroot or "/", "tmp")
+    assert not [name for name in os.listdir(tmp) if name.startswith("pytap-tracemalloc-") and os.path.exists(os.path.join(tmp, name, "exit.out"))]

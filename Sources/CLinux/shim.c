@@ -19,6 +19,12 @@ ssize_t clinux_process_vm_readv(pid_t pid,
     return process_vm_readv(pid, local, local_count, remote, remote_count, 0);
 }
 
+ssize_t clinux_process_vm_writev(pid_t pid,
+                                 const struct iovec *local, unsigned long local_count,
+                                 const struct iovec *remote, unsigned long remote_count) {
+    return process_vm_writev(pid, local, local_count, remote, remote_count, 0);
+}
+
 int clinux_set_timer_slack(unsigned long nanoseconds) {
     return prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0);
 }

@@ -11,7 +11,7 @@ struct MemtraceCommand: ParsableCommand {
         commandName: "memtrace",
         abstract: "Find leaks in a running Python: the allocations made while tracing that are still alive at the end, by stack.",
         discussion: """
-            --via probes (every version): uprobes on CPython's object allocator (_PyObject_Malloc, \
+            --via probes (every version, the default before 3.14): uprobes on CPython's object allocator (_PyObject_Malloc, \
             _PyObject_Calloc, _PyObject_Realloc, _PyObject_Free; 2.7's PyObject_*), handled by a BPF \
             program that keeps each allocation with its size, time and the Python stack walked in the \
             kernel, until it is freed. Nothing is written to the target; the probes vanish with pytap, \
@@ -20,7 +20,16 @@ struct MemtraceCommand: ParsableCommand {
             (~10 µs each on a small VM, 1–3 µs on bare metal): allocation-heavy code runs many times \
             slower while traced. pytap prints the measured rate after the first second.
 
-            Ctrl-C, the end of --duration or the target's exit end the trace; what survived is reported.
+            --via tracemalloc (3.14+, the default there): switches on the standard library's \
+            tracemalloc inside the target through CPython's remote-debugging protocol (PEP 768, \
+            what sys.remote_exec does) - this RUNS CODE IN THE TARGET - takes a snapshot about \
+            every second, and stops tracemalloc again at the end (unless it was on before). \
+            Stacks and file:line are tracemalloc's; blocks are dated by the first snapshot that \
+            saw them. Needs a target that allows remote debugging and runs Python code now and then.
+
+            Ctrl-C, the end of --duration or the target's exit end the trace; what survived is reported \
+            (with tracemalloc, at the target's exit by an atexit hook; one killed by a signal or \
+            os._exit takes its traces with it: an error).
 
             Examples:
               pytap memtrace -x 1234 -t 60
@@ -35,8 +44,8 @@ struct MemtraceCommand: ParsableCommand {
     @Option(name: .customLong("min-age"), help: "Only report blocks at least this many seconds old at the end (leaks rather than work in flight).")
     var minimumAge: Double?
 
-    @Option(name: .long, help: "How to see allocations: probes (uprobes and BPF; the only one so far).")
-    var via: MemtraceMechanism = .probes
+    @Option(name: .long, help: "How to see allocations: tracemalloc (3.14+, the default there; runs code in the target) or probes (uprobes and BPF; every version, the default before 3.14 and with --all).")
+    var via: MemtraceMechanism?
 
     @Flag(name: .long, help: "Also probe the C library's malloc, calloc, realloc and free: buffers the object allocator does not make (2.7's, PyMem_RawMalloc's, extensions'); slower still.")
     var all = false
@@ -57,7 +66,7 @@ struct MemtraceCommand: ParsableCommand {
     func validate() throws {
         if let duration, !(duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }
         if let minimumAge, !(minimumAge >= 0) { throw ValidationError("--min-age must be zero or more seconds") }
-        if via == .tracemalloc { throw ValidationError("--via tracemalloc is not built yet; use --via probes") }
+        if all && via == .tracemalloc { throw ValidationError("--all probes the C library's allocator: it goes with --via probes") }
         if maximumAllocations < 1 || maximumAllocations > 1 << 24 { throw ValidationError("--max-allocations must be between 1 and \(1 << 24)") }
         if limit < 1 { throw ValidationError("--limit must be at least 1") }
         try files.validate(json: json)
@@ -73,6 +82,10 @@ struct MemtraceCommand: ParsableCommand {
         }
         let acquired = target.acquire()
         let startTime = MonotonicClock.wallClock()
+        if (via ?? (all ? .probes : MemtraceCommand.defaultMechanism(for: acquired.target))) == .tracemalloc {
+            try runTracemalloc(acquired, destination: destination, startTime: startTime)
+            return
+        }
         var options = MemtraceOptions(duration: duration)
         options.maximumAllocations = maximumAllocations
         options.systemAllocator = all

@@ -14,6 +14,12 @@ ssize_t clinux_process_vm_readv(pid_t pid,
                                 const struct iovec *local, unsigned long local_count,
                                 const struct iovec *remote, unsigned long remote_count);
 
+/// process_vm_writev(2): copies into another process's memory. pytap writes only the
+/// fields of CPython's remote-debugging protocol (PEP 768), for `memtrace --via tracemalloc`.
+ssize_t clinux_process_vm_writev(pid_t pid,
+                                 const struct iovec *local, unsigned long local_count,
+                                 const struct iovec *remote, unsigned long remote_count);
+
 /// prctl(PR_SET_TIMERSLACK): how late the kernel may wake this thread from a timed sleep.
 int clinux_set_timer_slack(unsigned long nanoseconds);
 

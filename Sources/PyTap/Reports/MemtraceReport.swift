@@ -42,18 +42,20 @@ public struct MemtraceReport: Sendable {
     }
 
     public var survivors: [Survivors]
-    public var allocations: UInt64
-    public var frees: UInt64
+    /// Counted by the probes; nil for tracemalloc, which counts neither.
+    public var allocations: UInt64?
+    public var frees: UInt64?
     public var lost: UInt64
     public var stacksLost: UInt64
-    public var hits: UInt64
+    public var hits: UInt64?
     public var seconds: Double
     public var minimumAge: Double?
     /// What saw the allocations ("probes", "tracemalloc").
     public var via: String
     public var functions: [String]
 
-    /// A report of `survivors` (any order; sorted here, biggest first).
+    /// A report of `survivors` (any order; sorted here, biggest first), with no counts of
+    /// allocations, frees or probe hits (the probes' init sets them).
     public init(via: String, seconds: Double, minimumAge: Double?, survivors: [Survivors]) {
         self.via = via
         self.seconds = seconds
@@ -61,11 +63,8 @@ public struct MemtraceReport: Sendable {
         self.survivors = survivors.sorted {
             ($0.bytes, $0.count, $1.frames.map(\.label).joined()) > ($1.bytes, $1.count, $0.frames.map(\.label).joined())
         }
-        allocations = 0
-        frees = 0
         lost = 0
         stacksLost = 0
-        hits = 0
         functions = []
     }
 
@@ -137,8 +136,12 @@ public struct MemtraceReport: Sendable {
     public func text(limit: Int = 50) -> String {
         let totalBytes = survivors.reduce(UInt64(0)) { $0 + $1.bytes }
         let totalCount = survivors.reduce(0) { $0 + $1.count }
-        var out = "Traced \(String(format1: seconds)) s (via \(via): \(functions.joined(separator: ", "))): "
-        out += "\(allocations) allocations, \(frees) frees, \(lost) lost, \(hits) probe hits.\n"
+        var out = "Traced \(String(format1: seconds)) s (via \(via): \(functions.joined(separator: ", ")))"
+        if let allocations, let frees, let hits {
+            out += ": \(allocations) allocations, \(frees) frees, \(lost) lost, \(hits) probe hits.\n"
+        } else {
+            out += ".\n"
+        }
         out += "Alive at the end\(minimumAge.map { " and at least \(String(format1: $0)) s old" } ?? ""): "
         out += "\(totalCount) blocks, \(totalBytes) bytes, in \(survivors.count) stacks.\n"
         if stacksLost > 0 { out += "(\(stacksLost) stacks were not kept: the stacks map was full)\n" }
