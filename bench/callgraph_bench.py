@@ -4,10 +4,11 @@ empty uprobes on the same addresses, measured in the same run on the same machin
 (the goals: every libpython function attached in under 2 s; per-call cost within 1.5x of
 the raw probes).
 
-usage: sudo python3 bench/callgraph_bench.py [--iterations N] [--repeat R]
+usage: sudo python3 bench/callgraph_bench.py [--c-rounds N] [--rounds N] [--repeat R]
 ($PYTAP_BIN picks the pytap under test, as in the other benchmarks.)
 
-The workload waits for a go file, then times one loop. For `callgraph` the loop runs in
+The workload waits in read(2) on its stdin, then times one loop and waits again (the raw
+probes are counted around the loop only). For `callgraph` the loop runs in
 `exec()`, so the trigger (`builtin_exec`) encloses it and every probe hit of the timed loop
 is recorded: per-call cost = (traced - bare) / calls recorded, a call being one entry and
 one return. For `py-callgraph` the trigger is `trigger_root`, which calls `leaf` N times.
@@ -33,7 +34,7 @@ PYENV = "/root/.pyenv/versions"
 
 WORKLOAD = r'''
 import json, os, sys, time
-go, out, mode, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+out, mode, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 data = [3, 1, 2]
 
 def c_loop(n):
@@ -47,8 +48,9 @@ def trigger_root(n):
     for i in range(n):
         leaf(i)
 
-while not os.path.exists(go):
-    time.sleep(0.005)
+# Blocked in read(2) until the probes are in, and again after the loop until they are
+# counted: no probed function runs while the bench waits.
+sys.stdin.readline()
 start = time.perf_counter()
 if mode == "c":
     exec("c_loop(n)")
@@ -58,6 +60,7 @@ elapsed = time.perf_counter() - start
 with open(out + ".tmp", "w") as f:
     json.dump({"seconds": elapsed}, f)
 os.rename(out + ".tmp", out)
+sys.stdin.read()
 '''
 
 # The opcodes py-callgraph probes on 3.11+ (Tracers/OpcodeHandlers.swift): the ones a
@@ -117,22 +120,30 @@ class Bench:
         os.chmod(self.directory, 0o755)
         with open(os.path.join(self.directory, "workload.py"), "w") as f:
             f.write(WORKLOAD)
-        self.go = os.path.join(self.directory, "go")
         self.out = os.path.join(self.directory, "result.json")
 
     def start(self, mode, n=None):
-        for path in (self.go, self.out):
-            if os.path.exists(path):
-                os.unlink(path)
+        if os.path.exists(self.out):
+            os.unlink(self.out)
         i = self.interpreter
-        argv = i.prefix + [i.python, i.own(os.path.join(self.directory, "workload.py")), i.own(self.go), i.own(self.out),
-                           mode, str(n or self.n)]
-        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        argv = i.prefix + [i.python, i.own(os.path.join(self.directory, "workload.py")), i.own(self.out), mode, str(n or self.n)]
+        process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(0.3)  # the interpreter has started and loaded its libraries
         return process
 
+    @staticmethod
+    def go(process):
+        process.stdin.write(b"go\n")
+        process.stdin.flush()
+
+    def wait_for_loop(self, process):
+        while not os.path.exists(self.out):
+            if process.poll() is not None:
+                sys.exit("the workload failed: %s" % process.stderr.read().decode()[-800:])
+            time.sleep(0.002)
+
     def finish(self, process):
-        _, err = process.communicate()
+        _, err = process.communicate()  # closes its stdin: it exits
         if process.returncode != 0:
             sys.exit("the workload failed: %s" % err.decode()[-800:])
         with open(self.out) as f:
@@ -142,7 +153,7 @@ class Bench:
         times = []
         for _ in range(repeat):
             process = self.start(mode)
-            open(self.go, "w").close()
+            self.go(process)
             times.append(self.finish(process))
         return median(times)
 
@@ -153,9 +164,11 @@ class Bench:
         for _ in range(repeat):
             process = self.start(mode)
             fds = [counting_uprobe(process.pid, path, offset, on_return) for path, offset, on_return in probes]
-            open(self.go, "w").close()
+            before = [int.from_bytes(os.read(fd, 8), "little") for fd in fds]
+            self.go(process)
+            self.wait_for_loop(process)
+            hits = [int.from_bytes(os.read(fd, 8), "little") - b for fd, b in zip(fds, before)]
             times.append(self.finish(process))
-            hits = [int.from_bytes(os.read(fd, 8), "little") for fd in fds]
             for fd in fds:
                 os.close(fd)
         return median(times), hits
@@ -172,7 +185,7 @@ class Bench:
             process.kill()
             out, err = tracer.communicate()
             sys.exit("%s did not attach: %s" % (" ".join(argv), (attach + err)[-800:]))
-        open(self.go, "w").close()
+        self.go(process)
         seconds = self.finish(process)
         out, err = tracer.communicate()
         if tracer.returncode != 0:
@@ -193,6 +206,18 @@ def events_of(closing):
 
 def count_calls(node):
     return 1 + sum(count_calls(child) for child in node["calls"])
+
+
+def call_names(node):
+    yield node["name"]
+    for child in node["calls"]:
+        for name in call_names(child):
+            yield name
+
+
+def symbol_offset(path, name):
+    value = symbol_value(path, name)
+    return None if value is None else address_to_offset(path, value)
 
 
 def median_traced(bench, mode, argv, repeat):
@@ -229,7 +254,7 @@ def handler_offsets(bench, path, symbols):
             mem.seek(bias + table_address)
             raw = mem.read(256 * 8)
     finally:
-        open(bench.go, "w").close()
+        bench.go(process)
         bench.finish(process)
     targets = [int.from_bytes(raw[i * 8:i * 8 + 8], "little") - bias for i in range(256)]
     handlers = sorted({targets[numbers[name]] for name in HANDLER_OPCODES if name in numbers})
@@ -238,19 +263,20 @@ def handler_offsets(bench, path, symbols):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--iterations", type=int, default=20000, help="rounds of each loop")
+    parser.add_argument("--c-rounds", type=int, default=10000, help="rounds of sorted() traced by callgraph")
+    parser.add_argument("--rounds", type=int, default=100000, help="rounds of the other loops")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: pytap's probes and perf uprobes need it")
     pytap = pytap_binary()
-    n, repeat = args.iterations, args.repeat
+    repeat = args.repeat
     load_before = " ".join(open("/proc/loadavg").read().split()[:3])
     rows, notes = [], []
 
     # callgraph on pyenv 3.12 (shared libpython), every function.
     py312 = Interpreter("pyenv 3.12", PYENV + "/3.12.1/bin/python3.12")
-    bench = Bench(py312, n)
+    bench = Bench(py312, args.c_rounds)
     library = py312.code_object()
     bare = bench.bare("c", repeat)
     seconds, attach, closing, report = median_traced(bench, "c", [pytap, "callgraph", "-t", "builtin_exec", "--json", "--max-events", "100000000"], repeat)
@@ -258,13 +284,27 @@ def main():
     calls = sum(count_calls(invocation["call"]) for invocation in report)
     events, dropped = events_of(closing)
     cost = (seconds - bare) / calls
-    sorted_offset = file_offset(library, "builtin_sorted")
-    raw_seconds, hits = bench.probed("c", [(library, sorted_offset, False), (library, sorted_offset, True)], repeat)
-    raw_pair = (raw_seconds - bare) / hits[0]
+    # The raw cost on the same addresses: an empty uprobe and uretprobe on every function
+    # the traced loop called.
+    names = sorted(set(name for invocation in report for name in call_names(invocation["call"])))
+    offsets = sorted(set(offset for offset in (symbol_offset(library, name) for name in names) if offset is not None))
+    probes = [(library, offset, on_return) for offset in offsets for on_return in (False, True)]
+    raw_seconds, hits = bench.probed("c", probes, repeat)
+    raw_calls = sum(hits[0::2])
+    raw_pair = (raw_seconds - bare) / raw_calls
     rows.append(["callgraph, %s, all %d functions" % (py312.label, functions), "%.0f" % (attach_seconds(attach) * 1000),
                  "%.3f / %.3f" % (bare, seconds), "%d" % calls, "%.2f" % (cost * 1e6),
-                 "%.2f (uprobe+uretprobe, builtin_sorted)" % (raw_pair * 1e6), "%.2fx" % (cost / raw_pair)])
-    notes.append("callgraph 3.12: %s; %s; %d events, %d dropped" % (attach, closing, events, dropped))
+                 "%.2f (uprobe+uretprobe on the %d functions hit)" % (raw_pair * 1e6, len(offsets)), "%.2fx" % (cost / raw_pair)])
+    notes.append("callgraph 3.12: %s; %s; %d events, %d dropped; raw: %d calls counted in %.3f s" % (
+        attach, closing, events, dropped, raw_calls, raw_seconds))
+    # For reference, one function with an emulated first instruction (`push`).
+    bench = Bench(py312, args.rounds)
+    sorted_bare = bench.bare("c", repeat)
+    sorted_offset = file_offset(library, "builtin_sorted")
+    sorted_seconds, hits = bench.probed("c", [(library, sorted_offset, False), (library, sorted_offset, True)], repeat)
+    rows.append(["  empty uprobe+uretprobe on builtin_sorted only", "", "%.3f / %.3f" % (sorted_bare, sorted_seconds), "%d" % hits[0],
+                 "", "%.2f" % ((sorted_seconds - sorted_bare) / hits[0] * 1e6), ""])
+    print(rows[-2], rows[-1], file=sys.stderr)
 
     # py-callgraph: 3.10 (eval-function probes), 3.12 and sid 3.14 (bytecode handlers).
     for interpreter in [Interpreter("pyenv 3.10", PYENV + "/3.10.13/bin/python3.10"), py312,
@@ -272,7 +312,7 @@ def main():
         if not interpreter.exists():
             rows.append(["py-callgraph, %s" % interpreter.label, "not installed", "", "", "", "", ""])
             continue
-        bench = Bench(interpreter, n)
+        bench = Bench(interpreter, args.rounds)
         path = interpreter.code_object()
         bare = bench.bare("py", repeat)
         seconds, attach, closing, report = median_traced(bench, "py", [pytap, "py-callgraph", "-t", "trigger_root", "--json", "--max-events", "100000000"], repeat)
@@ -310,8 +350,8 @@ def main():
                      "", "", "", "", ""])
         notes.append("callgraph static 3.11: %s; %s" % (attach, closing))
 
-    print("pytap callgraph / py-callgraph cost, %d loop rounds, median of %d; machine shared and loaded "
-          "(load average before: %s, after: %s)" % (n, repeat, load_before, " ".join(open("/proc/loadavg").read().split()[:3])))
+    print("pytap callgraph / py-callgraph cost, %d rounds of sorted() for callgraph, %d for the rest, median of %d; "
+          "machine shared and loaded (load average before: %s, after: %s)" % (args.c_rounds, args.rounds, repeat, load_before, " ".join(open("/proc/loadavg").read().split()[:3])))
     print(table(["trace", "attach ms", "loop s bare / traced", "calls traced", "us/call", "raw us/call", "ratio"], rows))
     print("callgraph: a call = sorted() and the C functions it calls, each an entry and a return probe; "
           "py-callgraph: a call = leaf(), a start and a leave record (goals: attach < 2 s, ratio <= 1.5x)")
