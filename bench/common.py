@@ -1,5 +1,6 @@
 """Shared helpers for pytap's benchmarks: the py-spy venv, timing, tables."""
 import ctypes
+import functools
 import os
 import re
 import statistics
@@ -64,17 +65,25 @@ class PerfEventAttr(ctypes.Structure):
                 ("config1", ctypes.c_uint64), ("config2", ctypes.c_uint64)]
 
 
+@functools.lru_cache(maxsize=None)
+def function_and_object_symbols(path):
+    """[(name, kind, link address)] of the defined FUNC and OBJECT symbols of an ELF file."""
+    symbols = subprocess.run(["readelf", "-W", "-s", path], stdout=subprocess.PIPE, universal_newlines=True).stdout
+    found = []
+    for line in symbols.splitlines():
+        parts = line.split()
+        if len(parts) >= 8 and parts[3] in ("FUNC", "OBJECT") and int(parts[1], 16) != 0:
+            found.append((parts[7].split("@")[0], parts[3], int(parts[1], 16)))
+    return found
+
+
 def symbol_value(path, symbol, kind="FUNC"):
     """The link address of `symbol` (.symtab or .dynsym; also as `symbol.N` or
     `symbol.lto_priv.N`, the names a compiler gives a renamed local) in the ELF file `path`,
     or None."""
-    symbols = subprocess.run(["readelf", "-W", "-s", path], stdout=subprocess.PIPE, universal_newlines=True).stdout
-    for line in symbols.splitlines():
-        parts = line.split()
-        if len(parts) >= 8 and parts[3] == kind and int(parts[1], 16) != 0:
-            name = parts[7].split("@")[0]
-            if name.startswith(symbol) and re.match(r"(\.lto_priv)?(\.[0-9]+)?$", name[len(symbol):]):
-                return int(parts[1], 16)
+    for name, found_kind, value in function_and_object_symbols(path):
+        if found_kind == kind and name.startswith(symbol) and re.match(r"(\.lto_priv)?(\.[0-9]+)?$", name[len(symbol):]):
+            return value
     return None
 
 
