@@ -4,7 +4,7 @@ empty uprobes on the same addresses, measured in the same run on the same machin
 (the goals: every libpython function attached in under 2 s; per-call cost within 1.5x of
 the raw probes).
 
-usage: sudo python3 bench/callgraph_bench.py [--c-rounds N] [--rounds N] [--repeat R]
+usage: sudo python3 bench/callgraph_bench.py [--c-rounds N] [--py-rounds N] [--rounds N] [--repeat R]
 ($PYTAP_BIN picks the pytap under test, as in the other benchmarks.)
 
 The workload waits in read(2) on its stdin, then times one loop and waits again (the raw
@@ -264,7 +264,9 @@ def handler_offsets(bench, path, symbols):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--c-rounds", type=int, default=10000, help="rounds of sorted() traced by callgraph")
-    parser.add_argument("--rounds", type=int, default=100000, help="rounds of the other loops")
+    parser.add_argument("--rounds", type=int, default=100000, help="rounds of sorted() under one empty probe")
+    parser.add_argument("--py-rounds", type=int, default=20000,
+                        help="calls traced by py-callgraph (its user side takes ~1 ms a call in a debug build)")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -312,7 +314,7 @@ def main():
         if not interpreter.exists():
             rows.append(["py-callgraph, %s" % interpreter.label, "not installed", "", "", "", "", ""])
             continue
-        bench = Bench(interpreter, args.rounds)
+        bench = Bench(interpreter, args.py_rounds)
         path = interpreter.code_object()
         bare = bench.bare("py", repeat)
         seconds, attach, closing, report = median_traced(bench, "py", [pytap, "py-callgraph", "-t", "trigger_root", "--json", "--max-events", "100000000"], repeat)
@@ -331,6 +333,7 @@ def main():
             raw = 2 * (raw_seconds - bare) / sum(hits)
             # A Python call makes no C call on 3.11+: the entry uprobe is timed on sorted().
             sorted_offset = address_to_offset(path, symbol_value(symbols, "builtin_sorted"))
+            bench = Bench(interpreter, args.rounds)
             entry_seconds, entry_hits = bench.probed("c", [(path, sorted_offset, False)], repeat)
             c_bare = bench.bare("c", repeat)
             entry = (entry_seconds - c_bare) / entry_hits[0]
@@ -350,8 +353,9 @@ def main():
                      "", "", "", "", ""])
         notes.append("callgraph static 3.11: %s; %s" % (attach, closing))
 
-    print("pytap callgraph / py-callgraph cost, %d rounds of sorted() for callgraph, %d for the rest, median of %d; "
-          "machine shared and loaded (load average before: %s, after: %s)" % (args.c_rounds, args.rounds, repeat, load_before, " ".join(open("/proc/loadavg").read().split()[:3])))
+    print("pytap callgraph / py-callgraph cost: %d rounds of sorted() traced by callgraph, %d calls by py-callgraph, %d "
+          "rounds under one empty probe; median of %d; machine shared and loaded (load average before: %s, after: %s)"
+          % (args.c_rounds, args.py_rounds, args.rounds, repeat, load_before, " ".join(open("/proc/loadavg").read().split()[:3])))
     print(table(["trace", "attach ms", "loop s bare / traced", "calls traced", "us/call", "raw us/call", "ratio"], rows))
     print("callgraph: a call = sorted() and the C functions it calls, each an entry and a return probe; "
           "py-callgraph: a call = leaf(), a start and a leave record (goals: attach < 2 s, ratio <= 1.5x)")
