@@ -104,7 +104,7 @@ class Interpreter:
     def symbol_file(self, path):
         """`path`, or its debug file (by build-id) when `path` has no .symtab."""
         if symbol_value(path, "PyTraceBack_Here") is not None and ".symtab" in subprocess.run(
-                ["readelf", "-W", "-S", path], stdout=subprocess.PIPE, universal_newlines=True).stdout:
+                ["readelf", "-W", "-S", path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True).stdout:
             return path
         notes = subprocess.run(["readelf", "-n", path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True).stdout
         build_id = re.search(r"Build ID: ([0-9a-f]+)", notes).group(1)

@@ -68,7 +68,7 @@ class PerfEventAttr(ctypes.Structure):
 @functools.lru_cache(maxsize=None)
 def function_and_object_symbols(path):
     """[(name, kind, link address)] of the defined FUNC and OBJECT symbols of an ELF file."""
-    symbols = subprocess.run(["readelf", "-W", "-s", path], stdout=subprocess.PIPE, universal_newlines=True).stdout
+    symbols = subprocess.run(["readelf", "-W", "-s", path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True).stdout
     found = []
     for line in symbols.splitlines():
         parts = line.split()
