@@ -17,7 +17,6 @@ same instruction is stepped over); (probed - bare) / hits counted. memtrace's co
 hit is (traced - bare) / its probe hits (entry, return and free probes).
 """
 import argparse
-import ctypes
 import json
 import os
 import re
@@ -26,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from common import median, pytap_binary, table
+from common import counting_uprobe, file_offset, median, pytap_binary, table
 
 PYTHON = "/root/.pyenv/versions/3.12.1/bin/python3.12"
 SID = "/var/lib/pytap/sid"
@@ -127,50 +126,6 @@ def run_pytap(run, pytap, via):
     result["report"] = report
     result["peak_rss_kib"] = peak
     return result
-
-
-# perf_event_open(2) with the uprobe PMU: a counting uprobe, no BPF program.
-class PerfEventAttr(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_uint32), ("size", ctypes.c_uint32), ("config", ctypes.c_uint64),
-                ("sample_period", ctypes.c_uint64), ("sample_type", ctypes.c_uint64),
-                ("read_format", ctypes.c_uint64), ("flags", ctypes.c_uint64),
-                ("wakeup_events", ctypes.c_uint32), ("bp_type", ctypes.c_uint32),
-                ("config1", ctypes.c_uint64), ("config2", ctypes.c_uint64)]
-
-
-def file_offset(library, symbol):
-    """The file offset of the function `symbol` (.symtab or .dynsym) in `library`."""
-    symbols = subprocess.run(["readelf", "-W", "-s", library], stdout=subprocess.PIPE, universal_newlines=True).stdout
-    value = None
-    for line in symbols.splitlines():
-        parts = line.split()
-        if len(parts) >= 8 and parts[3] == "FUNC" and parts[7].split("@")[0] == symbol and int(parts[1], 16) != 0:
-            value = int(parts[1], 16)
-            break
-    if value is None:
-        sys.exit("no %s in %s" % (symbol, library))
-    headers = subprocess.run(["readelf", "-W", "-l", library], stdout=subprocess.PIPE, universal_newlines=True).stdout
-    for line in headers.splitlines():
-        parts = line.split()
-        if parts and parts[0] == "LOAD":
-            offset, vaddr, filesz = int(parts[1], 16), int(parts[2], 16), int(parts[4], 16)
-            if vaddr <= value < vaddr + filesz:
-                return value - vaddr + offset
-    sys.exit("%s of %s is in no load segment" % (symbol, library))
-
-
-def counting_uprobe(pid, library, offset, on_return=False):
-    with open("/sys/bus/event_source/devices/uprobe/type") as f:
-        pmu = int(f.read())
-    path = ctypes.create_string_buffer(library.encode())
-    # The PMU's "retprobe" format bit (config:0) makes it a uretprobe.
-    attr = PerfEventAttr(type=pmu, size=ctypes.sizeof(PerfEventAttr), config=1 if on_return else 0,
-                         config1=ctypes.addressof(path), config2=offset)
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = libc.syscall(298, ctypes.byref(attr), pid, -1, -1, 8)  # PERF_FLAG_FD_CLOEXEC
-    if fd < 0:
-        sys.exit("perf_event_open of a uprobe failed: %s" % os.strerror(ctypes.get_errno()))
-    return fd
 
 
 def allocator_object(python):
