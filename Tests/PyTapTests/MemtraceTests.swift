@@ -24,7 +24,9 @@ import Testing
         let helper = UprobeTarget.locate("static_helper", in: object, pid: 42)
         #expect(helper?.path == "/proc/42/root/usr/lib/libfake.so.1")
         #expect(helper?.fileOffset == 0x1040)
-        #expect(helper?.entryBytes.count == 16)
+        // Its first bytes come from the file; the first is a push (0x50), so an entry probe stays.
+        #expect(helper?.entryBytes == Array(TestELF.textBytes[0x40..<0x50]))
+        #expect(helper?.entryProbeOffset == 0x1040)
         #expect(UprobeTarget.locate("PyObject_Call", in: object, pid: 42)?.fileOffset == 0x1010)
         #expect(UprobeTarget.locate("no_such_function", in: object, pid: 42) == nil)
         // Imported (undefined) symbols are not in the file.
