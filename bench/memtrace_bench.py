@@ -12,8 +12,9 @@ python3.14 runs when the pytap under test supports it (`pytap memtrace --help`).
 The workload waits for a go file before its timed loop, so each tracer is attached (pytap:
 its first rate line, after one traced second) before the loop starts; the loop's own
 wall time is the measure. The raw uprobe cost: the same loop with one counting perf
-uprobe (no BPF program) on the entry of the same _PyObject_Malloc memtrace probes (so the
-same instruction is stepped over); (probed - bare) / hits counted. memtrace's cost per
+uprobe (no BPF program) on the entry of the same _PyObject_Malloc memtrace probes (the
+same instruction, a push the kernel emulates; memtrace's free probe sits on an emulated jump
+too, docs/DESIGN.md); (probed - bare) / hits counted. memtrace's cost per
 hit is (traced - bare) / its probe hits (entry, return and free probes).
 """
 import argparse

@@ -8,7 +8,9 @@
 #include "pytap_memtrace.h"
 #include "python_stack.bpf.h"
 
-struct pending_call { u64 size; u64 old_address; };
+// `owner`: the slot's (tid << 2 | kind) + 1 while a call is pending, 0 when free.
+struct pending_call { u64 size; u64 old_address; u64 owner; };
+#define PENDING_SLOTS (1 << 16)
 struct scratch { struct pytap_stack stack; u8 frame[PYTAP_MEMTRACE_FRAME_BYTES]; };
 
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, u32); __type(value, struct pytap_memtrace_config); } config SEC(".maps");
@@ -18,8 +20,11 @@ struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 8192); __type(key,
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 1 << 19); __type(key, u64); __type(value, struct pytap_allocation); } live SEC(".maps");
 // stack hash -> stack.
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384); __type(key, u64); __type(value, struct pytap_stack); } stacks SEC(".maps");
-// (tid << 2 | kind) -> the call's arguments, from entry to return.
-struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 16384); __type(key, u64); __type(value, struct pending_call); } pending SEC(".maps");
+// The call's arguments from entry to return, in the slot (tid << 2 | kind) mod PENDING_SLOTS:
+// an array, whose lookups the verifier inlines, where a hash map cost three helper calls.
+// Two threads whose tids are equal mod 2^14 and that allocate at the same instant would
+// share a slot; the owner word tells, and the later return finds nothing.
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, PENDING_SLOTS); __type(key, u32); __type(value, struct pending_call); } pending SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, PYTAP_COUNTERS); __type(key, u32); __type(value, u64); } counters SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 1); __type(key, u32); __type(value, struct scratch); } scratch SEC(".maps");
 
@@ -29,6 +34,10 @@ ALWAYS_INLINE void count(u32 counter) {
 }
 
 ALWAYS_INLINE u64 pending_key(u32 tid, u64 kind) { return ((u64)tid << 2) | (kind & 3); }
+ALWAYS_INLINE struct pending_call *pending_slot(u64 key) {
+    u32 slot = (u32)key & (PENDING_SLOTS - 1);
+    return bpf_map_lookup_elem(&pending, &slot);
+}
 
 /// The current thread's Python stack, kept in `stacks`; its key, 0 when unknown.
 ALWAYS_INLINE u64 current_stack(u32 tid) {
@@ -59,17 +68,23 @@ int on_call(struct pt_regs *ctx) {
         if (first != 0 && bpf_map_delete_elem(&live, &first) == 0) count(PYTAP_COUNT_FREES);
         return 0;
     }
-    struct pending_call call = {};
-    if (kind == PYTAP_MEMTRACE_MALLOC) {
-        call.size = first;
-    } else if (kind == PYTAP_MEMTRACE_CALLOC) {
-        call.size = first * second;
-    } else {
-        call.old_address = first;
-        call.size = second;
-    }
     u64 key = pending_key((u32)bpf_get_current_pid_tgid(), kind);
-    if (bpf_map_update_elem(&pending, &key, &call, BPF_ANY) != 0) count(PYTAP_COUNT_PENDING_LOST);
+    struct pending_call *call = pending_slot(key);
+    if (!call) {
+        count(PYTAP_COUNT_PENDING_LOST);
+        return 0;
+    }
+    if (kind == PYTAP_MEMTRACE_MALLOC) {
+        call->size = first;
+        call->old_address = 0;
+    } else if (kind == PYTAP_MEMTRACE_CALLOC) {
+        call->size = first * second;
+        call->old_address = 0;
+    } else {
+        call->old_address = first;
+        call->size = second;
+    }
+    call->owner = key + 1;
     return 0;
 }
 
@@ -80,10 +95,10 @@ int on_return(struct pt_regs *ctx) {
     count(PYTAP_COUNT_HITS);
     u32 tid = (u32)bpf_get_current_pid_tgid();
     u64 key = pending_key(tid, cookie & 0xff);
-    struct pending_call *found = bpf_map_lookup_elem(&pending, &key);
-    if (!found) return 0;
+    struct pending_call *found = pending_slot(key);
+    if (!found || found->owner != key + 1) return 0;
     struct pending_call call = *found;
-    bpf_map_delete_elem(&pending, &key);
+    found->owner = 0;
     // realloc: the old block is gone once a new one is returned (moved or not).
     if (call.old_address != 0 && address != 0 && bpf_map_delete_elem(&live, &call.old_address) == 0) count(PYTAP_COUNT_FREES);
     if (address == 0) return 0;

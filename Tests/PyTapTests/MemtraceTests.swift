@@ -21,8 +21,12 @@ import Testing
         let (object, directory) = try loaded(TestELF())
         defer { try? FileManager.default.removeItem(at: directory) }
         // A local (.symtab) function and an exported one; text is file offset 0x1000 at 0x1000.
-        #expect(UprobeTarget.locate("static_helper", in: object, pid: 42)
-                == UprobeTarget(function: "static_helper", path: "/proc/42/root/usr/lib/libfake.so.1", fileOffset: 0x1040))
+        let helper = UprobeTarget.locate("static_helper", in: object, pid: 42)
+        #expect(helper?.path == "/proc/42/root/usr/lib/libfake.so.1")
+        #expect(helper?.fileOffset == 0x1040)
+        // Its first bytes come from the file; the first is a push (0x50), so an entry probe stays.
+        #expect(helper?.entryBytes == Array(TestELF.textBytes[0x40..<0x50]))
+        #expect(helper?.entryProbeOffset == 0x1040)
         #expect(UprobeTarget.locate("PyObject_Call", in: object, pid: 42)?.fileOffset == 0x1010)
         #expect(UprobeTarget.locate("no_such_function", in: object, pid: 42) == nil)
         // Imported (undefined) symbols are not in the file.

@@ -184,8 +184,11 @@ public final class MemoryTracer {
             try object.attachUprobe(program: "on_return", pid: pid, path: location.path, offset: location.fileOffset,
                                     returnProbe: true, cookie: cookie(function))
         }
+        // A free has no return probe, so its probe may move past a leading `test` the kernel
+        // would single-step (EmulatedProbeSite); the others share the entry with their uretprobe.
         for (function, location) in functions {
-            try object.attachUprobe(program: "on_call", pid: pid, path: location.path, offset: location.fileOffset,
+            let offset = function.kind == .free ? location.entryProbeOffset : location.fileOffset
+            try object.attachUprobe(program: "on_call", pid: pid, path: location.path, offset: offset,
                                     cookie: cookie(function))
         }
         defer { object.detachAll() }

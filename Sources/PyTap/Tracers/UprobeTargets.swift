@@ -118,12 +118,19 @@ public struct UprobeTarget: Sendable, Equatable {
     /// The path the kernel resolves: /proc/PID/root + the path the target sees.
     public var path: String
     public var fileOffset: UInt64
+    /// The function's first bytes, from the file (empty when unknown).
+    public var entryBytes: [UInt8]
 
-    public init(function: String, path: String, fileOffset: UInt64) {
+    public init(function: String, path: String, fileOffset: UInt64, entryBytes: [UInt8] = []) {
         self.function = function
         self.path = path
         self.fileOffset = fileOffset
+        self.entryBytes = entryBytes
     }
+
+    /// The file offset of a plain entry probe: past leading instructions the kernel would
+    /// single-step, where that is safe (`EmulatedProbeSite`). Not for uretprobes.
+    public var entryProbeOffset: UInt64 { fileOffset + UInt64(EmulatedProbeSite.offset(in: entryBytes)) }
 }
 
 extension UprobeTarget {
@@ -136,7 +143,8 @@ extension UprobeTarget {
         guard let symbol = functionSymbol(function, in: object), symbol.value != 0,
               let offset = object.elf.fileOffset(ofVirtualAddress: symbol.value) else { return nil }
         let path = "/proc/\(pid)/root" + (object.path.hasPrefix("/") ? object.path : "/" + object.path)
-        return UprobeTarget(function: function, path: path, fileOffset: offset)
+        let entryBytes = object.elf.bytes(atVirtualAddress: symbol.value, count: Int(min(symbol.size, 32))) ?? []
+        return UprobeTarget(function: function, path: path, fileOffset: offset, entryBytes: entryBytes)
     }
 
     private static func functionSymbol(_ function: String, in object: LoadedObject) -> ELFSymbol? {
