@@ -132,7 +132,9 @@ def test_leak_is_found_under_its_function_and_churn_is_not(interp, workload):
     # the instant tracing ends is a few temporaries.
     churned = sum(g["count"] for g in churn_groups(report))
     assert churned <= 0.01 * LEAK_COUNT, churned
-    assert report["allocations"] >= 5 * count  # the churn was traced, not missed
+    # The churn was traced, not missed: thousands of its allocations a second even at the
+    # slowest (a loaded 2-core VM); how many depends on the machine's speed, so no ratio.
+    assert report["allocations"] - count >= 1000, (report["allocations"], count)
     # The bytearray objects are the most common recognisable objects of the group (their
     # buffers and the list's array are raw blocks, not objects). LTO builds allocate the
     # small objects in inlined copies of the allocator: only the buffers are seen.
