@@ -85,8 +85,8 @@ import Testing
         #expect(TracemallocScript.pythonString("é\n") == #""\U000000e9\U0000000a""#)
         let step = TracemallocScript.step(directory: "/tmp/d", name: "step1", action: "snapshot", options: "{\"index\": 1}")
         // The library's filter of pytap's own lines assumes the step's length.
-        #expect(step.split(separator: "\n").count == 4)
-        #expect(TracemallocScript.library.contains("STEP_LINES = 4"))
+        #expect(step.split(separator: "\n").count == 6)
+        #expect(TracemallocScript.library.contains("STEP_LINES = 6"))
         #expect(step.contains(#"exec(compile(_source.read(), "/tmp/d/pytap_tracemalloc.py", "exec"), _pytap)"#))
     }
 

@@ -112,14 +112,21 @@ public struct RemoteExecRequest {
     /// A thread that ran it has cleared its flag itself; the stop bit is left, as CPython
     /// clears it at the next check.
     public func withdraw(pathPrefix: String) {
-        let prefix = Array(pathPrefix.utf8)
-        for thread in (try? threadStates()) ?? [] {
+        for thread in pendingThreads(pathPrefix: pathPrefix) {
             let support = thread &+ offsets.support
-            guard (try? target.memory.readInteger(support &+ offsets.pendingCall, as: Int32.self)) == 1,
-                  let path = try? target.memory.readBytes(support &+ offsets.scriptPath, count: prefix.count),
-                  path == prefix else { continue }
             try? writer.write(UInt8(0), at: support &+ offsets.scriptPath)
             try? writer.write(Int32(0), at: support &+ offsets.pendingCall)
+        }
+    }
+
+    /// The threads whose request for a path starting with `pathPrefix` is still pending
+    /// (none once a thread ran it: CPython clears the flag of the thread that runs it).
+    public func pendingThreads(pathPrefix: String) -> [UInt64] {
+        let prefix = Array(pathPrefix.utf8)
+        return ((try? threadStates()) ?? []).filter { thread in
+            let support = thread &+ offsets.support
+            return (try? target.memory.readInteger(support &+ offsets.pendingCall, as: Int32.self)) == 1
+                && (try? target.memory.readBytes(support &+ offsets.scriptPath, count: prefix.count)) == prefix
         }
     }
 }

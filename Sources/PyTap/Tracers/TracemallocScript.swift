@@ -11,7 +11,7 @@ enum TracemallocScript {
 # pytap memtrace --via tracemalloc: one step of a trace, run in this process through
 # CPython's remote-debugging protocol (the mechanism of sys.remote_exec). pytap wrote
 # this file and removes it with its directory when the trace ends.
-STEP_LINES = 4
+STEP_LINES = 6
 
 
 def _pytap_step(directory, step, action, options):
@@ -214,9 +214,11 @@ def _pytap_step(directory, step, action, options):
         let library = directory + "/" + fileName
         return """
             _pytap = {"__name__": "pytap_tracemalloc"}
-            with open(\(pythonString(library)), "rb") as _source:
-                exec(compile(_source.read(), \(pythonString(library)), "exec"), _pytap)
-            _pytap["_pytap_step"](\(pythonString(directory)), \(pythonString(name)), \(pythonString(action)), \(options))
+            _pytap_builtins = __builtins__ if isinstance(__builtins__, dict) else vars(__builtins__)
+            if "open" in _pytap_builtins:  # not yet while the interpreter starts: pytap asks again
+                with open(\(pythonString(library)), "rb") as _source:
+                    exec(compile(_source.read(), \(pythonString(library)), "exec"), _pytap)
+                _pytap["_pytap_step"](\(pythonString(directory)), \(pythonString(name)), \(pythonString(action)), \(options))
 
             """
     }

@@ -203,13 +203,27 @@ public final class TracemallocTracer {
         steps += 1
         try directory.create(name + ".py", contents: TracemallocScript.step(directory: directory.targetPath, name: name,
                                                                              action: action, options: stepOptions))
-        do {
-            try request.send(scriptPath: directory.targetPath + "/" + name + ".py", to: try request.threadStates())
-        } catch let refusal as RemoteExecRequest.Refusal {
-            throw TracemallocUnavailable(TracemallocTracer.describe(refusal, target: target))
+        let scriptPath = directory.targetPath + "/" + name + ".py"
+        func send() throws -> Int {
+            do {
+                return try request.send(scriptPath: scriptPath, to: try request.threadStates()).count
+            } catch let refusal as RemoteExecRequest.Refusal {
+                throw TracemallocUnavailable(TracemallocTracer.describe(refusal, target: target))
+            }
         }
-        let deadline = MonotonicClock.now() + UInt64(timeout * 1e9)
+        var asked = try send()
+        var checked = MonotonicClock.now()
+        let deadline = checked + UInt64(timeout * 1e9)
         while true {
+            // Run but not claimed: a thread ran the step while the interpreter was still
+            // starting (no `open` yet: launch mode), and the step did nothing. Asked again;
+            // a step that did run answers a repeat by doing nothing.
+            if MonotonicClock.now() - checked >= 200_000_000 {
+                checked = MonotonicClock.now()
+                if (try? directory.read(name + ".claim")) == nil, request.pendingThreads(pathPrefix: scriptPath).count < asked {
+                    asked = try send()
+                }
+            }
             if let text = try directory.read(name + ".out") {
                 let lines = TracemallocTracer.parseLines(text)
                 if let first = lines.first, first.first == "error" {
