@@ -7,9 +7,24 @@ extension MemtraceCommand {
         RemoteExecRequest.isSupported(by: target) ? .tracemalloc : .probes
     }
 
+    /// Launch mode: the request is sent once a frame of the program's own code (not a
+    /// frozen start-up module) runs, at most `timeout` seconds after it became Python. A
+    /// request taken while the import system is not yet up makes CPython print an error in
+    /// the target; later in start-up the step does nothing and is asked again.
+    static func waitUntilProgramCodeRuns(_ target: PythonTarget, timeout: Double = 5) {
+        guard let snapshotter = try? Snapshotter(target: target) else { return }
+        let deadline = MonotonicClock.now() + UInt64(timeout * 1e9)
+        while MonotonicClock.now() < deadline, !InterruptFlag.isSet {
+            if let snapshot = try? snapshotter.snapshot(),
+               snapshot.threads.contains(where: { $0.frames.contains { !($0.file ?? "<").hasPrefix("<") } }) { return }
+            _ = MonotonicClock.sleep(until: MonotonicClock.now() + 10_000_000)
+        }
+    }
+
     /// `--via tracemalloc`: the trace, then the same report as the probes'.
     func runTracemalloc(_ acquired: AcquiredTarget, destination: OutputFile?, startTime: Double) throws {
         let pid = acquired.target.pid
+        if acquired.child != nil { MemtraceCommand.waitUntilProgramCodeRuns(acquired.target) }
         let result: TracemallocResult
         do {
             let tracer = try TracemallocTracer(target: acquired.target,
