@@ -44,11 +44,16 @@ def test_cpython_test_suite_loses_under_half_a_percent():
     test_package = os.path.join(os.path.dirname(os.path.dirname(interp.path)), "lib", "python3.12", "test")
     if not os.path.isdir(test_package):
         pytest.skip("SKIPPED %s has no test package (%s)" % (interp, test_package))
-    result = run_pytap("sample", "-r", 1000, "-f", "folded", "-o", os.devnull, "--",
-                       interp.path, "-m", "test", *SUITE, timeout=600)
-    stderr = result.stderr.decode()
-    assert result.returncode == 0, stderr[-3000:]
-    samples, torn, errors = losses(stderr)
+    # Three runs of the suite, counted together: one run gives 2,500-5,000 samples, where
+    # a handful of torn walks more or less moves the rate by 0.1%.
+    samples = torn = errors = 0
+    for _ in range(3):
+        result = run_pytap("sample", "-r", 1000, "-f", "folded", "-o", os.devnull, "--",
+                           interp.path, "-m", "test", *SUITE, timeout=600)
+        stderr = result.stderr.decode()
+        assert result.returncode == 0, stderr[-3000:]
+        counts = losses(stderr)
+        samples, torn, errors = samples + counts[0], torn + counts[1], errors + counts[2]
     print("samples %d, torn %d, errors %d: %.2f%% lost" % (samples, torn, errors, 100.0 * (torn + errors) / (samples + torn + errors)))
     assert samples > 500, stderr[-3000:]
     assert torn + errors < 0.005 * (samples + torn + errors), stderr[-3000:]
