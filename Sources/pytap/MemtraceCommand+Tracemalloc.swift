@@ -16,7 +16,7 @@ extension MemtraceCommand {
         let deadline = MonotonicClock.now() + UInt64(timeout * 1e9)
         while MonotonicClock.now() < deadline, !InterruptFlag.isSet {
             if let snapshot = try? snapshotter.snapshot(),
-               snapshot.threads.contains(where: { $0.frames.contains { !($0.file ?? "<").hasPrefix("<") } }) { return }
+               snapshot.threads.contains(where: { $0.frames.contains { !($0.file ?? "<frozen").hasPrefix("<frozen") } }) { return }
             _ = MonotonicClock.sleep(until: MonotonicClock.now() + 10_000_000)
         }
     }
