@@ -132,6 +132,16 @@ public final class PythonReader {
     /// thread preempted halfway through a call or return shows the same torn stack to
     /// back-to-back walks until it runs again.
     public var pauseBeforeRetry: ((Int) -> Void)?
+
+    /// Retries for a target that keeps running: the first comes at once, the later ones
+    /// wait 50, 100, 200, 400, 800 µs, then 1.6 ms each, so a thread preempted mid-call (or
+    /// busy in a stretch where its stack keeps changing) can finish it; it is never stopped.
+    public func retryWithBackoff(times: Int) {
+        maximumRetries = times
+        pauseBeforeRetry = { retry in
+            _ = MonotonicClock.sleep(until: MonotonicClock.now() + (25_000 << UInt64(min(retry - 1, 6))))
+        }
+    }
     /// Most interpreters and thread states followed.
     public static let maximumThreads = 4096
     public static let maximumInterpreters = 256

@@ -26,6 +26,9 @@ public final class Snapshotter {
     public init(target: PythonTarget) throws {
         self.target = target
         self.reader = try PythonReader(target: target)
+        // One snapshot can wait: a thread whose stack changes on nearly every call (tight
+        // Python calls) is walked again for up to about 20 ms before it is called partial.
+        if target.process != nil { reader.retryWithBackoff(times: 16) }
     }
 
     public func snapshot() throws -> ProcessSnapshot {

@@ -295,14 +295,9 @@ final class ProcessSampler {
             asyncStacks = AsyncStackTracker(asyncio: AsyncioReader(reader: reader, layout: try AsyncioReader.layout(of: target)))
         }
         self.image = target.process?.attachedImage
-        // The first retry comes at once; the later ones wait 50, 100, 200, 400, 800 µs and
-        // 1.6 ms so a target preempted mid-call (or busy in a stretch where its stack keeps
-        // changing) can finish it: it is never stopped. About 3 ms at most; the rounds a
-        // torn stack delays are caught up (see Sampler.run).
-        reader.maximumRetries = 7
-        reader.pauseBeforeRetry = { retry in
-            _ = MonotonicClock.sleep(until: MonotonicClock.now() + (25_000 << UInt64(min(retry - 1, 6))))
-        }
+        // At most about 3 ms of retries; the rounds a torn stack delays are caught up
+        // (see Sampler.run).
+        reader.retryWithBackoff(times: 7)
     }
 
     var pid: Int32 { target.pid }
