@@ -572,3 +572,22 @@ def test_tracemalloc_reports_a_launched_program_that_exits(interp):
     assert [name for name in os.listdir(host_dir) if name.startswith("pytap-tracemalloc-")] == []
     tmp = os.path.join(interp.chroot or "/", "tmp")
     assert not [name for name in os.listdir(tmp) if name.startswith("pytap-tracemalloc-") and os.path.exists(os.path.join(tmp, name, "exit.out"))]
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["sid-3.14"]))
+def test_tracemalloc_snapshot_while_the_program_exits_gets_the_exit_report(interp):
+    # The program's own exit hook runs Python for 3 s after pytap's hook ended the trace:
+    # pytap's snapshots (every second) run then and find no session; pytap must report
+    # what the exit hook wrote, not fail with the step's error.
+    if os.geteuid() != 0:
+        skip_or_fail("writing to another user's process needs root (or CAP_SYS_PTRACE)")
+    own_dir, host_dir = interp.stage(["leak_and_exit_slowly.py"])
+    result = subprocess.run([pytap_path(), "memtrace", "--json", "--"] + interp.command(os.path.join(own_dir, "leak_and_exit_slowly.py"), LEAK_COUNT, LEAK_SIZE, 3),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    leaks = leak_groups(report, None)
+    assert leaks and leaks[0]["frames"][0]["file"].endswith("leak_and_exit_slowly.py"), report["survivors"][:3]
+    assert LEAK_COUNT <= sum(g["count"] for g in leaks) <= 4 * LEAK_COUNT
+    tmp = os.path.join(interp.chroot or "/", "tmp")
+    assert not [name for name in os.listdir(tmp) if name.startswith("pytap-tracemalloc-") and os.path.exists(os.path.join(tmp, name, "exit.out"))]

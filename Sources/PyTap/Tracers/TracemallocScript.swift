@@ -130,6 +130,10 @@ def _pytap_step(directory, step, action, options):
             sessions[directory] = {"start": moment, "base": counts, "last": counts, "changes": [(moment, {})],
                                    "hook": at_exit}
             lines.append("started\t%d\t%d\t%r" % (was_tracing, _tracemalloc.get_traceback_limit(), moment))
+        elif directory not in sessions:
+            # The process is exiting and the exit hook ended the trace (its answer is in
+            # exit.out, or soon: this step may run inside the hook's own code).
+            lines.append("ended")
         elif action == "snapshot":
             began = time.monotonic()
             counts = snapshot()

@@ -158,6 +158,7 @@ public final class TracemallocTracer {
             if snapshotsWork, now >= next || windowSnapshot.map({ now >= $0 }) == true {
                 if let window = windowSnapshot, now >= window { windowSnapshot = nil }
                 let answer = try perform("snapshot", options: "{}", timeout: 30, shouldStop: { false })
+                if answer?.first == ["ended"] { return try awaitExitAnswer(session, result) }
                 guard let line = answer?.first, line.first == "snapshot", line.count == 4, let cost = Double(line[3]) else {
                     snapshotsWork = false  // the target is busy elsewhere: finish with what there is
                     continue
@@ -182,8 +183,26 @@ public final class TracemallocTracer {
             }
             throw TracemallocUnavailable("process \(pid) did not finish the trace within 300 s; tracemalloc may still be on in it (the next pytap memtrace --via tracemalloc on it stops it)")
         }
+        if lines.first == ["ended"] { return try awaitExitAnswer(session, result) }
         try TracemallocTracer.parseFinish(lines, into: &result)
         return result
+    }
+
+    /// A step found the trace ended by the exit hook (the target is exiting): its answer,
+    /// once written, or `targetExited` when the process is gone without one.
+    func awaitExitAnswer(_ session: ScratchDirectory, _ partial: TracemallocResult) throws -> TracemallocResult {
+        var result = partial
+        let deadline = MonotonicClock.now() + 300_000_000_000
+        while MonotonicClock.now() < deadline {
+            let alive = process.isAlive
+            if try readExitAnswer(session, into: &result) { return result }
+            if !alive {
+                result.targetExited = true
+                return result
+            }
+            _ = MonotonicClock.sleep(until: MonotonicClock.now() + 10_000_000)
+        }
+        throw TracemallocUnavailable("process \(target.pid) is exiting but its exit hook gave no answer within 300 s")
     }
 
     /// The finish that the exit hook of the start step ran when the target exited first;
