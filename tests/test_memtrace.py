@@ -357,6 +357,8 @@ def test_bad_input_is_one_line_and_a_usage_status():
             (["memtrace", "-x", sleeper.pid, "-o", "leaks.xyz"], 64, "--format"),
             (["memtrace", "-x", sleeper.pid, "--json", "--format", "svg"], 64, "-o FILE"),
             (["memtrace", "-x", sleeper.pid, "-o", "/nonexistent/leaks.svg"], 1, "does not exist"),
+            (["memtrace", "-x", sleeper.pid, "--frames", "0"], 64, "--frames"),
+            (["memtrace", "-x", sleeper.pid, "--frames", "8", "--via", "probes"], 64, "--via tracemalloc"),
         ]
         for args, status, named in cases:
             result = run_pytap(*args)
@@ -449,6 +451,17 @@ def test_tracemalloc_already_on_stays_on(interp, workload):
     time.sleep(1.2)  # two of the workload's rounds
     assert tracing_state(w) is True
     assert session_directories(w) == []
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["sid-3.14"]))
+def test_tracemalloc_frames_sets_the_traceback_limit(interp, workload):
+    # tracemalloc pays for every frame it keeps on every allocation: --frames chooses.
+    w = workload(interp, "leaky.py", LEAK_COUNT, LEAK_SIZE)
+    process, started = start_tracemalloc(w, "--duration", 120, "--json", "--frames", 3)
+    assert "traceback limit 3)" in started, started
+    truth, report = leak_then_interrupt(w, process, 1.5)
+    check_leak_report(report, truth)
+    assert report["survivors"] and max(len(g["frames"]) for g in report["survivors"]) <= 3
 
 
 @pytest.mark.parametrize("interp", interpreter_params(["sid-3.14"]))

@@ -27,8 +27,9 @@ extension MemtraceCommand {
         if acquired.child != nil { MemtraceCommand.waitUntilProgramCodeRuns(acquired.target) }
         let result: TracemallocResult
         do {
-            let tracer = try TracemallocTracer(target: acquired.target,
-                                               options: TracemallocOptions(duration: duration, minimumAge: minimumAge))
+            var options = TracemallocOptions(duration: duration, minimumAge: minimumAge)
+            if let frames { options.frames = frames }
+            let tracer = try TracemallocTracer(target: acquired.target, options: options)
             result = try tracer.run(shouldStop: { InterruptFlag.isSet }) { started in
                 let before = started.wasTracing ? "; it was on already and stays on" : ""
                 writeStandardError("pytap: tracemalloc on in process \(pid) after \(Int((started.startSeconds * 1000).rounded())) ms (traceback limit \(started.tracebackLimit)\(before))\n")

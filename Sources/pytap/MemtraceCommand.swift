@@ -47,6 +47,9 @@ struct MemtraceCommand: ParsableCommand {
     @Option(name: .long, help: "How to see allocations: tracemalloc (3.14+, the default there; runs code in the target) or probes (uprobes and BPF; every version, the default before 3.14 and with --all).")
     var via: MemtraceMechanism?
 
+    @Option(name: .long, help: "With --via tracemalloc: Python frames kept per allocation, innermost first (tracemalloc's traceback limit, 1-\(TracemallocOptions.maximumFrames)). The target pays for each frame on every allocation. (default: \(TracemallocOptions.defaultFrames))")
+    var frames: Int?
+
     @Flag(name: .long, help: "Also probe the C library's malloc, calloc, realloc and free: buffers the object allocator does not make (2.7's, PyMem_RawMalloc's, extensions'); slower still.")
     var all = false
 
@@ -66,6 +69,12 @@ struct MemtraceCommand: ParsableCommand {
     func validate() throws {
         if let duration, !(duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }
         if let minimumAge, !(minimumAge >= 0) { throw ValidationError("--min-age must be zero or more seconds") }
+        if let frames, !(1...TracemallocOptions.maximumFrames).contains(frames) {
+            throw ValidationError("--frames must be between 1 and \(TracemallocOptions.maximumFrames)")
+        }
+        if frames != nil && (via == .probes || all) {
+            throw ValidationError("--frames sets tracemalloc's traceback limit: it goes with --via tracemalloc (the probes keep up to 32 frames)")
+        }
         if all && via == .tracemalloc { throw ValidationError("--all probes the C library's allocator: it goes with --via probes") }
         if maximumAllocations < 1 || maximumAllocations > 1 << 24 { throw ValidationError("--max-allocations must be between 1 and \(1 << 24)") }
         if limit < 1 { throw ValidationError("--limit must be at least 1") }
