@@ -2,20 +2,26 @@
 against memray (with and without --trace-python-allocators), all launching the same
 workload, in one run; plus the events per second pytap sustains, its peak memory, and the
 raw cost of one uprobe hit on this machine, measured in the same run, to compare
-memtrace's cost per probe hit with (the goal: within 1.5x).
+memtrace's cost per probe hit with (the goal: within 1.5x). On sid's python3.14: memray
+again (its cp314 wheel installed into the chroot), plain `python3.14 -X tracemalloc=N`
+(tracemalloc's own cost, N = 1, pytap's default limit, --tracemalloc-frames) and
+`pytap memtrace --via tracemalloc` (the default there).
 
-usage: sudo python3 bench/memtrace_bench.py [--iterations N] [--repeat R]
+usage: sudo python3 bench/memtrace_bench.py [--iterations N] [--repeat R] [--depth D]
+           [--rows memray,probes,tracemalloc] [--tracemalloc-frames 4,8,...] [--bpf-stats]
 memray comes from PyPI into a venv this script makes (/var/lib/pytap/bench-venv, or
-$PYTAP_BENCH_VENV) from the interpreter under test. A `--via tracemalloc` row on sid's
-python3.14 runs when the pytap under test supports it (`pytap memtrace --help`).
+$PYTAP_BENCH_VENV) from the interpreter under test.
 
 The workload waits for a go file before its timed loop, so each tracer is attached (pytap:
-its first rate line, after one traced second) before the loop starts; the loop's own
-wall time is the measure. The raw uprobe cost: the same loop with one counting perf
+its first line, after one traced second with probes) before the loop starts; the loop's own
+wall time is the measure. Each repeat runs every variant once in turn, so the machine's
+load moves them together: slowdowns and costs are per-repeat ratios, printed as median
+(min-max). The raw uprobe cost: the same loop with one counting perf
 uprobe (no BPF program) on the entry of the same _PyObject_Malloc memtrace probes (the
 same instruction, a push the kernel emulates; memtrace's free probe sits on an emulated jump
 too, docs/DESIGN.md); (probed - bare) / hits counted. memtrace's cost per
-hit is (traced - bare) / its probe hits (entry, return and free probes).
+hit is (traced - bare) / its probe hits (entry, return and free probes). --bpf-stats adds
+the kernel's own count of the time spent in memtrace's BPF programs per hit.
 """
 import argparse
 import ctypes
@@ -127,14 +133,17 @@ def run_memray(run, memray, extra, root=None):
 
 def run_pytap(run, pytap, via, extra=(), bpf_stats=None):
     argv = [pytap, "memtrace", "--via", via, "--json"] + list(extra) + ["--"] + run.argv
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    # stdout to a file: a report larger than a pipe's buffer would block pytap while this
+    # script only watches it.
+    stdout = tempfile.TemporaryFile(mode="w+")
+    process = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE, universal_newlines=True)
     peak = 0
     # The rate line comes after one traced second: the probes are in.
     first = process.stderr.readline()
     while first.startswith("pytap: warning:"):
         first = process.stderr.readline()
     if "probe hits/s" not in first and via == "probes":
-        out, err = process.communicate()
+        _, err = process.communicate()
         sys.exit("pytap memtrace did not start: %s" % (first + err)[-800:])
     open(run.go, "w").close()
     stats = {}
@@ -145,10 +154,11 @@ def run_pytap(run, pytap, via, extra=(), bpf_stats=None):
         time.sleep(0.02)
     if bpf_stats is not None:
         bpf_stats.append(stats)
-    out, err = process.communicate()
+    _, err = process.communicate()
     if process.returncode != 0:
         sys.exit("pytap memtrace failed (%d): %s" % (process.returncode, err[-800:]))
-    report = json.loads(out)
+    stdout.seek(0)
+    report = json.load(stdout)
     result = run.result()
     result["report"] = report
     result["peak_rss_kib"] = peak
@@ -228,7 +238,7 @@ def spread(values, form="%.2f"):
 def pytap_default_frames(pytap):
     """The traceback limit pytap's --via tracemalloc asks for by default (from its help)."""
     help_text = subprocess.run([pytap, "memtrace", "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True).stdout
-    found = re.search(r"--frames <frames>.*?default: (\d+)", help_text, re.S)
+    found = re.search(r"\n\s+--frames <frames>.*?default: (\d+)", help_text, re.S)
     return int(found.group(1)) if found else 64
 
 

@@ -7,7 +7,7 @@ public struct TracemallocOptions: Sendable {
     /// tracemalloc's traceback limit when pytap starts it.
     public var frames = TracemallocOptions.defaultFrames
     /// tracemalloc walks this many frames at most on every allocation while it traces.
-    public static let defaultFrames = 64
+    public static let defaultFrames = 16
     public static let maximumFrames = 1000
     /// Seconds between snapshots at least (each dates the blocks it sees first).
     public var snapshotInterval = 1.0
