@@ -37,6 +37,21 @@ import PyTap
         #expect(fake.memory.readLog.count == fake.memory.batchLog.reduce(0, +))
     }
 
+    /// 3.11–3.12: the check's `current_frame` through the copied cframe and the live
+    /// `tstate->cframe` after it come in the walk's batch too; only the innermost frame the
+    /// walk starts from is read on its own (those same two reads).
+    @Test(arguments: ["3.11.7", "3.12.1"])
+    func anUnchangedStackBehindACFrameIsCheckedInTheWalksBatch(version: String) throws {
+        let (fake, reader, state, _) = try fixture(version)
+        #expect(try names(reader, try reader.rawStack(of: state)) == ["inner", "outer"])
+        fake.memory.resetLog()
+        let again = try reader.rawStack(of: state)
+        #expect(again.defect == nil)
+        #expect(try names(reader, again) == ["inner", "outer"])
+        #expect(fake.memory.batchLog.count == 1)
+        #expect(fake.memory.readLog.count == fake.memory.batchLog.reduce(0, +) + 2)
+    }
+
     @Test(arguments: versions + ["3.11.7", "3.12.1"])
     func aCodeObjectReplacedBetweenWalksIsCaughtByTheReadAhead(version: String) throws {
         let (fake, reader, state, codes) = try fixture(version)

@@ -124,7 +124,7 @@ public final class PythonReader {
     /// Read in the walk's batch after its frames: the identities of the code objects the
     /// thread's last walk met, then the live innermost frame. Nil once the walk read
     /// anything outside that batch (then the check after the walk reads on its own).
-    private var readAhead: (identities: IdentitiesReadAhead, liveTop: Result<[UInt8], MemoryReadError>?)?
+    private var readAhead: (identities: IdentitiesReadAhead, liveTop: LiveTopRead?)?
 
     /// Frames walked at most per thread; deeper stacks keep their innermost frames and
     /// count the rest (up to `maximumCountedDepth`).
@@ -335,6 +335,34 @@ public final class PythonReader {
         layout[.tstateFrame].map { thread.address &+ UInt64($0) }
     }
 
+    /// The ranges `liveTopFrame` reads, in its order, to join a batch: the frame pointer
+    /// (≤3.10, 3.13+), or on 3.11–3.12 `current_frame` through the copied cframe and then
+    /// the live `tstate->cframe` (see `currentFrame(throughCFrameOf:)`). Empty when the
+    /// copied cframe is NULL or the layout lacks the fields.
+    private func liveTopFrameRanges(of thread: ThreadState) -> [(address: UInt64, count: Int)] {
+        if let location = liveTopFrameLocation(of: thread) { return [(location, 8)] }
+        guard let cframeOffset = layout[.tstateCFrame], let currentOffset = layout[.cframeCurrentFrame],
+              let cframe = try? thread.bytes.pointer(cframeOffset), cframe != 0 else { return [] }
+        return [(cframe &+ UInt64(currentOffset), 8), (thread.address &+ UInt64(cframeOffset), 8)]
+    }
+
+    /// `liveTopFrame`'s answer from the results of reading `liveTopFrameRanges`; nil when a
+    /// read failed (the caller reads on its own).
+    private func liveTopFrame(of thread: ThreadState, from results: ArraySlice<Result<[UInt8], MemoryReadError>>) -> LiveTopRead? {
+        var pointers = [UInt64]()
+        for result in results {
+            guard case .success(let bytes) = result, let pointer = try? RemoteBytes(address: 0, bytes: bytes).pointer(0) else { return nil }
+            pointers.append(pointer)
+        }
+        switch pointers.count {
+        case 1: return .frame(pointers[0])
+        case 2:
+            guard let cframeOffset = layout[.tstateCFrame], let copied = try? thread.bytes.pointer(cframeOffset) else { return nil }
+            return PythonReader.cframe(copied, isStillLiveGiven: pointers[1], threadState: thread.address) ? .frame(pointers[0]) : .cframeGone
+        default: return nil
+        }
+    }
+
     /// 3.11–3.12: `tstate->cframe->current_frame`, the cframe pointer taken from the copy.
     /// The cframe lives on the C stack of the eval-loop call that made it: once that call
     /// has returned, the copied pointer reads whatever the stack holds now. So the live
@@ -384,12 +412,13 @@ public final class PythonReader {
                 // A cached code object freed and its address reused: walk again with the new one.
                 // The live innermost frame is re-read in the same system call, after the
                 // identities — or both were, after the frames, in the walk's own batch.
-                let check: (dropped: Int, extra: Result<[UInt8], MemoryReadError>?)
+                let check: (dropped: Int, extra: LiveTopRead?)
                 if let ahead = readAhead, let dropped = codes.checkIdentity(alsoOf: walk.frames.lazy.map(\.code), readAhead: ahead.identities) {
                     check = (dropped, ahead.liveTop)
                 } else {
-                    check = try codes.checkIdentity(alsoOf: walk.frames.lazy.map(\.code),
-                                                    alongWith: liveTopFrameLocation(of: state).map { ($0, 8) })
+                    let checked = try codes.checkIdentity(alsoOf: walk.frames.lazy.map(\.code),
+                                                          alongWith: liveTopFrameLocation(of: state).map { ($0, 8) })
+                    check = (checked.dropped, checked.extra.flatMap { liveTopFrame(of: state, from: [$0][...]) })
                 }
                 readAhead = nil
                 if check.dropped > 0 { walk.defect = .changedWhileReading }
@@ -439,12 +468,12 @@ public final class PythonReader {
     /// Whether the thread's live innermost frame is, or leads within a few frames to, one of
     /// the frames read (the frames below a live frame cannot have changed).
     /// `liveTop`: the live innermost frame pointer when already read (at `liveTopFrameLocation`).
-    private func isStillCurrent(_ walked: [UInt64], thread: ThreadState, liveTop: Result<[UInt8], MemoryReadError>?) throws -> Bool {
+    private func isStillCurrent(_ walked: [UInt64], thread: ThreadState, liveTop: LiveTopRead?) throws -> Bool {
         var current: UInt64
-        if case .success(let bytes)? = liveTop, let pointer = try? RemoteBytes(address: 0, bytes: bytes).pointer(0) {
-            current = pointer
-        } else {
-            current = try liveTopFrame(of: thread)
+        switch liveTop {
+        case .frame(let pointer)?: current = pointer
+        case .cframeGone?: throw StackChangedWhileRead()
+        case nil: current = try liveTopFrame(of: thread)
         }
         guard let first = walked.first else { return current == 0 }
         if current == first { return true }
@@ -479,7 +508,7 @@ public final class PythonReader {
         let ahead = readAheadRanges(of: thread)
         let batch = prefetch.read(thread: thread.address, frameSize: frameSize, memory: memory, trailing: ahead.ranges)
         let prefetched = batch.frames
-        keepReadAhead(ahead, results: batch.trailing)
+        keepReadAhead(ahead, results: batch.trailing, thread: thread)
         var readAlone = [UInt64]()
         defer { prefetch.remember(readAlone, thread: thread.address) }
         do {
@@ -630,7 +659,7 @@ public final class PythonReader {
         }
         let ahead = readAheadRanges(of: thread)
         let batch = prefetch.read(thread: thread.address, frameSize: frameSize, memory: memory, alongWith: range, trailing: ahead.ranges)
-        keepReadAhead(ahead, results: batch.trailing)
+        keepReadAhead(ahead, results: batch.trailing, thread: thread)
         return (batch.chunk, batch.frames)
     }
 
@@ -642,18 +671,19 @@ public final class PythonReader {
     }
 
     /// The ranges read after the frames in a walk's batch (see `readAhead`).
-    private func readAheadRanges(of thread: ThreadState) -> (codes: [CodeObject], ranges: [(address: UInt64, count: Int)], liveTop: Bool) {
+    private func readAheadRanges(of thread: ThreadState) -> (codes: [CodeObject], ranges: [(address: UInt64, count: Int)], liveTop: Int) {
         var (codes, ranges) = codes.identityRanges(of: prefetch.codes(of: thread.address))
-        let liveTop = liveTopFrameLocation(of: thread)
-        if let liveTop { ranges.append((liveTop, 8)) }
-        return (codes, ranges, liveTop != nil)
+        let liveTop = liveTopFrameRanges(of: thread)
+        ranges.append(contentsOf: liveTop)
+        return (codes, ranges, liveTop.count)
     }
 
-    private func keepReadAhead(_ ahead: (codes: [CodeObject], ranges: [(address: UInt64, count: Int)], liveTop: Bool),
-                               results: ArraySlice<Result<[UInt8], MemoryReadError>>) {
+    private func keepReadAhead(_ ahead: (codes: [CodeObject], ranges: [(address: UInt64, count: Int)], liveTop: Int),
+                               results: ArraySlice<Result<[UInt8], MemoryReadError>>, thread: ThreadState) {
         guard results.count == ahead.ranges.count, !ahead.codes.isEmpty else { return }
-        let identities = results.dropLast(ahead.liveTop ? 1 : 0)
-        readAhead = (codes.identitiesReadAhead(of: ahead.codes, from: identities), ahead.liveTop ? results.last : nil)
+        let identities = results.dropLast(ahead.liveTop)
+        readAhead = (codes.identitiesReadAhead(of: ahead.codes, from: identities),
+                     ahead.liveTop == 0 ? nil : liveTopFrame(of: thread, from: results.suffix(ahead.liveTop)))
     }
 
     // MARK: Locations
@@ -675,6 +705,13 @@ public final class PythonReader {
 
 /// A pointer followed from a copy no longer means what it did when copied.
 struct StackChangedWhileRead: Error {}
+
+/// The live innermost frame as read in a batch: its address, or (3.11–3.12) the copied
+/// cframe's eval call has returned, so the stack changed.
+enum LiveTopRead {
+    case frame(UInt64)
+    case cframeGone
+}
 
 /// Reads `threading._active` ({ident: Thread}) and each Thread's name, remembering where
 /// the dict lives so later refreshes skip the module lookup.
