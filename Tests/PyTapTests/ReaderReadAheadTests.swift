@@ -24,14 +24,20 @@ import PyTap
         try stack.frames.map { try reader.location(of: $0).name }
     }
 
-    @Test(arguments: versions)
-    func anUnchangedStackIsWalkedAndCheckedInOneBatch(version: String) throws {
+    /// The fixture's stack walked twice; the memory's log holds the second walk's reads.
+    private func walkedAgain(_ version: String) throws -> FakeInterpreter {
         let (fake, reader, state, _) = try fixture(version)
         #expect(try names(reader, try reader.rawStack(of: state)) == ["inner", "outer"])
         fake.memory.resetLog()
         let again = try reader.rawStack(of: state)
         #expect(again.defect == nil)
         #expect(try names(reader, again) == ["inner", "outer"])
+        return fake
+    }
+
+    @Test(arguments: versions)
+    func anUnchangedStackIsWalkedAndCheckedInOneBatch(version: String) throws {
+        let fake = try walkedAgain(version)
         #expect(fake.memory.batchLog.count == 1)
         // Every range read was in that batch: nothing read on its own.
         #expect(fake.memory.readLog.count == fake.memory.batchLog.reduce(0, +))
@@ -42,12 +48,7 @@ import PyTap
     /// walk starts from is read on its own (those same two reads).
     @Test(arguments: ["3.11.7", "3.12.1"])
     func anUnchangedStackBehindACFrameIsCheckedInTheWalksBatch(version: String) throws {
-        let (fake, reader, state, _) = try fixture(version)
-        #expect(try names(reader, try reader.rawStack(of: state)) == ["inner", "outer"])
-        fake.memory.resetLog()
-        let again = try reader.rawStack(of: state)
-        #expect(again.defect == nil)
-        #expect(try names(reader, again) == ["inner", "outer"])
+        let fake = try walkedAgain(version)
         #expect(fake.memory.batchLog.count == 1)
         #expect(fake.memory.readLog.count == fake.memory.batchLog.reduce(0, +) + 2)
     }
