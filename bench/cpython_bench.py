@@ -3,16 +3,19 @@
 
 usage: bench/cpython_bench.py [--seconds 3] [--rates 1000,10000,20000] [--repeat 1]
                               [--root /var/lib/pytap/sid] [--python python3.15]
+                              [--baseline PATH-TO-AN-OLDER-PYTAP]
 
 The target is the chroot's python3.15 running bench/workloads.py `compute` (one busy
 thread that reports its own iterations per second). 3.15's profiler must be the target's
 own minor version, so it runs inside the chroot too. Per rate, interleaved on one target:
-a baseline window with no profiler, pytap (default: on-CPU samples, one /proc stat read
-per sample), pytap --idle (no stat read: what 3.15's default wall mode does) and 3.15's
-profiler (default wall mode, --collapsed). Reported per run: CPU time (user+sys from
+a baseline window with no profiler, pytap (default: on-CPU samples, a /proc stat read
+per sample of a thread not holding the GIL), pytap --idle (no stat read: what 3.15's
+default wall mode does) and 3.15's profiler (default wall mode, --collapsed). Reported per run: CPU time (user+sys from
 wait4, less sensitive to other load than wall time), samples delivered, samples lost
 (torn/errors; rounds missed), CPU per sample, and the target's slowdown against the
-baseline windows. Ratios are pytap's CPU over 3.15's in the same round.
+baseline windows. Ratios are pytap's CPU over 3.15's in the same round; "per round" is
+the lowest, median and highest of the per-round ratios of CPU per delivered sample.
+--baseline adds an older pytap binary to each round (before/after in the same runs).
 """
 import argparse
 import os
@@ -68,8 +71,8 @@ def number(text):
     return int(text.replace(",", ""))
 
 
-def run_pytap(pid, rate, seconds, out, idle):
-    argv = [pytap_binary(), "sample", "--pid", str(pid), "--rate", str(rate), "--duration", str(seconds), "-o", out]
+def run_pytap(binary, pid, rate, seconds, out, idle):
+    argv = [binary, "sample", "--pid", str(pid), "--rate", str(rate), "--duration", str(seconds), "-o", out]
     if idle:
         argv.append("--idle")
     cpu, _, output = run(argv)
@@ -101,9 +104,13 @@ def main():
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--root", default="/var/lib/pytap/sid")
     parser.add_argument("--python", default="python3.15")
+    parser.add_argument("--baseline", help="an older pytap binary, run in the same rounds")
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
-    tools = ("none", "pytap", "pytap --idle", "3.15 profiler")
+    binaries = {"pytap": pytap_binary(), "pytap --idle": pytap_binary()}
+    if args.baseline:
+        binaries.update({"baseline": args.baseline, "baseline --idle": args.baseline})
+    tools = ("none",) + tuple(binaries) + ("3.15 profiler",)
     scratch = tempfile.mkdtemp(prefix="pytap-bench-", dir=args.root + "/tmp")[len(args.root):]
     load = os.getloadavg()
     workload = ChrootWorkload(args.root, args.python, "compute", scratch)
@@ -122,7 +129,7 @@ def main():
                     elif tool == "3.15 profiler":
                         result = run_cpython(args.root, args.python, workload.process.pid, rate, args.seconds, out)
                     else:
-                        result = run_pytap(workload.process.pid, rate, args.seconds, args.root + out + ".txt",
+                        result = run_pytap(binaries[tool], workload.process.pid, rate, args.seconds, args.root + out + ".txt",
                                            idle=tool.endswith("--idle"))
                     end = time.time()
                     time.sleep(0.2)
@@ -154,7 +161,7 @@ def main():
           % (args.python, args.root, args.seconds, args.repeat))
     print("load average at the start: %.2f %.2f %.2f; target's baseline %.0f iterations/s" % (load + (base,)))
     print(table(("rate Hz", "profiler", "CPU (user+sys)", "samples", "of asked", "torn/errors", "missed",
-                 "CPU µs/sample", "target slowdown", "CPU / 3.15's", "per round"), rows))
+                 "CPU µs/sample", "target slowdown", "CPU / 3.15's", "per round min/median/max"), rows))
 
 
 def spread(runs, peer):
@@ -164,7 +171,7 @@ def spread(runs, peer):
               if r["samples"] and p["samples"] and p["cpu"]]
     if len(ratios) < 2:
         return "-"
-    return "%.2f–%.2f" % (min(ratios), max(ratios))
+    return "%.2f/%.2f/%.2f" % (min(ratios), median(ratios), max(ratios))
 
 
 if __name__ == "__main__":

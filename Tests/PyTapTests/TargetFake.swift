@@ -23,7 +23,12 @@ final class FakeTarget: Target {
         throw ObjectFileError.cannotOpen(path: path, reason: "fake target")
     }
     func threadIDs() throws -> [Int32] { threads.keys.sorted() }
-    func runState(tid: Int32) -> ThreadRunState? { threads[tid] }
+    /// How many times the sampler asked for a run state (each is a /proc read on a live target).
+    var runStateReads = 0
+    func runState(tid: Int32) -> ThreadRunState? {
+        runStateReads += 1
+        return threads[tid]
+    }
     func retainThreads(_ tids: Set<Int32>) {}
     var isAlive: Bool { alive }
 

@@ -47,6 +47,18 @@ import PyTap
         #expect(all[0][1].stack == ["wait"])
     }
 
+    @Test func theGILHolderIsNotAskedForItsRunState() throws {
+        let (target, _, _, second) = try fixture()
+        let (rounds, _) = try record(target, rounds: 5) { round in
+            if round == 3 { target.fake.setGILHolder(second) }
+        }
+        // The first round asks both threads (it learns where the GIL is), the next ones only
+        // the thread without the GIL. The new holder is taken for running whatever its run
+        // state says (the documented trade-off: CPython releases the GIL to block).
+        #expect(target.runStateReads == 2 + 1 + 1 + 1 + 1)
+        #expect(rounds.map { $0.map(\.tid) } == [[11], [11], [11], [11, 12], [11, 12]])
+    }
+
     @Test func gilFilterKeepsOnlyTheHolder() throws {
         let (target, _, _, second) = try fixture()
         var options = SamplerOptions()

@@ -109,6 +109,7 @@ public final class CodeObjectCache {
     }
 
     private func read(_ address: UInt64) throws -> CodeObject? {
+        objectsRead &+= 1
         let head = try objects.memory.readStruct(address, count: headerSize)
         if let codeType, try head.pointer(try layout.require(.objectType)) != codeType { return nil }
         let filenamePointer = try head.pointer(try layout.require(.codeFilename))
@@ -148,6 +149,13 @@ public final class CodeObjectCache {
     /// Starts a walk: forgets which cached entries were used.
     public func beginUse() { used.removeAll(keepingCapacity: true) }
 
+    /// Objects read (as code objects or not) so far: a walk that read one read memory
+    /// outside its batch.
+    public private(set) var objectsRead = 0
+
+    /// The cached entries handed out since `beginUse`.
+    public var usedSinceBeginUse: [UInt64] { used }
+
     /// Checks that the cached entries used since `beginUse`, and those at `addresses`, are
     /// still the objects they were read as (one batched read); entries that are not are
     /// dropped. Returns how many were dropped: the walk that used them must be repeated.
@@ -183,6 +191,46 @@ public final class CodeObjectCache {
         return dropped
     }
 
+    /// `checkIdentity(alsoOf:alongWith:)` answered from identities read ahead (in the walk's
+    /// own batch, after the frames it walked): nil, and nothing is dropped, when a
+    /// candidate was not among them (a code object read or re-cached during the walk), so
+    /// the caller checks with a read of its own.
+    public func checkIdentity(alsoOf addresses: some Sequence<UInt64>, readAhead: IdentitiesReadAhead) -> Int? {
+        if readAhead.processGone { return nil }
+        // A few code objects a walk: sorted arrays and binary search, no hashing (perf).
+        var candidates = used
+        for address in addresses where entries[address] != nil { candidates.append(address) }
+        var checked = [Bool](repeating: false, count: readAhead.codes.count)
+        for address in candidates {
+            guard let index = readAhead.index(of: address), entries[address] === readAhead.codes[index] else { return nil }
+            checked[index] = true
+        }
+        used.removeAll(keepingCapacity: true)
+        var count = 0
+        for (index, code) in readAhead.codes.enumerated() where checked[index] && readAhead.identities[index] != code.fingerprint {
+            entries[code.address] = nil
+            dropped.append(code.address)
+            count += 1
+        }
+        return count
+    }
+
+    /// The cached entries at `addresses` and the ranges that read their identities, to be
+    /// read ahead in another batch (see `checkIdentity(alsoOf:readAhead:)`).
+    /// `addresses` must be sorted and unique (as `IdentitiesReadAhead` keeps them).
+    public func identityRanges(of addresses: [UInt64]) -> (codes: [CodeObject], ranges: [(address: UInt64, count: Int)]) {
+        let cached = addresses.compactMap { entries[$0] }
+        return (cached, identity.ranges(of: cached))
+    }
+
+    /// The identities of `codes` from the results of reading `identityRanges`' ranges.
+    public func identitiesReadAhead(of codes: [CodeObject], from results: ArraySlice<Result<[UInt8], MemoryReadError>>)
+        -> IdentitiesReadAhead {
+        var processGone = false
+        for case .failure(.processGone) in results { processGone = true }
+        return IdentitiesReadAhead(codes: codes, identities: identity.identities(of: codes, from: results), processGone: processGone)
+    }
+
     private func dropChanged(_ addresses: [UInt64], alongWith extra: (address: UInt64, count: Int)?)
         throws -> (dropped: Int, extra: Result<[UInt8], MemoryReadError>?) {
         var count = 0
@@ -194,6 +242,22 @@ public final class CodeObjectCache {
             count += 1
         }
         return (count, extraRead)
+    }
+}
+
+/// Identities of cached code objects read ahead of a check; `codes` by address.
+public struct IdentitiesReadAhead {
+    let codes: [CodeObject]
+    let identities: [[UInt64]?]
+    let processGone: Bool
+
+    func index(of address: UInt64) -> Int? {
+        var low = 0, high = codes.count
+        while low < high {
+            let middle = (low + high) / 2
+            if codes[middle].address < address { low = middle + 1 } else { high = middle }
+        }
+        return low < codes.count && codes[low].address == address ? low : nil
     }
 }
 
@@ -255,6 +319,15 @@ struct CodeIdentity {
     /// `extra` is read last in the same batch; its result is returned as is.
     func fingerprints(of codes: [CodeObject], memory: RemoteMemory, alongWith extra: (address: UInt64, count: Int)? = nil)
         throws -> (identities: [[UInt64]?], extra: Result<[UInt8], MemoryReadError>?) {
+        var ranges = self.ranges(of: codes)
+        if let extra { ranges.append(extra) }
+        let results = memory.readMany(ranges)
+        for case .failure(.processGone) in results { throw MemoryReadError.processGone }
+        return (identities(of: codes, from: results[...]), extra == nil ? nil : results.last)
+    }
+
+    /// The ranges `fingerprints` reads for `codes`: 1 or 3 per code object.
+    func ranges(of codes: [CodeObject]) -> [(address: UInt64, count: Int)] {
         var ranges = [(address: UInt64, count: Int)]()
         ranges.reserveCapacity(codes.count * 3 + 1)
         for code in codes {
@@ -267,11 +340,13 @@ struct CodeIdentity {
             ranges.append((name &+ UInt64(typeOffset), 8 * CodeIdentity.nameWords))
             ranges.append((table &+ UInt64(typeOffset), 8 * CodeIdentity.tableWords))
         }
-        if let extra { ranges.append(extra) }
-        let results = memory.readMany(ranges)
-        for case .failure(.processGone) in results { throw MemoryReadError.processGone }
-        var next = 0
-        let identities = codes.map { code -> [UInt64]? in
+        return ranges
+    }
+
+    /// The identities of `codes` from the results of reading `ranges(of: codes)`.
+    func identities(of codes: [CodeObject], from results: ArraySlice<Result<[UInt8], MemoryReadError>>) -> [[UInt64]?] {
+        var next = results.startIndex
+        return codes.map { code -> [UInt64]? in
             let head = results[next]
             next += 1
             guard case .success(let bytes) = head, let words = codeWords(bytes) else {
@@ -282,7 +357,6 @@ struct CodeIdentity {
             defer { next += 2 }
             return combine(words, name: results[next], table: results[next + 1])
         }
-        return (identities, extra == nil ? nil : results.last)
     }
 
     /// The identity fields of a code object's header.

@@ -121,6 +121,10 @@ public final class PythonReader {
     private var lastThreadChain: ThreadListChain?
     /// Frames each thread's last walk read one by one (see `FramePrefetch`).
     private var prefetch = FramePrefetch()
+    /// Read in the walk's batch after its frames: the identities of the code objects the
+    /// thread's last walk met, then the live innermost frame. Nil once the walk read
+    /// anything outside that batch (then the check after the walk reads on its own).
+    private var readAhead: (identities: IdentitiesReadAhead, liveTop: LiveTopRead?)?
 
     /// Frames walked at most per thread; deeper stacks keep their innermost frames and
     /// count the rest (up to `maximumCountedDepth`).
@@ -302,29 +306,9 @@ public final class PythonReader {
 
     /// The thread state holding the GIL, nil when none does (or it cannot be told).
     public func gilHolder(interpreter: UInt64) -> UInt64? {
-        do {
-            switch layout.traits.gil {
-            case .currentThreadSymbol:
-                guard let variable = addresses.currentThreadState else { return nil }
-                let tstate = try memory.readPointer(variable)
-                return tstate == 0 ? nil : tstate
-            case .runtimeGIL:
-                guard let runtime = addresses.runtime else { return nil }
-                let locked = try memory.readInteger(runtime &+ UInt64(try layout.require(.runtimeGILLocked)), as: Int32.self)
-                guard locked != 0 else { return nil }
-                let holder = try memory.readPointer(runtime &+ UInt64(try layout.require(.runtimeGILLastHolder)))
-                return holder == 0 ? nil : holder
-            case .interpreterGIL:
-                let gil = try memory.readPointer(interpreter &+ UInt64(try layout.require(.interpGIL)))
-                guard gil != 0 else { return nil }
-                let locked = try memory.readInteger(gil &+ UInt64(try layout.require(.gilLocked)), as: Int32.self)
-                guard locked != 0 else { return nil }
-                let holder = try memory.readPointer(gil &+ UInt64(try layout.require(.gilLastHolder)))
-                return holder == 0 ? nil : holder
-            }
-        } catch {
-            return nil
-        }
+        guard let range = gilStateRange(interpreter: interpreter),
+              let bytes = try? memory.readBytes(range.address, count: range.count) else { return nil }
+        return range.holder(fromBytes: bytes)
     }
 
     // MARK: Stacks
@@ -349,6 +333,34 @@ public final class PythonReader {
     /// read through the cframe must be followed by a re-check of `tstate->cframe`.
     private func liveTopFrameLocation(of thread: ThreadState) -> UInt64? {
         layout[.tstateFrame].map { thread.address &+ UInt64($0) }
+    }
+
+    /// The ranges `liveTopFrame` reads, in its order, to join a batch: the frame pointer
+    /// (≤3.10, 3.13+), or on 3.11–3.12 `current_frame` through the copied cframe and then
+    /// the live `tstate->cframe` (see `currentFrame(throughCFrameOf:)`). Empty when the
+    /// copied cframe is NULL or the layout lacks the fields.
+    private func liveTopFrameRanges(of thread: ThreadState) -> [(address: UInt64, count: Int)] {
+        if let location = liveTopFrameLocation(of: thread) { return [(location, 8)] }
+        guard let cframeOffset = layout[.tstateCFrame], let currentOffset = layout[.cframeCurrentFrame],
+              let cframe = try? thread.bytes.pointer(cframeOffset), cframe != 0 else { return [] }
+        return [(cframe &+ UInt64(currentOffset), 8), (thread.address &+ UInt64(cframeOffset), 8)]
+    }
+
+    /// `liveTopFrame`'s answer from the results of reading `liveTopFrameRanges`; nil when a
+    /// read failed (the caller reads on its own).
+    private func liveTopFrame(of thread: ThreadState, from results: ArraySlice<Result<[UInt8], MemoryReadError>>) -> LiveTopRead? {
+        var pointers = [UInt64]()
+        for result in results {
+            guard case .success(let bytes) = result, let pointer = try? RemoteBytes(address: 0, bytes: bytes).pointer(0) else { return nil }
+            pointers.append(pointer)
+        }
+        switch pointers.count {
+        case 1: return .frame(pointers[0])
+        case 2:
+            guard let cframeOffset = layout[.tstateCFrame], let copied = try? thread.bytes.pointer(cframeOffset) else { return nil }
+            return PythonReader.cframe(copied, isStillLiveGiven: pointers[1], threadState: thread.address) ? .frame(pointers[0]) : .cframeGone
+        default: return nil
+        }
     }
 
     /// 3.11–3.12: `tstate->cframe->current_frame`, the cframe pointer taken from the copy.
@@ -392,11 +404,23 @@ public final class PythonReader {
             var walk = ChainWalk.Result(frames: [], addresses: [], frameAddresses: [], evalCallEnds: [], defect: .changedWhileReading)
             if let top = try unlessTorn({ try topFrame(of: state) }) {
                 codes.beginUse()
+                readAhead = nil
+                let objectsRead = codes.objectsRead
                 walk = self.walk(from: top, thread: state)
+                if codes.objectsRead != objectsRead { readAhead = nil }
+                prefetch.rememberCodes(codes.usedSinceBeginUse + walk.frames.map(\.code), thread: state.address)
                 // A cached code object freed and its address reused: walk again with the new one.
-                // The live innermost frame is re-read in the same system call, after the identities.
-                let check = try codes.checkIdentity(alsoOf: walk.frames.lazy.map(\.code),
-                                                    alongWith: liveTopFrameLocation(of: state).map { ($0, 8) })
+                // The live innermost frame is re-read in the same system call, after the
+                // identities — or both were, after the frames, in the walk's own batch.
+                let check: (dropped: Int, extra: LiveTopRead?)
+                if let ahead = readAhead, let dropped = codes.checkIdentity(alsoOf: walk.frames.lazy.map(\.code), readAhead: ahead.identities) {
+                    check = (dropped, ahead.liveTop)
+                } else {
+                    let checked = try codes.checkIdentity(alsoOf: walk.frames.lazy.map(\.code),
+                                                          alongWith: liveTopFrameLocation(of: state).map { ($0, 8) })
+                    check = (checked.dropped, checked.extra.flatMap { liveTopFrame(of: state, from: [$0][...]) })
+                }
+                readAhead = nil
                 if check.dropped > 0 { walk.defect = .changedWhileReading }
                 switch walk.defect {
                 case nil:
@@ -444,12 +468,12 @@ public final class PythonReader {
     /// Whether the thread's live innermost frame is, or leads within a few frames to, one of
     /// the frames read (the frames below a live frame cannot have changed).
     /// `liveTop`: the live innermost frame pointer when already read (at `liveTopFrameLocation`).
-    private func isStillCurrent(_ walked: [UInt64], thread: ThreadState, liveTop: Result<[UInt8], MemoryReadError>?) throws -> Bool {
+    private func isStillCurrent(_ walked: [UInt64], thread: ThreadState, liveTop: LiveTopRead?) throws -> Bool {
         var current: UInt64
-        if case .success(let bytes)? = liveTop, let pointer = try? RemoteBytes(address: 0, bytes: bytes).pointer(0) {
-            current = pointer
-        } else {
-            current = try liveTopFrame(of: thread)
+        switch liveTop {
+        case .frame(let pointer)?: current = pointer
+        case .cframeGone?: throw StackChangedWhileRead()
+        case nil: current = try liveTopFrame(of: thread)
         }
         guard let first = walked.first else { return current == 0 }
         if current == first { return true }
@@ -481,7 +505,10 @@ public final class PythonReader {
     private func walkFrameObjects(from top: UInt64, thread: ThreadState, lastiUnit: Int) -> ChainWalk.Result {
         var walk = ChainWalk(maximumDepth: maximumDepth)
         var address = top
-        let prefetched = prefetch.read(thread: thread.address, frameSize: frameSize, memory: memory).frames
+        let ahead = readAheadRanges(of: thread)
+        let batch = prefetch.read(thread: thread.address, frameSize: frameSize, memory: memory, trailing: ahead.ranges)
+        let prefetched = batch.frames
+        keepReadAhead(ahead, results: batch.trailing, thread: thread)
         var readAlone = [UInt64]()
         defer { prefetch.remember(readAlone, thread: thread.address) }
         do {
@@ -494,7 +521,7 @@ public final class PythonReader {
                 if let defect = walk.visit(address) { return walk.result(defect) }
                 let frame: RemoteBytes
                 do {
-                    frame = try prefetched[address] ?? memory.readStruct(address, count: frameSize)
+                    frame = try prefetched[address] ?? readOutsideBatch(address)
                 } catch {
                     return walk.result(.unreadable(address: address, what: "frame"))
                 }
@@ -546,7 +573,7 @@ public final class PythonReader {
                     base = Int(address - chunk.address)
                 } else {
                     do {
-                        frame = try prefetched[address] ?? memory.readStruct(address, count: frameSize)
+                        frame = try prefetched[address] ?? readOutsideBatch(address)
                     } catch {
                         return walk.result(.unreadable(address: address, what: "interpreter frame"))
                     }
@@ -604,6 +631,7 @@ public final class PythonReader {
     /// Counts the frames of the chain from `address` on, following `previousOffset`, up to
     /// `maximumCountedDepth - maximumDepth` (a cycle or an unreadable link ends the count).
     private func countFrames(from address: UInt64, previousOffset: Int) -> CutFrames {
+        readAhead = nil
         let limit = max(0, maximumCountedDepth - maximumDepth)
         var count = 0
         var current = address
@@ -629,7 +657,33 @@ public final class PythonReader {
             if topFrame >= top && topFrame < limit - UInt64(frameSize) { top = topFrame &+ UInt64(frameSize) }
             if top - chunk <= UInt64(PythonReader.maximumChunkBytes) { range = (chunk, Int(top - chunk)) }
         }
-        return prefetch.read(thread: thread.address, frameSize: frameSize, memory: memory, alongWith: range)
+        let ahead = readAheadRanges(of: thread)
+        let batch = prefetch.read(thread: thread.address, frameSize: frameSize, memory: memory, alongWith: range, trailing: ahead.ranges)
+        keepReadAhead(ahead, results: batch.trailing, thread: thread)
+        return (batch.chunk, batch.frames)
+    }
+
+    /// A frame the walk's batch did not copy, read on its own (the identities read ahead
+    /// no longer come after every read of the walk).
+    private func readOutsideBatch(_ address: UInt64) throws -> RemoteBytes {
+        readAhead = nil
+        return try memory.readStruct(address, count: frameSize)
+    }
+
+    /// The ranges read after the frames in a walk's batch (see `readAhead`).
+    private func readAheadRanges(of thread: ThreadState) -> (codes: [CodeObject], ranges: [(address: UInt64, count: Int)], liveTop: Int) {
+        var (codes, ranges) = codes.identityRanges(of: prefetch.codes(of: thread.address))
+        let liveTop = liveTopFrameRanges(of: thread)
+        ranges.append(contentsOf: liveTop)
+        return (codes, ranges, liveTop.count)
+    }
+
+    private func keepReadAhead(_ ahead: (codes: [CodeObject], ranges: [(address: UInt64, count: Int)], liveTop: Int),
+                               results: ArraySlice<Result<[UInt8], MemoryReadError>>, thread: ThreadState) {
+        guard results.count == ahead.ranges.count, !ahead.codes.isEmpty else { return }
+        let identities = results.dropLast(ahead.liveTop)
+        readAhead = (codes.identitiesReadAhead(of: ahead.codes, from: identities),
+                     ahead.liveTop == 0 ? nil : liveTopFrame(of: thread, from: results.suffix(ahead.liveTop)))
     }
 
     // MARK: Locations
@@ -651,6 +705,13 @@ public final class PythonReader {
 
 /// A pointer followed from a copy no longer means what it did when copied.
 struct StackChangedWhileRead: Error {}
+
+/// The live innermost frame as read in a batch: its address, or (3.11–3.12) the copied
+/// cframe's eval call has returned, so the stack changed.
+enum LiveTopRead {
+    case frame(UInt64)
+    case cframeGone
+}
 
 /// Reads `threading._active` ({ident: Thread}) and each Thread's name, remembering where
 /// the dict lives so later refreshes skip the module lookup.
@@ -781,6 +842,8 @@ struct ChainWalk {
 /// a frame the walk reaches by its pointers, inside the window the consistency check covers.
 struct FramePrefetch {
     private var frames: [UInt64: [UInt64]] = [:]
+    /// The code objects each thread's last walk met, whose identities are read ahead.
+    private var codes: [UInt64: [UInt64]] = [:]
     /// Frames remembered per thread, and threads remembered.
     static let maximumFrames = 256
     static let maximumThreads = PythonReader.maximumThreads
@@ -790,15 +853,33 @@ struct FramePrefetch {
         frames[thread] = Array(addresses.prefix(FramePrefetch.maximumFrames))
     }
 
-    /// The thread's remembered frames (those readable), read in one system call after `range`.
-    func read(thread: UInt64, frameSize: Int, memory: RemoteMemory, alongWith range: (address: UInt64, count: Int)? = nil)
-        -> (chunk: RemoteBytes?, frames: [UInt64: RemoteBytes]) {
+    /// Kept sorted and unique (sorting, not hashing: a walk's few code objects).
+    mutating func rememberCodes(_ addresses: [UInt64], thread: UInt64) {
+        if codes[thread] == nil && codes.count >= FramePrefetch.maximumThreads { codes.removeAll(keepingCapacity: true) }
+        var unique = addresses.sorted()
+        var kept = 0
+        for address in unique where kept == 0 || unique[kept - 1] != address {
+            unique[kept] = address
+            kept += 1
+        }
+        unique.removeLast(unique.count - min(kept, FramePrefetch.maximumFrames))
+        codes[thread] = unique
+    }
+
+    func codes(of thread: UInt64) -> [UInt64] { codes[thread] ?? [] }
+
+    /// The thread's remembered frames (those readable), read in one system call after
+    /// `range`, and then `trailing` (their results).
+    func read(thread: UInt64, frameSize: Int, memory: RemoteMemory, alongWith range: (address: UInt64, count: Int)? = nil,
+              trailing: [(address: UInt64, count: Int)] = [])
+        -> (chunk: RemoteBytes?, frames: [UInt64: RemoteBytes], trailing: ArraySlice<Result<[UInt8], MemoryReadError>>) {
         let known = frames[thread] ?? []
         var ranges = [(address: UInt64, count: Int)]()
-        ranges.reserveCapacity(known.count + 1)
+        ranges.reserveCapacity(known.count + 1 + trailing.count)
         if let range { ranges.append(range) }
         for address in known { ranges.append((address, frameSize)) }
-        if ranges.isEmpty { return (nil, [:]) }
+        ranges.append(contentsOf: trailing)
+        if ranges.isEmpty { return (nil, [:], []) }
         let results = memory.readMany(ranges)
         var chunk: RemoteBytes?
         if let range, case .success(let bytes) = results[0] { chunk = RemoteBytes(address: range.address, bytes: bytes) }
@@ -806,6 +887,6 @@ struct FramePrefetch {
         for (address, result) in zip(known, results.dropFirst(range == nil ? 0 : 1)) {
             if case .success(let bytes) = result { copies[address] = RemoteBytes(address: address, bytes: bytes) }
         }
-        return (chunk, copies)
+        return (chunk, copies, results.suffix(trailing.count))
     }
 }

@@ -52,6 +52,12 @@ public struct GILHolders {
 
     public init(reader: PythonReader) { self.reader = reader }
 
+    /// Holders already read this round (a nil holder: the GIL was free).
+    public init(reader: PythonReader, known: [UInt64: UInt64?]) {
+        self.reader = reader
+        byInterpreter = known
+    }
+
     public mutating func holds(_ state: ThreadState) -> Bool {
         if byInterpreter[state.interpreter] == nil {
             byInterpreter[state.interpreter] = .some(reader.gilHolder(interpreter: state.interpreter))
