@@ -13,7 +13,8 @@
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, u32); __type(value, struct pytap_pyframes_config); } pyconfig SEC(".maps");
 // tid -> PyThreadState address, kept current by pytap.
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 8192); __type(key, u32); __type(value, u64); } thread_states SEC(".maps");
-struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 1 << 23); } pyframes SEC(".maps");
+#define PYFRAMES_BYTES (1 << 23)
+struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, PYFRAMES_BYTES); } pyframes SEC(".maps");
 
 // One frame's bytes, read at once (each read of the target costs a few hundred ns).
 struct scratch { u8 frame[PYTAP_MEMTRACE_FRAME_BYTES]; };
@@ -60,7 +61,7 @@ ALWAYS_INLINE int record(struct pt_regs *ctx) {
     }
     event->count = count;
     event->reserved = 0;
-    bpf_ringbuf_submit(event, 0);
+    SUBMIT_QUIETLY(pyframes, event, PYFRAMES_BYTES);
     return 0;
 }
 

@@ -167,6 +167,23 @@ public final class PyCallGraphTracer {
         var lastRefresh = start
         let limit = options.count ?? (options.trigger == nil ? Int.max : 1)
         func done() -> Bool { options.trigger == nil ? calls >= limit : summary.invocations >= limit }
+        func take(_ record: UnsafeRawBufferPointer) -> Bool {
+            let completed: [CallInvocation]
+            switch probes {
+            case .evalFunction:
+                guard record.count >= MemoryLayout<pytap_pycall_event>.size else { return true }
+                completed = handle(record.loadUnaligned(as: pytap_pycall_event.self))
+            case .handlers:
+                guard record.count >= MemoryLayout<pytap_pyframe_event>.size else { return true }
+                completed = handle(record.loadUnaligned(as: pytap_pyframe_event.self))
+            }
+            summary.events += 1
+            for invocation in completed where options.trigger == nil || summary.invocations < limit {
+                summary.invocations += 1
+                onInvocation(invocation)
+            }
+            return !done()
+        }
         while !done() {
             if shouldStop() { break }
             let now = MonotonicClock.now()
@@ -176,26 +193,13 @@ public final class PyCallGraphTracer {
                 lastRefresh = now
                 threadStates?.refresh()
             }
-            let timeout = stopAt.map { Int32(clamping: min(100, ($0 - min($0, now)) / 1_000_000 + 1)) } ?? 100
-            _ = try bpf.poll(timeout: timeout) { record in
-                let completed: [CallInvocation]
-                switch probes {
-                case .evalFunction:
-                    guard record.count >= MemoryLayout<pytap_pycall_event>.size else { return true }
-                    completed = handle(record.loadUnaligned(as: pytap_pycall_event.self))
-                case .handlers:
-                    guard record.count >= MemoryLayout<pytap_pyframe_event>.size else { return true }
-                    completed = handle(record.loadUnaligned(as: pytap_pyframe_event.self))
-                }
-                summary.events += 1
-                for invocation in completed where options.trigger == nil || summary.invocations < limit {
-                    summary.invocations += 1
-                    onInvocation(invocation)
-                }
-                return !done()
-            }
+            let interval = UInt64(BPFObject.quietRingInterval)
+            let timeout = stopAt.map { Int32(clamping: min(interval, ($0 - min($0, now)) / 1_000_000 + 1)) } ?? Int32(interval)
+            _ = try bpf.poll(timeout: timeout, take)
         }
         detach()
+        // The records sent before the probes came off (the ring is read on a timer).
+        if !done() { _ = try bpf.poll(timeout: 0, take) }
         for (tid, var trace) in threads.sorted(by: { $0.key < $1.key }) {
             guard var open = trace.builder, options.trigger == nil || summary.invocations < limit else { continue }
             open.end()
