@@ -167,6 +167,17 @@ public final class PyCallGraphTracer {
         var lastRefresh = start
         let limit = options.count ?? (options.trigger == nil ? Int.max : 1)
         func done() -> Bool { options.trigger == nil ? calls >= limit : summary.invocations >= limit }
+        // A thread started meanwhile is recorded once the thread map knows it: the map is
+        // read every 100 ms, and at once (at most every 5 ms) when a probe asks for it.
+        var refreshAsked = false
+        func refreshThreads(at now: UInt64) {
+            lastRefresh = now
+            threadStates?.refresh()
+            if refreshAsked, let map = try? bpf.map("refresh_asked") {
+                refreshAsked = false
+                try? map.update(UInt32(0), UInt32(0))
+            }
+        }
         func take(_ record: UnsafeRawBufferPointer) -> Bool {
             let completed: [CallInvocation]
             switch probes {
@@ -175,7 +186,14 @@ public final class PyCallGraphTracer {
                 completed = handle(record.loadUnaligned(as: pytap_pycall_event.self))
             case .handlers:
                 guard record.count >= MemoryLayout<pytap_pyframe_event>.size else { return true }
-                completed = handle(record.loadUnaligned(as: pytap_pyframe_event.self))
+                let event = record.loadUnaligned(as: pytap_pyframe_event.self)
+                if event.kind == UInt32(PYTAP_PYFRAME_NEW_THREAD.rawValue) {
+                    refreshAsked = true
+                    let now = MonotonicClock.now()
+                    if now - lastRefresh >= 5_000_000 { refreshThreads(at: now) }
+                    return true
+                }
+                completed = handle(event)
             }
             summary.events += 1
             for invocation in completed where options.trigger == nil || summary.invocations < limit {
@@ -189,10 +207,7 @@ public final class PyCallGraphTracer {
             let now = MonotonicClock.now()
             if let stopAt, now >= stopAt { break }
             if !(target.process?.isAlive ?? true) { summary.targetExited = true; break }
-            if now - lastRefresh >= 100_000_000 {
-                lastRefresh = now
-                threadStates?.refresh()
-            }
+            if now - lastRefresh >= (refreshAsked ? 5_000_000 : 100_000_000) { refreshThreads(at: now) }
             let interval = UInt64(BPFObject.quietRingInterval)
             let timeout = stopAt.map { Int32(clamping: min(interval, ($0 - min($0, now)) / 1_000_000 + 1)) } ?? Int32(interval)
             _ = try bpf.poll(timeout: timeout, take)
