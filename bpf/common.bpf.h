@@ -72,10 +72,14 @@ ALWAYS_INLINE u64 read_pointer(u64 address) {
 
 /// Submits a ring buffer record without waking pytap, which reads the ring on a short
 /// timer: a wakeup per record (irq_work, then pytap scheduled, often onto the target's CPU)
-/// costs more than the probe itself. Only once the ring holds more than an eighth of its
-/// `size` bytes is pytap woken at once, so a burst cannot fill it between two timer reads.
-#define SUBMIT_QUIETLY(ring, event, size) \
-    bpf_ringbuf_submit((event), bpf_ringbuf_query(&(ring), BPF_RB_AVAIL_DATA) > (size) / 8 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP)
+/// costs more than the probe itself. pytap is woken once, by the record that takes the ring
+/// past an eighth of its `size` bytes (a burst then need not wait for the timer); waking it
+/// for every record past that mark made each hit ~1.5 µs slower while pytap caught up.
+#define SUBMIT_QUIETLY(ring, event, size) do { \
+    u64 waiting_ = bpf_ringbuf_query(&(ring), BPF_RB_AVAIL_DATA); \
+    u64 mark_ = (size) / 8, own_ = (sizeof(*(event)) + 8 + 7) & ~7ULL; \
+    bpf_ringbuf_submit((event), waiting_ >= mark_ && waiting_ < mark_ + own_ ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP); \
+} while (0)
 
 /// Adds one to a counter kept in an array map of one u64 (losses, drops).
 #define COUNT_INTO(map) do { u32 zero_ = 0; u64 *count_ = bpf_map_lookup_elem(&(map), &zero_); if (count_) __sync_fetch_and_add(count_, 1); } while (0)

@@ -157,9 +157,9 @@ public final class CallGraphTracer {
         let name = Int(function) < selected.count ? selected[Int(function)].name : "?"
         switch event.kind {
         case UInt32(PYTAP_CALL_ENTRY.rawValue):
-            if var current = builder, current.number == Int(event.invocation) {
-                current.enter(name: name, function: UInt64(function), stack: event.stack, time: event.time_ns)
-                builder = current
+            if builder?.number == Int(event.invocation) {
+                // In place: a copy would copy the tree's widest node on every record.
+                builder!.enter(name: name, function: UInt64(function), stack: event.stack, time: event.time_ns)
             } else {
                 // A new invocation: the previous one, if any, lost its end.
                 let tid = Int32(bitPattern: event.tid)

@@ -261,9 +261,7 @@ public final class PyCallGraphTracer {
         case UInt32(PYTAP_PYFRAME_LEAVE.rawValue): kind = .leave
         default: kind = .raise
         }
-        var trace = threads[tid] ?? ThreadTrace()
-        let steps = trace.chain.apply(kind, chain: chain)
-        threads[tid] = trace
+        let steps = threads[tid, default: ThreadTrace()].chain.apply(kind, chain: chain)
         var completed = [CallInvocation]()
         for step in steps {
             switch step {
@@ -282,11 +280,11 @@ public final class PyCallGraphTracer {
     /// the trigger; without a trigger, any call while none is open).
     private func enter(tid: Int32, code: UInt64, stack: UInt64, time: UInt64, recorded: Bool) {
         let name = describe(code)
-        var trace = threads[tid] ?? ThreadTrace()
-        defer { threads[tid] = trace }
         if recorded { calls += 1 }
-        if trace.builder != nil {
-            trace.builder!.enter(name: name.label, function: code, stack: stack, time: time)
+        // Changed in place: a copy taken out of `threads` would copy the tree on every
+        // record (copy-on-write of arrays still shared with the dictionary's value).
+        if threads[tid]?.builder != nil {
+            threads[tid]!.builder!.enter(name: name.label, function: code, stack: stack, time: time)
             return
         }
         let startsTree: Bool
@@ -297,16 +295,16 @@ public final class PyCallGraphTracer {
         }
         guard startsTree else { return }
         started += 1
-        trace.builder = CallTreeBuilder(number: started, tid: tid, threadName: threadName(tid), startTime: time,
+        threads[tid, default: ThreadTrace()].builder = CallTreeBuilder(number: started, tid: tid, threadName: threadName(tid), startTime: time,
                                         root: name.label, function: code, stack: stack)
     }
 
     private func leave(tid: Int32, stack: UInt64, time: UInt64) -> [CallInvocation] {
-        guard var trace = threads[tid], var builder = trace.builder else { return [] }
-        builder.leave(function: nil, stack: stack, time: time)
-        trace.builder = builder.isFinished ? nil : builder
-        threads[tid] = trace
-        return builder.isFinished ? builder.invocation.map { [$0] } ?? [] : []
+        guard threads[tid]?.builder != nil else { return [] }
+        threads[tid]!.builder!.leave(function: nil, stack: stack, time: time)
+        guard let builder = threads[tid]!.builder, builder.isFinished else { return [] }
+        threads[tid]!.builder = nil
+        return builder.invocation.map { [$0] } ?? []
     }
 
     /// `qualname (file:line)` of a code object, read once per address.
