@@ -11,7 +11,8 @@
 #include "pytap_callgraph.h"
 
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, u32); __type(value, struct pytap_callgraph_state); } state SEC(".maps");
-struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 1 << 22); } events SEC(".maps");
+#define EVENTS_BYTES (1 << 22)
+struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, EVENTS_BYTES); } events SEC(".maps");
 
 ALWAYS_INLINE void emit(struct pytap_callgraph_state *s, u32 tid, u32 function, u64 stack, u32 kind) {
     if (s->events_left == 0) { __sync_fetch_and_add(&s->dropped, 1); return; }
@@ -24,7 +25,7 @@ ALWAYS_INLINE void emit(struct pytap_callgraph_state *s, u32 tid, u32 function, 
     event->function = function;
     event->kind = kind;
     event->invocation = s->invocation;
-    bpf_ringbuf_submit(event, 0);
+    SUBMIT_QUIETLY(events, event, EVENTS_BYTES);
 }
 
 /// `stack`: the stack pointer at the function's entry (where its return address is).

@@ -49,10 +49,16 @@ static long (*bpf_probe_read_user_str)(void *dst, u32 size, const void *src) = (
 static void *(*bpf_ringbuf_reserve)(void *ringbuf, u64 size, u64 flags) = (void *)131;
 static void (*bpf_ringbuf_submit)(void *data, u64 flags) = (void *)132;
 static void (*bpf_ringbuf_discard)(void *data, u64 flags) = (void *)133;
+static u64 (*bpf_ringbuf_query)(void *ringbuf, u64 flags) = (void *)134;
 static void *(*bpf_get_current_task_btf)(void) = (void *)158;
 static u64 (*bpf_get_func_ip)(void *ctx) = (void *)173;
 static u64 (*bpf_get_attach_cookie)(void *ctx) = (void *)174;
 static struct pt_regs *(*bpf_task_pt_regs)(void *task) = (void *)175;
+
+// bpf_ringbuf_submit flags and bpf_ringbuf_query's question.
+#define BPF_RB_NO_WAKEUP (1ULL << 0)
+#define BPF_RB_FORCE_WAKEUP (1ULL << 1)
+#define BPF_RB_AVAIL_DATA 0
 
 // bpf_get_stack flags.
 #define BPF_F_USER_STACK (1ULL << 8)
@@ -63,6 +69,17 @@ ALWAYS_INLINE u64 read_pointer(u64 address) {
     if (bpf_probe_read_user(&value, sizeof(value), (const void *)address) != 0) return 0;
     return value;
 }
+
+/// Submits a ring buffer record without waking pytap, which reads the ring on a short
+/// timer: a wakeup per record (irq_work, then pytap scheduled, often onto the target's CPU)
+/// costs more than the probe itself. pytap is woken once, by the record that takes the ring
+/// past an eighth of its `size` bytes (a burst then need not wait for the timer); waking it
+/// for every record past that mark made each hit ~1.5 µs slower while pytap caught up.
+#define SUBMIT_QUIETLY(ring, event, size) do { \
+    u64 waiting_ = bpf_ringbuf_query(&(ring), BPF_RB_AVAIL_DATA); \
+    u64 mark_ = (size) / 8, own_ = (sizeof(*(event)) + 8 + 7) & ~7ULL; \
+    bpf_ringbuf_submit((event), waiting_ >= mark_ && waiting_ < mark_ + own_ ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP); \
+} while (0)
 
 /// Adds one to a counter kept in an array map of one u64 (losses, drops).
 #define COUNT_INTO(map) do { u32 zero_ = 0; u64 *count_ = bpf_map_lookup_elem(&(map), &zero_); if (count_) __sync_fetch_and_add(count_, 1); } while (0)

@@ -7,7 +7,8 @@
 #include "pytap_callgraph.h"
 
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, u32); __type(value, struct pytap_pycallgraph_state); } pystate SEC(".maps");
-struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 1 << 22); } pyevents SEC(".maps");
+#define PYEVENTS_BYTES (1 << 22)
+struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, PYEVENTS_BYTES); } pyevents SEC(".maps");
 
 ALWAYS_INLINE int emit(u64 frame, u64 stack, u32 kind) {
     u32 zero = 0;
@@ -22,7 +23,7 @@ ALWAYS_INLINE int emit(u64 frame, u64 stack, u32 kind) {
     event->code = kind == PYTAP_CALL_ENTRY ? read_pointer(frame + s->frame_code) : 0;
     event->tid = (u32)bpf_get_current_pid_tgid();
     event->kind = kind;
-    bpf_ringbuf_submit(event, 0);
+    SUBMIT_QUIETLY(pyevents, event, PYEVENTS_BYTES);
     return 0;
 }
 

@@ -13,11 +13,29 @@
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, u32); __type(value, struct pytap_pyframes_config); } pyconfig SEC(".maps");
 // tid -> PyThreadState address, kept current by pytap.
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 8192); __type(key, u32); __type(value, u64); } thread_states SEC(".maps");
-struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 1 << 23); } pyframes SEC(".maps");
+#define PYFRAMES_BYTES (1 << 23)
+// 1 while a request to look for new threads is on its way to pytap (it clears it after).
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, u32); __type(value, u32); } refresh_asked SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, PYFRAMES_BYTES); } pyframes SEC(".maps");
 
 // One frame's bytes, read at once (each read of the target costs a few hundred ns).
 struct scratch { u8 frame[PYTAP_MEMTRACE_FRAME_BYTES]; };
 struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 1); __type(key, u32); __type(value, struct scratch); } scratch SEC(".maps");
+
+/// A thread started since pytap last read the target's threads: asks it (waking it at once)
+/// to read them now, rather than at its next periodic refresh; one request at a time.
+ALWAYS_INLINE void ask_for_new_threads(u32 tid) {
+    u32 zero = 0;
+    u32 *asked = bpf_map_lookup_elem(&refresh_asked, &zero);
+    if (!asked || __sync_val_compare_and_swap(asked, 0, 1) != 0) return;
+    struct pytap_pyframe_event *event = bpf_ringbuf_reserve(&pyframes, sizeof(*event), 0);
+    if (!event) { *asked = 0; return; }
+    __builtin_memset(event, 0, sizeof(*event));
+    event->time_ns = bpf_ktime_get_ns();
+    event->tid = tid;
+    event->kind = PYTAP_PYFRAME_NEW_THREAD;
+    bpf_ringbuf_submit(event, BPF_RB_FORCE_WAKEUP);
+}
 
 ALWAYS_INLINE int record(struct pt_regs *ctx) {
     u32 zero = 0;
@@ -26,7 +44,7 @@ ALWAYS_INLINE int record(struct pt_regs *ctx) {
     if (!cfg || !work) return 0;
     u32 tid = (u32)bpf_get_current_pid_tgid();
     u64 *tstate = bpf_map_lookup_elem(&thread_states, &tid);
-    if (!tstate || *tstate == 0) { __sync_fetch_and_add(&cfg->unknown_thread, 1); return 0; }
+    if (!tstate || *tstate == 0) { __sync_fetch_and_add(&cfg->unknown_thread, 1); ask_for_new_threads(tid); return 0; }
     if (cfg->events_left == 0) { __sync_fetch_and_add(&cfg->dropped, 1); return 0; }
     struct pytap_pyframe_event *event = bpf_ringbuf_reserve(&pyframes, sizeof(*event), 0);
     if (!event) { __sync_fetch_and_add(&cfg->dropped, 1); return 0; }
@@ -60,7 +78,7 @@ ALWAYS_INLINE int record(struct pt_regs *ctx) {
     }
     event->count = count;
     event->reserved = 0;
-    bpf_ringbuf_submit(event, 0);
+    SUBMIT_QUIETLY(pyframes, event, PYFRAMES_BYTES);
     return 0;
 }
 

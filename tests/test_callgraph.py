@@ -283,6 +283,40 @@ def check_py_callgraph_tree(w, interp):
     return tids
 
 
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.12", "sid-3.14"]))
+def test_py_callgraph_sees_a_thread_started_during_the_trace_at_once(workload, interp):
+    # 3.11+ records a thread once pytap knows its thread state: a thread started meanwhile
+    # must be known within its first 20 ms (the workload's threads call trigger_root 10
+    # times after that), not at the next periodic refresh of the thread map.
+    w = workload(interp, "pycallgraph_target.py", 60, "new-threads")
+    truth = w.truth()
+    process = subprocess.Popen([pytap_path(), "py-callgraph", "-x", str(truth["pid"]), "-t", "trigger_root", "-n", "100000",
+                                "--duration", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    line = process.stderr.readline().decode()
+    assert "probing" in line, line + process.stderr.read().decode()
+    probed_since = time.monotonic()
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err.decode()
+    expected = [(("->" if event == "call" else "<-"), name) for event, name in truth["calls"]]
+    traced = {}
+    for rows in py_blocks(out.decode()):
+        if None in rows:
+            continue  # the last call, cut by the end of the trace
+        check_py_block(rows, expected)
+        traced[rows[0][1]] = traced.get(rows[0][1], 0) + 1
+    time.sleep(0.2)
+    calls = {}
+    with open(w.truth_host + ".durations") as f:
+        for began, _, tid in (line.split() for line in f if line.strip()):
+            calls.setdefault(int(tid), []).append(float(began))
+    # Threads whose calls all ran well inside the trace: each of their calls is one block.
+    inside = [tid for tid, starts in calls.items() if starts[0] >= probed_since + 0.05 and starts[-1] <= probed_since + 3.7]
+    assert len(inside) >= 5, (len(inside), calls)
+    whole = [tid for tid in inside if traced.get(tid, 0) == len(calls[tid])]
+    assert len(whole) >= 0.75 * len(inside), "%d of %d new threads traced from their first call: %s" % (
+        len(whole), len(inside), [(tid, traced.get(tid, 0), len(calls[tid])) for tid in inside])
+
+
 @pytest.mark.parametrize("interp", interpreter_params(["pyenv-2.7", "pyenv-3.12", "sid-3.14"]))
 def test_py_callgraph_without_trigger_traces_every_call_for_a_while(workload, interp):
     w = workload(interp, "pycallgraph_target.py", 60)

@@ -156,9 +156,17 @@ int pytap_bpf_object_poll(struct pytap_bpf_object *object, int timeout_ms, pytap
     if (!object->ring) return -EINVAL;
     object->handler = handler;
     object->handler_context = context;
+    // pytap's programs submit without waking the reader (SUBMIT_QUIETLY): the wait ends
+    // on a wakeup (the ring filling) or at the timeout, and whatever is in the ring then is
+    // read (ring_buffer__poll reads only the rings epoll reported).
     int result = ring_buffer__poll(object->ring, timeout_ms);
+    if (result == -EINTR) result = 0;
+    if (result >= 0) {
+        int more = ring_buffer__consume(object->ring);
+        result = more < 0 ? more : result + more;
+    }
     object->handler = NULL;
-    return result == -EINTR ? 0 : result;
+    return result;
 }
 
 void pytap_bpf_object_close(struct pytap_bpf_object *object) {

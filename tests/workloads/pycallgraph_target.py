@@ -3,7 +3,7 @@ recursion, a generator, an exception caught two levels up, a method and a lambda
 a function whose exception C code swallows (hasattr on a property that raises), called
 twice from one place, and a generator resumed by throw().
 
-usage: python pycallgraph_target.py TRUTH.json SECONDS [reinstrument|thread]
+usage: python pycallgraph_target.py TRUTH.json SECONDS [reinstrument|thread|new-threads]
 Writes {"pid", "calls"} to TRUTH.json once running: "calls" is the sequence of (event,
 function) pairs one call of trigger_root makes, recorded by the interpreter itself with
 sys.setprofile (then switched off). Appends "monotonic_start duration" (seconds) of every
@@ -13,6 +13,9 @@ With "reinstrument", a profiler is set and removed before each call: on 3.12+ th
 every code object re-instrument itself at its next RESUME (which runs RESUME again).
 With "thread", the calls run on a second thread (its tid is "worker_tid" in TRUTH.json)
 while the main thread calls leaf() every millisecond.
+With "new-threads", each call runs on a thread of its own: a new thread every ~60 ms calls
+leaf(), sleeps 20 ms, then calls trigger_root 10 times, 2 ms apart; its lines in
+TRUTH.json.durations carry its tid as a third column.
 """
 import json
 import os
@@ -130,6 +133,27 @@ def loop(truth_path, until, reinstrument):
             time.sleep(0.05)
 
 
+def short_lived_threads(truth_path, until):
+    """A thread per batch of trigger_root calls, each started after the last ended."""
+    import threading
+    with open(truth_path + ".durations", "w") as log:
+        def worker():
+            tid = open("/proc/thread-self/stat").read().split()[0]
+            leaf(0)
+            time.sleep(0.02)
+            for _ in range(10):
+                began = clock()
+                trigger_root()
+                log.write("%.6f %.9f %s\n" % (began, clock() - began, tid))
+                log.flush()
+                time.sleep(0.002)
+        while clock() < until:
+            thread = threading.Thread(target=worker)
+            thread.start()
+            thread.join()
+            time.sleep(0.02)
+
+
 def main():
     truth_path, seconds = sys.argv[1], float(sys.argv[2])
     mode = sys.argv[3] if len(sys.argv) > 3 else None
@@ -153,6 +177,8 @@ def main():
     os.rename(truth_path + ".tmp", truth_path)
     if mode == "thread":
         busy(until)
+    elif mode == "new-threads":
+        short_lived_threads(truth_path, until)
     else:
         loop(truth_path, until, mode == "reinstrument")
 

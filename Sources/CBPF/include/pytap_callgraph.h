@@ -53,6 +53,7 @@ enum pytap_pyframe_kind {
     PYTAP_PYFRAME_START = 0,         // RESUME (and its variants): the current frame starts or resumes
     PYTAP_PYFRAME_LEAVE = 1,         // a return or yield: the current frame leaves
     PYTAP_PYFRAME_RAISE = 2,         // PyTraceBack_Here: an exception is in the current frame (deeper ones are gone)
+    PYTAP_PYFRAME_NEW_THREAD = 3,    // a thread pytap does not know yet ran a probed handler: look for new threads now
 };
 
 /// Frames of the chain sent per record (the current one and its callers, shim frames skipped).

@@ -52,8 +52,9 @@ void pytap_bpf_object_detach_all(struct pytap_bpf_object *object);
 typedef int (*pytap_record_handler)(void *context, const void *record, size_t size);
 /// Opens the ring buffer map `map` for polling. 0 or a negative errno.
 int pytap_bpf_object_open_ring(struct pytap_bpf_object *object, const char *map);
-/// Hands the records waiting in the ring buffer to `handler` (until it says stop), waiting
-/// up to `timeout_ms` for the first. The number of records, or a negative errno (EINTR: 0).
+/// Waits up to `timeout_ms` for a wakeup (programs submitting quietly wake it only when the
+/// ring fills), then hands every record waiting in the rings to `handler` (until it says
+/// stop). The number of records, or a negative errno (EINTR: 0).
 int pytap_bpf_object_poll(struct pytap_bpf_object *object, int timeout_ms, pytap_record_handler handler, void *context);
 
 /// Detaches everything and frees the object: nothing of it stays in the kernel.

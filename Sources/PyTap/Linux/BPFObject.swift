@@ -122,9 +122,14 @@ public final class BPFObject {
         try check(pytap_bpf_object_open_ring(try object, map), "opening the ring buffer \(map)")
     }
 
-    /// Hands the records waiting in the ring buffers to `handler` (the bytes are valid only
-    /// during the call) until it returns false (the rest stay for the next poll), waiting up
-    /// to `timeout` milliseconds for the first. The number of records handled.
+    /// How often, in milliseconds, a tracer reads rings its program fills quietly
+    /// (`SUBMIT_QUIETLY` in bpf/common.bpf.h: no wakeup per record): the latency of its output.
+    public static let quietRingInterval: Int32 = 20
+
+    /// Waits up to `timeout` milliseconds for a wakeup (a quietly filled ring wakes pytap
+    /// only when it fills), then hands the records waiting in the ring buffers to `handler`
+    /// (the bytes are valid only during the call) until it returns false (the rest stay for
+    /// the next poll). The number of records handled.
     @discardableResult
     public func poll(timeout: Int32, _ handler: (UnsafeRawBufferPointer) -> Bool) throws -> Int {
         let object = try object

@@ -40,24 +40,28 @@ public struct CallGraphSummary: Sendable {
 
     /// The tracers' loop: hands `bpf`'s records (`Record`s) to `handle` and the invocations
     /// it completes to `onInvocation`, until `count` are done, `shouldStop` says so, or the
-    /// target exits.
+    /// target exits; then detaches and reads the records sent before (the ring is read on a
+    /// timer, so up to `BPFObject.quietRingInterval` of them are still waiting).
     static func poll<Record: BitwiseCopyable>(_ bpf: BPFObject, recording _: Record.Type, from target: PythonTarget, until count: Int,
                                                into summary: inout CallGraphSummary, shouldStop: () -> Bool,
                                                handle: (Record) -> CallInvocation?, onInvocation: (CallInvocation) -> Void) throws {
+        func take(_ record: UnsafeRawBufferPointer) -> Bool {
+            guard record.count >= MemoryLayout<Record>.size else { return true }
+            summary.events += 1
+            if let invocation = handle(record.loadUnaligned(as: Record.self)) {
+                summary.invocations += 1
+                onInvocation(invocation)
+                return summary.invocations < count
+            }
+            return true
+        }
         while summary.invocations < count {
             if shouldStop() { break }
             if !(target.process?.isAlive ?? true) { summary.targetExited = true; break }
-            try bpf.poll(timeout: 100) { record in
-                guard record.count >= MemoryLayout<Record>.size else { return true }
-                summary.events += 1
-                if let invocation = handle(record.loadUnaligned(as: Record.self)) {
-                    summary.invocations += 1
-                    onInvocation(invocation)
-                    return summary.invocations < count
-                }
-                return true
-            }
+            try bpf.poll(timeout: BPFObject.quietRingInterval, take)
         }
+        bpf.detachAll()
+        if summary.invocations < count { try bpf.poll(timeout: 0, take) }
     }
 }
 
@@ -153,9 +157,9 @@ public final class CallGraphTracer {
         let name = Int(function) < selected.count ? selected[Int(function)].name : "?"
         switch event.kind {
         case UInt32(PYTAP_CALL_ENTRY.rawValue):
-            if var current = builder, current.number == Int(event.invocation) {
-                current.enter(name: name, function: UInt64(function), stack: event.stack, time: event.time_ns)
-                builder = current
+            if builder?.number == Int(event.invocation) {
+                // In place: a copy would copy the tree's widest node on every record.
+                builder!.enter(name: name, function: UInt64(function), stack: event.stack, time: event.time_ns)
             } else {
                 // A new invocation: the previous one, if any, lost its end.
                 let tid = Int32(bitPattern: event.tid)

@@ -167,35 +167,54 @@ public final class PyCallGraphTracer {
         var lastRefresh = start
         let limit = options.count ?? (options.trigger == nil ? Int.max : 1)
         func done() -> Bool { options.trigger == nil ? calls >= limit : summary.invocations >= limit }
+        // A thread started meanwhile is recorded once the thread map knows it: the map is
+        // read every 100 ms, and at once (at most every 5 ms) when a probe asks for it.
+        var refreshAsked = false
+        func refreshThreads(at now: UInt64) {
+            lastRefresh = now
+            threadStates?.refresh()
+            if refreshAsked, let map = try? bpf.map("refresh_asked") {
+                refreshAsked = false
+                try? map.update(UInt32(0), UInt32(0))
+            }
+        }
+        func take(_ record: UnsafeRawBufferPointer) -> Bool {
+            let completed: [CallInvocation]
+            switch probes {
+            case .evalFunction:
+                guard record.count >= MemoryLayout<pytap_pycall_event>.size else { return true }
+                completed = handle(record.loadUnaligned(as: pytap_pycall_event.self))
+            case .handlers:
+                guard record.count >= MemoryLayout<pytap_pyframe_event>.size else { return true }
+                let event = record.loadUnaligned(as: pytap_pyframe_event.self)
+                if event.kind == UInt32(PYTAP_PYFRAME_NEW_THREAD.rawValue) {
+                    refreshAsked = true
+                    let now = MonotonicClock.now()
+                    if now - lastRefresh >= 5_000_000 { refreshThreads(at: now) }
+                    return true
+                }
+                completed = handle(event)
+            }
+            summary.events += 1
+            for invocation in completed where options.trigger == nil || summary.invocations < limit {
+                summary.invocations += 1
+                onInvocation(invocation)
+            }
+            return !done()
+        }
         while !done() {
             if shouldStop() { break }
             let now = MonotonicClock.now()
             if let stopAt, now >= stopAt { break }
             if !(target.process?.isAlive ?? true) { summary.targetExited = true; break }
-            if now - lastRefresh >= 100_000_000 {
-                lastRefresh = now
-                threadStates?.refresh()
-            }
-            let timeout = stopAt.map { Int32(clamping: min(100, ($0 - min($0, now)) / 1_000_000 + 1)) } ?? 100
-            _ = try bpf.poll(timeout: timeout) { record in
-                let completed: [CallInvocation]
-                switch probes {
-                case .evalFunction:
-                    guard record.count >= MemoryLayout<pytap_pycall_event>.size else { return true }
-                    completed = handle(record.loadUnaligned(as: pytap_pycall_event.self))
-                case .handlers:
-                    guard record.count >= MemoryLayout<pytap_pyframe_event>.size else { return true }
-                    completed = handle(record.loadUnaligned(as: pytap_pyframe_event.self))
-                }
-                summary.events += 1
-                for invocation in completed where options.trigger == nil || summary.invocations < limit {
-                    summary.invocations += 1
-                    onInvocation(invocation)
-                }
-                return !done()
-            }
+            if now - lastRefresh >= (refreshAsked ? 5_000_000 : 100_000_000) { refreshThreads(at: now) }
+            let interval = UInt64(BPFObject.quietRingInterval)
+            let timeout = stopAt.map { Int32(clamping: min(interval, ($0 - min($0, now)) / 1_000_000 + 1)) } ?? Int32(interval)
+            _ = try bpf.poll(timeout: timeout, take)
         }
         detach()
+        // The records sent before the probes came off (the ring is read on a timer).
+        if !done() { _ = try bpf.poll(timeout: 0, take) }
         for (tid, var trace) in threads.sorted(by: { $0.key < $1.key }) {
             guard var open = trace.builder, options.trigger == nil || summary.invocations < limit else { continue }
             open.end()
@@ -242,9 +261,7 @@ public final class PyCallGraphTracer {
         case UInt32(PYTAP_PYFRAME_LEAVE.rawValue): kind = .leave
         default: kind = .raise
         }
-        var trace = threads[tid] ?? ThreadTrace()
-        let steps = trace.chain.apply(kind, chain: chain)
-        threads[tid] = trace
+        let steps = threads[tid, default: ThreadTrace()].chain.apply(kind, chain: chain)
         var completed = [CallInvocation]()
         for step in steps {
             switch step {
@@ -263,11 +280,11 @@ public final class PyCallGraphTracer {
     /// the trigger; without a trigger, any call while none is open).
     private func enter(tid: Int32, code: UInt64, stack: UInt64, time: UInt64, recorded: Bool) {
         let name = describe(code)
-        var trace = threads[tid] ?? ThreadTrace()
-        defer { threads[tid] = trace }
         if recorded { calls += 1 }
-        if trace.builder != nil {
-            trace.builder!.enter(name: name.label, function: code, stack: stack, time: time)
+        // Changed in place: a copy taken out of `threads` would copy the tree on every
+        // record (copy-on-write of arrays still shared with the dictionary's value).
+        if threads[tid]?.builder != nil {
+            threads[tid]!.builder!.enter(name: name.label, function: code, stack: stack, time: time)
             return
         }
         let startsTree: Bool
@@ -278,16 +295,16 @@ public final class PyCallGraphTracer {
         }
         guard startsTree else { return }
         started += 1
-        trace.builder = CallTreeBuilder(number: started, tid: tid, threadName: threadName(tid), startTime: time,
+        threads[tid, default: ThreadTrace()].builder = CallTreeBuilder(number: started, tid: tid, threadName: threadName(tid), startTime: time,
                                         root: name.label, function: code, stack: stack)
     }
 
     private func leave(tid: Int32, stack: UInt64, time: UInt64) -> [CallInvocation] {
-        guard var trace = threads[tid], var builder = trace.builder else { return [] }
-        builder.leave(function: nil, stack: stack, time: time)
-        trace.builder = builder.isFinished ? nil : builder
-        threads[tid] = trace
-        return builder.isFinished ? builder.invocation.map { [$0] } ?? [] : []
+        guard threads[tid]?.builder != nil else { return [] }
+        threads[tid]!.builder!.leave(function: nil, stack: stack, time: time)
+        guard let builder = threads[tid]!.builder, builder.isFinished else { return [] }
+        threads[tid]!.builder = nil
+        return builder.invocation.map { [$0] } ?? []
     }
 
     /// `qualname (file:line)` of a code object, read once per address.
