@@ -15,6 +15,11 @@ struct DWARFLineProgram {
     /// Rows run at most (a malformed program must not run away).
     static let maximumRows = 4_000_000
 
+    /// A table of rows already in address order (tests).
+    init(sortedRows: [Row]) {
+        rows = sortedRows
+    }
+
     /// - Parameters: `strings` reads a string-class value of a header entry (strp, line_strp).
     init(section: DWARFSectionData, offset: Int, addressSize: Int, compilationDirectory: String?,
          strings: (_ form: UInt64, _ value: UInt64) throws -> String?) throws {
@@ -155,14 +160,87 @@ struct DWARFLineProgram {
                 for _ in 0..<(opcode - 1 < standardLengths.count ? standardLengths[opcode - 1] : 0) { _ = try cursor.uleb128() }
             }
         }
-        // By address; at one address a sequence's end sorts before another's start, and
-        // rows keep their program order.
-        let indexed = rows.enumerated().sorted { left, right in
+        rows = DWARFLineProgram.sortedBySequence(rows)
+    }
+
+    /// Rows by address, as `sortedByRow` puts them for every lookup, without sorting every
+    /// row: compilers write each sequence in address order and sequences that do not
+    /// overlap, so the sequences are sorted by start and their rows kept in order. Sequences
+    /// that overlap or tie (a linker's discarded functions left at address 0, a malformed
+    /// program) form a cluster whose rows are sorted one by one.
+    static func sortedBySequence(_ rows: [Row]) -> [Row] {
+        struct Sequence {
+            var rows: Range<Int>
+            var start: UInt64
+            var highest: UInt64
+            /// Rows in address order, and no end at the address of the row before it.
+            var ordered: Bool
+            /// A row that is not an end at the highest address.
+            var openAtHighest: Bool
+        }
+        var sequences = [Sequence]()
+        var first = 0
+        var ordered = true
+        var highest: UInt64 = 0
+        for index in rows.indices {
+            let row = rows[index]
+            if index > first {
+                let previous = rows[index - 1].address
+                if row.address < previous || (row.endSequence && row.address == previous) { ordered = false }
+            }
+            highest = index == first ? row.address : max(highest, row.address)
+            if row.endSequence || index == rows.count - 1 {
+                // In address order, only an unterminated last sequence ends on an open row.
+                let open = ordered ? !row.endSequence
+                    : rows[first ... index].contains { !$0.endSequence && $0.address == highest }
+                sequences.append(Sequence(rows: first ..< index + 1, start: rows[first].address, highest: highest,
+                                          ordered: ordered, openAtHighest: open))
+                first = index + 1
+                ordered = true
+            }
+        }
+        sequences.sort { $0.start != $1.start ? $0.start < $1.start : $0.rows.lowerBound < $1.rows.lowerBound }
+        var sorted = [Row]()
+        sorted.reserveCapacity(rows.count)
+        var cluster = [Sequence]()
+        func flush() {
+            if cluster.count == 1 && cluster[0].ordered {
+                sorted.append(contentsOf: rows[cluster[0].rows])
+            } else if !cluster.isEmpty {
+                let members = cluster.sorted { $0.rows.lowerBound < $1.rows.lowerBound }
+                sorted.append(contentsOf: sortedByRow(members.flatMap { rows[$0.rows] }))
+            }
+            cluster.removeAll(keepingCapacity: true)
+        }
+        var clusterHighest: UInt64 = 0, clusterOpenAtHighest = false, previousStart: UInt64?
+        for sequence in sequences {
+            let joins = !cluster.isEmpty && (sequence.start < clusterHighest || sequence.start == previousStart
+                                             || (sequence.start == clusterHighest && clusterOpenAtHighest))
+            if !joins {
+                flush()
+                clusterHighest = sequence.highest
+                clusterOpenAtHighest = sequence.openAtHighest
+            } else if sequence.highest > clusterHighest {
+                clusterHighest = sequence.highest
+                clusterOpenAtHighest = sequence.openAtHighest
+            } else if sequence.highest == clusterHighest {
+                clusterOpenAtHighest = clusterOpenAtHighest || sequence.openAtHighest
+            }
+            cluster.append(sequence)
+            previousStart = sequence.start
+        }
+        flush()
+        return sorted
+    }
+
+    /// Rows by address; at one address a sequence's end sorts before another's start, and
+    /// rows keep their program order.
+    static func sortedByRow(_ rows: [Row]) -> [Row] {
+        rows.enumerated().sorted { left, right in
             if left.element.address != right.element.address { return left.element.address < right.element.address }
             if left.element.endSequence != right.element.endSequence { return left.element.endSequence }
             return left.offset < right.offset
-        }
-        rows = indexed.map(\.element)
+        }.map(\.element)
     }
 
     /// The file and line at an address, nil outside every sequence.
