@@ -29,9 +29,10 @@ public final class SourceLineIndex: @unchecked Sendable {
     }
 
     /// A unit read so far: its line program, and its scopes once it has been read whole.
-    /// The first lookups in a unit search only the scopes on the way to their address (a
-    /// `dump --native` names a few pcs per unit); after `directedLookups` of them (a sampler
-    /// names many) the whole unit's scopes are read once and searched from then on.
+    /// The first lookups in a unit search only the scopes on the way to their address and
+    /// run the line program without keeping its rows (a `dump --native` names a few pcs per
+    /// unit); after `directedLookups` of them (a sampler names many) the whole unit's scopes
+    /// and line rows are read once and searched from then on.
     struct UnitInfo {
         var lines: DWARFLineProgram?
         var root: DWARFDIE
@@ -112,7 +113,7 @@ public final class SourceLineIndex: @unchecked Sendable {
         // Innermost scope first; each scope's line is where the address is in it: the line
         // table's for the innermost, the call site of the scope inside it for the others.
         var result = [SourceFunction]()
-        var location = info.lines?.location(at: address)
+        var location = info.lines?.streamedLocation(at: address)
         for scope in chain {
             let name = (try? context.readDIE(scope.die)).flatMap { try? self.name(of: $0) } ?? "??"
             result.append(SourceFunction(name: name, file: location?.file, line: location?.line))
@@ -157,6 +158,7 @@ public final class SourceLineIndex: @unchecked Sendable {
         // A unit that cannot be read whole keeps its directed lookups.
         guard (try? collectScopes(in: info.root, depth: 0, bases: info.bases, into: &scopes)) != nil else { return nil }
         info.scopes = scopes
+        if (try? info.lines?.runIntoRows()) == nil { info.lines = nil }
         units.withLock { $0[index] = .some(info) }
         return info
     }
@@ -170,7 +172,7 @@ public final class SourceLineIndex: @unchecked Sendable {
         if let statementList = root.value(A.stmtList), statementList.value < UInt64(line.count) {
             let directory = try root.value(A.compDir).flatMap { try context.string($0, unit: index) }
             lines = try? DWARFLineProgram(section: line, offset: Int(statementList.value), addressSize: unit.addressSize,
-                                          compilationDirectory: directory) { form, value in
+                                          compilationDirectory: directory, rows: false) { form, value in
                 try self.context.string(DWARFAttributeValue(form: form, value: value, dataOffset: 0), unit: index)
             }
         }
@@ -186,7 +188,8 @@ public final class SourceLineIndex: @unchecked Sendable {
         typealias A = DWARFConstant.Attribute
         guard depth < 64 else { return false }
         var found = false
-        try context.forEachChild(of: die) { child in
+        let scopeTags = [T.subprogram, T.inlinedSubroutine, T.lexicalBlock, T.namespace]
+        try context.forEachChild(of: die, wanted: { scopeTags.contains($0) }) { child in
             let isFunction = child.tag == T.subprogram, isInlined = child.tag == T.inlinedSubroutine
             if isFunction || isInlined {
                 let ranges = try rangeReader.scopeRanges(of: child, bases: bases)
