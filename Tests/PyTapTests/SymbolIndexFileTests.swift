@@ -8,14 +8,11 @@ final class SymbolIndexFileTests: XCTestCase {
     private var directory = ""
 
     override func setUpWithError() throws {
-        var template = Array("/tmp/pytap-symbol-cache-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw XCTSkip("mkdtemp failed") }
-        directory = String(cString: made)
+        directory = try FileManagerless.temporaryDirectory("pytap-symbol-cache")
     }
 
     override func tearDown() {
-        for name in (try? FileManagerless.list(directory)) ?? [] { unlink(directory + "/" + name) }
-        rmdir(directory)
+        FileManagerless.remove(directory)
     }
 
     private func libc() throws -> (ELFFile, ELFFile?) {
