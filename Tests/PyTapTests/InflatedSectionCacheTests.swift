@@ -8,17 +8,11 @@ final class InflatedSectionCacheTests: XCTestCase {
     private var directory = ""
 
     override func setUpWithError() throws {
-        var template = Array("/tmp/pytap-section-cache-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw XCTSkip("mkdtemp failed") }
-        directory = String(cString: made)
+        directory = try FileManagerless.temporaryDirectory("pytap-section-cache")
     }
 
     override func tearDown() {
-        if let entries = try? FileManagerless.list(directory) {
-            for name in entries { unlink(directory + "/" + name) }
-        }
-        rmdir(directory + "/sub")
-        rmdir(directory)
+        FileManagerless.remove(directory, subdirectories: ["sub"])
     }
 
     private func libcDebugInfo() throws -> (ELFFile, ELFSection) {
@@ -105,6 +99,20 @@ final class InflatedSectionCacheTests: XCTestCase {
 
 /// Directory listing without Foundation.
 enum FileManagerless {
+    /// A new empty directory under /tmp.
+    static func temporaryDirectory(_ prefix: String) throws -> String {
+        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw XCTSkip("mkdtemp failed") }
+        return String(cString: made)
+    }
+
+    /// Removes a directory made by `temporaryDirectory`, its files and its empty subdirectories.
+    static func remove(_ path: String, subdirectories: [String] = []) {
+        for name in (try? list(path)) ?? [] { unlink(path + "/" + name) }
+        for name in subdirectories { rmdir(path + "/" + name) }
+        rmdir(path)
+    }
+
     static func list(_ path: String) throws -> [String] {
         guard let dir = opendir(path) else { throw XCTSkip("cannot list \(path)") }
         defer { closedir(dir) }

@@ -36,3 +36,29 @@ final class SourceLineIndexLazinessTests: XCTestCase {
         XCTAssertEqual(DWARFAddressRangeTable.ranges(in: DWARFSectionData(kind: .aranges, copying: Array(bytes.prefix(30)))).count, 0)
     }
 }
+
+/// The first lookups in a unit search only the scopes on the way to their address; later
+/// ones search the unit read whole. Both give the same answers.
+final class SourceLineIndexDirectedLookupTests: XCTestCase {
+    func testDirectedAndWholeUnitLookupsAgree() throws {
+        let path = "/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0"
+        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("\(path) is not installed") }
+        let elf = try ELFFile(path: path)
+        let directed = try XCTUnwrap(SourceLineIndex(elf: elf))
+        directed.directedLookups = .max
+        let whole = try XCTUnwrap(SourceLineIndex(elf: elf))
+        whole.directedLookups = 0
+        // ceval.c's big function (many inlined calls) and every 50th function elsewhere.
+        let functions = SymbolIndex(elf: elf).functions.filter { $0.size > 16 }
+        let eval = try XCTUnwrap(functions.first { $0.name == "_PyEval_EvalFrameDefault" })
+        var addresses = stride(from: eval.address, to: eval.address + eval.size, by: 97).map { $0 }
+        addresses += stride(from: 0, to: functions.count, by: 50).map { functions[$0].address + functions[$0].size / 2 }
+        var inlined = 0
+        for address in addresses {
+            let got = directed.functions(at: address)
+            XCTAssertEqual(got, whole.functions(at: address), "0x\(String(address, radix: 16))")
+            if got.count > 1 { inlined += 1 }
+        }
+        XCTAssertGreaterThan(inlined, 100, "addresses inside inlined calls were compared")
+    }
+}

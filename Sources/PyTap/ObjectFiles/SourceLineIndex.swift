@@ -15,11 +15,12 @@ public final class SourceLineIndex: @unchecked Sendable {
     private let unitRanges: [(low: UInt64, high: UInt64, unit: Int)]
     private let units = Mutex<[Int: UnitInfo?]>([:])
 
-    /// A function or an inlined call: its ranges, nesting depth, name and call site.
+    /// A function or an inlined call: its ranges, nesting depth, DIE and call site. The
+    /// name is read from the DIE only for the scopes a lookup returns (most are never hit).
     struct Scope {
         var ranges: [(low: UInt64, high: UInt64)]
         var depth: Int
-        var name: String
+        var die: DWARFDIEReference
         var callFile: Int?
         var callLine: Int?
         var isInlined: Bool
@@ -27,10 +28,21 @@ public final class SourceLineIndex: @unchecked Sendable {
         func contains(_ address: UInt64) -> Bool { ranges.contains { address >= $0.low && address < $0.high } }
     }
 
+    /// A unit read so far: its line program, and its scopes once it has been read whole.
+    /// The first lookups in a unit search only the scopes on the way to their address and
+    /// run the line program without keeping its rows (a `dump --native` names a few pcs per
+    /// unit); after `directedLookups` of them (a sampler names many) the whole unit's scopes
+    /// and line rows are read once and searched from then on.
     struct UnitInfo {
         var lines: DWARFLineProgram?
-        var scopes: [Scope]
+        var root: DWARFDIE
+        var bases: UnitBases
+        var scopes: [Scope]?
+        var lookups = 0
     }
+
+    /// Directed lookups per unit before it is read whole (tests set 0: read whole at once).
+    var directedLookups = 32
 
     /// Compile-unit root attributes that decide how its other attributes are read.
     struct UnitBases {
@@ -88,14 +100,23 @@ public final class SourceLineIndex: @unchecked Sendable {
     /// The functions at a link-time address, inlined calls innermost first, then the
     /// function the code belongs to; each with the source line the address is at in it.
     public func functions(at address: UInt64) -> [SourceFunction] {
-        guard let unitIndex = unit(containing: address), let info = unitInfo(unitIndex) else { return [] }
-        let chain = info.scopes.filter { $0.contains(address) }.sorted { $0.depth > $1.depth }
+        guard let unitIndex = unit(containing: address), var info = unitInfo(unitIndex) else { return [] }
+        if info.scopes == nil, let whole = countLookup(in: unitIndex) { info = whole }
+        let chain: [Scope]
+        if let scopes = info.scopes {
+            chain = scopes.filter { $0.contains(address) }.sorted { $0.depth > $1.depth }
+        } else {
+            var path = [Scope]()
+            _ = try? findScopes(containing: address, in: info.root, depth: 0, bases: info.bases, into: &path)
+            chain = path.reversed()
+        }
         // Innermost scope first; each scope's line is where the address is in it: the line
         // table's for the innermost, the call site of the scope inside it for the others.
         var result = [SourceFunction]()
-        var location = info.lines?.location(at: address)
+        var location = info.lines?.streamedLocation(at: address)
         for scope in chain {
-            result.append(SourceFunction(name: scope.name, file: location?.file, line: location?.line))
+            let name = (try? context.readDIE(scope.die)).flatMap { try? self.name(of: $0) } ?? "??"
+            result.append(SourceFunction(name: name, file: location?.file, line: location?.line))
             if !scope.isInlined { break }
             location = scope.callLine.map { (scope.callFile.flatMap { info.lines?.files[$0] }, $0) }
         }
@@ -123,6 +144,25 @@ public final class SourceLineIndex: @unchecked Sendable {
         return info
     }
 
+    /// Counts a directed lookup; past `directedLookups` of them the unit's scopes are read
+    /// whole, and the unit as it is then returned.
+    private func countLookup(in index: Int) -> UnitInfo? {
+        let due = units.withLock { entries -> Bool in
+            guard case .some(.some(var info)) = entries[index], info.scopes == nil else { return false }
+            info.lookups += 1
+            entries[index] = info
+            return info.lookups - 1 == directedLookups
+        }
+        guard due, var info = unitInfo(index) else { return nil }
+        var scopes = [Scope]()
+        // A unit that cannot be read whole keeps its directed lookups.
+        guard (try? collectScopes(in: info.root, depth: 0, bases: info.bases, into: &scopes)) != nil else { return nil }
+        info.scopes = scopes
+        if (try? info.lines?.runIntoRows()) == nil { info.lines = nil }
+        units.withLock { $0[index] = .some(info) }
+        return info
+    }
+
     private func readUnit(_ index: Int) throws -> UnitInfo {
         typealias A = DWARFConstant.Attribute
         let unit = context.units[index]
@@ -132,13 +172,46 @@ public final class SourceLineIndex: @unchecked Sendable {
         if let statementList = root.value(A.stmtList), statementList.value < UInt64(line.count) {
             let directory = try root.value(A.compDir).flatMap { try context.string($0, unit: index) }
             lines = try? DWARFLineProgram(section: line, offset: Int(statementList.value), addressSize: unit.addressSize,
-                                          compilationDirectory: directory) { form, value in
+                                          compilationDirectory: directory, rows: false) { form, value in
                 try self.context.string(DWARFAttributeValue(form: form, value: value, dataOffset: 0), unit: index)
             }
         }
-        var scopes = [Scope]()
-        try collectScopes(in: root, depth: 0, bases: bases, into: &scopes)
-        return UnitInfo(lines: lines, scopes: scopes)
+        return UnitInfo(lines: lines, root: root, bases: bases)
+    }
+
+    /// The scopes (functions, inlined calls) holding `address`, outermost first, found by
+    /// descending only into the scopes that hold it (and lexical blocks and namespaces that
+    /// may): true when a function or inlined call at this level held it.
+    private func findScopes(containing address: UInt64, in die: DWARFDIE, depth: Int, bases: UnitBases,
+                            into path: inout [Scope]) throws -> Bool {
+        typealias T = DWARFConstant.Tag
+        typealias A = DWARFConstant.Attribute
+        guard depth < 64 else { return false }
+        var found = false
+        let scopeTags = [T.subprogram, T.inlinedSubroutine, T.lexicalBlock, T.namespace]
+        try context.forEachChild(of: die, wanted: { scopeTags.contains($0) }) { child in
+            let isFunction = child.tag == T.subprogram, isInlined = child.tag == T.inlinedSubroutine
+            if isFunction || isInlined {
+                let ranges = try rangeReader.scopeRanges(of: child, bases: bases)
+                guard ranges.contains(where: { address >= $0.low && address < $0.high }) else { return false }
+                path.append(Scope(ranges: ranges, depth: depth, die: child.reference,
+                                  callFile: child.value(A.callFile).map { Int(clamping: $0.value) },
+                                  callLine: child.value(A.callLine).map { Int(clamping: $0.value) },
+                                  isInlined: isInlined))
+                _ = try findScopes(containing: address, in: child, depth: depth + 1, bases: bases, into: &path)
+                found = true
+                return true
+            }
+            if child.tag == T.lexicalBlock {
+                let ranges = try rangeReader.scopeRanges(of: child, bases: bases)
+                if !ranges.isEmpty && !ranges.contains(where: { address >= $0.low && address < $0.high }) { return false }
+            } else if child.tag != T.namespace {
+                return false
+            }
+            found = try findScopes(containing: address, in: child, depth: depth + 1, bases: bases, into: &path)
+            return found
+        }
+        return found
     }
 
     private func collectScopes(in die: DWARFDIE, depth: Int, bases: UnitBases, into scopes: inout [Scope]) throws {
@@ -150,7 +223,7 @@ public final class SourceLineIndex: @unchecked Sendable {
             if isFunction || isInlined {
                 let ranges = try rangeReader.scopeRanges(of: child, bases: bases)
                 if !ranges.isEmpty, scopes.count < SourceLineIndex.maximumScopesPerUnit {
-                    scopes.append(Scope(ranges: ranges, depth: depth, name: try name(of: child) ?? "??",
+                    scopes.append(Scope(ranges: ranges, depth: depth, die: child.reference,
                                         callFile: child.value(A.callFile).map { Int(clamping: $0.value) },
                                         callLine: child.value(A.callLine).map { Int(clamping: $0.value) },
                                         isInlined: isInlined))

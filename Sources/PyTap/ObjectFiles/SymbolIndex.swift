@@ -17,8 +17,23 @@ public final class SymbolIndex: Sendable {
         public var name: String { function.name }
     }
 
-    /// Sorted by address, one entry per address (aliases resolved, see `preferred`).
-    public let functions: [Function]
+    /// Sorted by address, one entry per address (aliases resolved, see `preferred`): built
+    /// from the symbols, or read from a `SymbolIndexFile` a previous pytap wrote.
+    private let table: Table
+
+    enum Table: Sendable {
+        case built([Function])
+        case stored(SymbolIndexFile)
+    }
+
+    /// Every function, in address order (names made on demand for a stored index).
+    public var functions: [Function] {
+        switch table {
+        case .built(let functions): return functions
+        case .stored(let file): return (0..<file.count).map { file.function(at: $0) }
+        }
+    }
+
     /// An unsized symbol (hand-written assembly) is taken to reach at most this far, and
     /// never past the next symbol.
     static let unsizedReach: UInt64 = 1 << 16
@@ -51,7 +66,12 @@ public final class SymbolIndex: Sendable {
             }
             functions.append(Function(address: symbol.value, size: symbol.size, name: symbol.name))
         }
-        self.functions = functions
+        table = .built(functions)
+    }
+
+    /// An index read back from its file.
+    init(stored file: SymbolIndexFile) {
+        table = .stored(file)
     }
 
     /// Among aliases at one address: a sized symbol, then global over weak over local,
@@ -67,24 +87,50 @@ public final class SymbolIndex: Sendable {
         return left.name < right.name
     }
 
-    public var count: Int { functions.count }
+    public var count: Int {
+        switch table {
+        case .built(let functions): return functions.count
+        case .stored(let file): return file.count
+        }
+    }
+
+    private func address(at index: Int) -> UInt64 {
+        switch table {
+        case .built(let functions): return functions[index].address
+        case .stored(let file): return file.address(at: index)
+        }
+    }
+
+    private func size(at index: Int) -> UInt64 {
+        switch table {
+        case .built(let functions): return functions[index].size
+        case .stored(let file): return file.size(at: index)
+        }
+    }
+
+    private func function(at index: Int) -> Function {
+        switch table {
+        case .built(let functions): return functions[index]
+        case .stored(let file): return file.function(at: index)
+        }
+    }
 
     /// The function holding a link-time address, or nil (between functions, or past a sized one's end).
     public func lookup(_ address: UInt64) -> Match? {
-        var low = 0, high = functions.count
+        var low = 0, high = count
         while low < high {
             let middle = (low + high) / 2
-            if functions[middle].address <= address { low = middle + 1 } else { high = middle }
+            if self.address(at: middle) <= address { low = middle + 1 } else { high = middle }
         }
         var index = low - 1
         let stop = max(0, index - SymbolIndex.enclosingSearch)
         while index >= stop {
-            let function = functions[index]
-            let offset = address - function.address
-            if function.size > 0 {
-                if offset < function.size { return Match(function: function, offset: offset) }
+            let offset = address - self.address(at: index)
+            let size = self.size(at: index)
+            if size > 0 {
+                if offset < size { return Match(function: function(at: index), offset: offset) }
             } else if index == low - 1 && offset < SymbolIndex.unsizedReach {
-                return Match(function: function, offset: offset)
+                return Match(function: function(at: index), offset: offset)
             }
             index -= 1
         }
@@ -92,16 +138,28 @@ public final class SymbolIndex: Sendable {
     }
 }
 
-/// Symbol indexes shared across processes, keyed by build-id (by path without one).
+/// Symbol indexes shared across processes, keyed by build-id (by path without one); an
+/// index is also kept on disk (`SymbolIndexFile`, in `CacheDirectory`) so the next pytap
+/// maps it instead of reading and sorting the symbol tables again.
 public final class SymbolIndexCache: Sendable {
     private let indexes = Mutex<[String: SymbolIndex]>([:])
+    public let directory: CacheDirectory
 
-    public init() {}
+    public init(directory: CacheDirectory = .shared) {
+        self.directory = directory
+    }
 
     public func index(for elf: ELFFile, debugFile: @autoclosure () -> ELFFile?) -> SymbolIndex {
         let key = elf.cacheKey
         if let cached = indexes.withLock({ $0[key] }) { return cached }
-        let index = SymbolIndex(elf: elf, debugFile: debugFile())
+        let debug = debugFile()
+        let index: SymbolIndex
+        if let stored = SymbolIndexFile.load(from: directory, elf: elf, debugFile: debug) {
+            index = SymbolIndex(stored: stored)
+        } else {
+            index = SymbolIndex(elf: elf, debugFile: debug)
+            SymbolIndexFile.store(index.functions, in: directory, elf: elf, debugFile: debug)
+        }
         return indexes.withLock { entries in
             if let raced = entries[key] { return raced }
             entries[key] = index

@@ -31,8 +31,9 @@ public final class NativeStackReader {
 
     /// Holds thread `tid`, unwinds it and runs `readPython` meanwhile.
     public func capture<Python>(tid: Int32, while readPython: () throws -> Python) throws -> Capture<Python> {
-        let memory = modules.target.memory
         let (python, unwound) = try registers.withThreadHeld(tid: tid) { words in
+            // The stack is read a page at a time, once, while the thread is held.
+            let memory = PageCachedMemory(base: modules.target.memory)
             let start = unwinder.architecture.registers(fromGeneral: words)
             let unwound = unwinder.unwind(registers: start, memory: memory) { self.modules.unwindModule($0) }
             return (try readPython(), unwound)

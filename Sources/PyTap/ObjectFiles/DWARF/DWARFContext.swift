@@ -151,6 +151,29 @@ final class DWARFContext {
         }
     }
 
+    /// Like `forEachChild`, but childless children whose tag `wanted` refuses are skipped
+    /// without being decoded (the variables, parameters and labels of a function body).
+    func forEachChild(of die: DWARFDIE, wanted: (UInt64) -> Bool, _ body: (DWARFDIE) throws -> Bool) throws {
+        guard die.hasChildren else { return }
+        let unit = units[die.unit]
+        let data = section(of: unit)
+        let table = try abbreviationTable(unit.abbreviationTable)
+        var offset = die.childrenOffset
+        while true {
+            var cursor = data.cursor(at: offset, end: unit.end)
+            let code = try cursor.uleb128()
+            if code == 0 { return }
+            if let abbreviation = table.abbreviation(for: code), !abbreviation.hasChildren, !wanted(abbreviation.tag) {
+                try skipAttributes(of: abbreviation, table: table, &cursor, unit)
+                offset = cursor.offset
+                continue
+            }
+            let child = try readDIE(DWARFDIEReference(unit: die.unit, offset: offset))
+            if try body(child) { return }
+            offset = try nextSibling(of: child)
+        }
+    }
+
     /// The offset of the DIE after `die` and its subtree.
     func nextSibling(of die: DWARFDIE) throws -> Int {
         guard die.hasChildren else { return die.childrenOffset }

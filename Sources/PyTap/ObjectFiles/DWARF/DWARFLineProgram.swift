@@ -1,5 +1,8 @@
 /// One compile unit's `.debug_line` program (DWARF 2–5), run into rows: the file table and
-/// the (address, file, line) rows, sorted by address, sequence ends included.
+/// the (address, file, line) rows, sorted by address, sequence ends included. Made with
+/// `rows: false` it reads only the header, and `streamedLocation(at:)` runs the program for
+/// one address without keeping rows (a few lookups in a large unit); `runIntoRows()` fills
+/// the rows later.
 struct DWARFLineProgram {
     struct Row {
         var address: UInt64
@@ -11,12 +14,32 @@ struct DWARFLineProgram {
     /// Full paths, indexed as the program's file numbers are (DWARF 5 from 0, older from 1).
     var files: [Int: String] = [:]
     var rows: [Row] = []
+    private(set) var hasRows = true
+
+    /// What running the program needs, from its header.
+    private struct Machine {
+        var section: DWARFSectionData
+        var programStart: Int
+        var end: Int
+        var addressSize: Int
+        var minimumInstructionLength: UInt64
+        var lineBase: Int
+        var lineRange: Int
+        var opcodeBase: Int
+        var standardLengths: [Int]
+    }
+    private var machine: Machine?
 
     /// Rows run at most (a malformed program must not run away).
     static let maximumRows = 4_000_000
 
+    /// A table of rows already in address order (tests).
+    init(sortedRows: [Row]) {
+        rows = sortedRows
+    }
+
     /// - Parameters: `strings` reads a string-class value of a header entry (strp, line_strp).
-    init(section: DWARFSectionData, offset: Int, addressSize: Int, compilationDirectory: String?,
+    init(section: DWARFSectionData, offset: Int, addressSize: Int, compilationDirectory: String?, rows runRows: Bool = true,
          strings: (_ form: UInt64, _ value: UInt64) throws -> String?) throws {
         var cursor = section.cursor(at: offset)
         var length = UInt64(try cursor.u32())
@@ -113,21 +136,75 @@ struct DWARFLineProgram {
             }
         }
 
-        // The state machine.
-        cursor.offset = programStart
+        machine = Machine(section: section, programStart: programStart, end: end, addressSize: addressSize,
+                          minimumInstructionLength: minimumInstructionLength, lineBase: lineBase, lineRange: lineRange,
+                          opcodeBase: opcodeBase, standardLengths: standardLengths)
+        hasRows = false
+        if runRows { try runIntoRows() }
+    }
+
+    /// Runs the program into `rows`, sorted by address (once).
+    mutating func runIntoRows() throws {
+        guard !hasRows, let machine else { return }
+        var rows = [Row]()
+        try DWARFLineProgram.run(machine) { row in
+            guard rows.count < DWARFLineProgram.maximumRows else { throw DWARFError.malformed(".debug_line program too long") }
+            rows.append(row)
+        }
+        self.rows = DWARFLineProgram.sortedBySequence(rows)
+        hasRows = true
+    }
+
+    /// The file and line at an address, found by running the program without keeping its
+    /// rows: the last row at or below the address in the first sequence that holds it (what
+    /// the sorted rows give when sequences do not overlap). nil outside every sequence.
+    func streamedLocation(at address: UInt64) -> (file: String?, line: Int)? {
+        if hasRows { return location(at: address) }
+        guard let machine else { return nil }
+        var best: Row?
+        var lowest = UInt64.max
+        var found: Row?
+        var count = 0
+        struct Done: Error {}
+        do {
+            try DWARFLineProgram.run(machine) { row in
+                count += 1
+                guard count < DWARFLineProgram.maximumRows else { throw DWARFError.malformed(".debug_line program too long") }
+                if row.endSequence {
+                    if let candidate = best, lowest <= address, address < row.address {
+                        found = candidate
+                        throw Done()
+                    }
+                    best = nil
+                    lowest = .max
+                    return
+                }
+                lowest = min(lowest, row.address)
+                if row.address <= address, row.address >= (best?.address ?? 0) { best = row }
+            }
+            // An unterminated last sequence.
+            found = best
+        } catch is Done {
+        } catch {
+            return nil
+        }
+        return found.map { (files[$0.file], $0.line) }
+    }
+
+    /// The state machine: every row in program order.
+    private static func run(_ machine: Machine, _ emit: (Row) throws -> Void) throws {
+        var cursor = machine.section.cursor(at: machine.programStart, end: machine.end)
+        let opcodeBase = machine.opcodeBase, lineRange = machine.lineRange, lineBase = machine.lineBase
+        let minimumInstructionLength = machine.minimumInstructionLength, standardLengths = machine.standardLengths
         var address: UInt64 = 0, file = 1, line = 1
         func reset() { address = 0; file = 1; line = 1 }
-        func emit(end: Bool = false) throws {
-            guard rows.count < DWARFLineProgram.maximumRows else { throw DWARFError.malformed(".debug_line program too long") }
-            rows.append(Row(address: address, file: file, line: line, endSequence: end))
-        }
         while !cursor.isAtEnd {
             let opcode = Int(try cursor.u8())
             if opcode >= opcodeBase {
                 let adjusted = opcode - opcodeBase
                 address &+= UInt64(adjusted / lineRange) &* minimumInstructionLength
                 line += lineBase + adjusted % lineRange
-                try emit()
+                try emit(Row(address: address, file: file, line: line, endSequence: false))
                 continue
             }
             switch opcode {
@@ -137,13 +214,13 @@ struct DWARFLineProgram {
                 let next = cursor.offset + Int(length)
                 switch try cursor.u8() {
                 case 1:
-                    try emit(end: true)
+                    try emit(Row(address: address, file: file, line: line, endSequence: true))
                     reset()
-                case 2: address = try cursor.unsigned(size: addressSize)
+                case 2: address = try cursor.unsigned(size: machine.addressSize)
                 default: break
                 }
                 cursor.offset = next
-            case 1: try emit()
+            case 1: try emit(Row(address: address, file: file, line: line, endSequence: false))
             case 2: address &+= try cursor.uleb128() &* minimumInstructionLength
             case 3: line += Int(truncatingIfNeeded: try cursor.sleb128())
             case 4: file = Int(truncatingIfNeeded: try cursor.uleb128())
@@ -155,14 +232,86 @@ struct DWARFLineProgram {
                 for _ in 0..<(opcode - 1 < standardLengths.count ? standardLengths[opcode - 1] : 0) { _ = try cursor.uleb128() }
             }
         }
-        // By address; at one address a sequence's end sorts before another's start, and
-        // rows keep their program order.
-        let indexed = rows.enumerated().sorted { left, right in
+    }
+
+    /// Rows by address, as `sortedByRow` puts them for every lookup, without sorting every
+    /// row: compilers write each sequence in address order and sequences that do not
+    /// overlap, so the sequences are sorted by start and their rows kept in order. Sequences
+    /// that overlap or tie (a linker's discarded functions left at address 0, a malformed
+    /// program) form a cluster whose rows are sorted one by one.
+    static func sortedBySequence(_ rows: [Row]) -> [Row] {
+        struct Sequence {
+            var rows: Range<Int>
+            var start: UInt64
+            var highest: UInt64
+            /// Rows in address order, and no end at the address of the row before it.
+            var ordered: Bool
+            /// A row that is not an end at the highest address.
+            var openAtHighest: Bool
+        }
+        var sequences = [Sequence]()
+        var first = 0
+        var ordered = true
+        var highest: UInt64 = 0
+        for index in rows.indices {
+            let row = rows[index]
+            if index > first {
+                let previous = rows[index - 1].address
+                if row.address < previous || (row.endSequence && row.address == previous) { ordered = false }
+            }
+            highest = index == first ? row.address : max(highest, row.address)
+            if row.endSequence || index == rows.count - 1 {
+                // In address order, only an unterminated last sequence ends on an open row.
+                let open = ordered ? !row.endSequence
+                    : rows[first ... index].contains { !$0.endSequence && $0.address == highest }
+                sequences.append(Sequence(rows: first ..< index + 1, start: rows[first].address, highest: highest,
+                                          ordered: ordered, openAtHighest: open))
+                first = index + 1
+                ordered = true
+            }
+        }
+        sequences.sort { $0.start != $1.start ? $0.start < $1.start : $0.rows.lowerBound < $1.rows.lowerBound }
+        var sorted = [Row]()
+        sorted.reserveCapacity(rows.count)
+        var cluster = [Sequence]()
+        func flush() {
+            if cluster.count == 1 && cluster[0].ordered {
+                sorted.append(contentsOf: rows[cluster[0].rows])
+            } else if !cluster.isEmpty {
+                let members = cluster.sorted { $0.rows.lowerBound < $1.rows.lowerBound }
+                sorted.append(contentsOf: sortedByRow(members.flatMap { rows[$0.rows] }))
+            }
+            cluster.removeAll(keepingCapacity: true)
+        }
+        var clusterHighest: UInt64 = 0, clusterOpenAtHighest = false, previousStart: UInt64?
+        for sequence in sequences {
+            let joins = !cluster.isEmpty && (sequence.start < clusterHighest || sequence.start == previousStart
+                                             || (sequence.start == clusterHighest && clusterOpenAtHighest))
+            if !joins {
+                flush()
+                clusterHighest = sequence.highest
+                clusterOpenAtHighest = sequence.openAtHighest
+            } else if sequence.highest > clusterHighest {
+                clusterHighest = sequence.highest
+                clusterOpenAtHighest = sequence.openAtHighest
+            } else if sequence.highest == clusterHighest {
+                clusterOpenAtHighest = clusterOpenAtHighest || sequence.openAtHighest
+            }
+            cluster.append(sequence)
+            previousStart = sequence.start
+        }
+        flush()
+        return sorted
+    }
+
+    /// Rows by address; at one address a sequence's end sorts before another's start, and
+    /// rows keep their program order.
+    static func sortedByRow(_ rows: [Row]) -> [Row] {
+        rows.enumerated().sorted { left, right in
             if left.element.address != right.element.address { return left.element.address < right.element.address }
             if left.element.endSequence != right.element.endSequence { return left.element.endSequence }
             return left.offset < right.offset
-        }
-        rows = indexed.map(\.element)
+        }.map(\.element)
     }
 
     /// The file and line at an address, nil outside every sequence.
