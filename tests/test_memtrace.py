@@ -604,3 +604,43 @@ def test_tracemalloc_snapshot_while_the_program_exits_gets_the_exit_report(inter
     assert LEAK_COUNT <= sum(g["count"] for g in leaks) <= 4 * LEAK_COUNT
     tmp = os.path.join(interp.chroot or "/", "tmp")
     assert not [name for name in os.listdir(tmp) if name.startswith("pytap-tracemalloc-") and os.path.exists(os.path.join(tmp, name, "exit.out"))]
+
+
+PARTIAL_OS_CHECK = r'''
+import os, sys, types
+directory = sys.argv[1]
+namespace = {"__name__": "pytap_tracemalloc"}
+exec(compile(open(sys.argv[2]).read(), sys.argv[2], "exec"), namespace)
+# What a step meets when the request is taken while `os` is still being imported at the
+# interpreter's start: a module in sys.modules with only its first names bound.
+partial = types.ModuleType("os")
+partial.__spec__ = types.SimpleNamespace(_initializing=True)
+real = sys.modules["os"]
+sys.modules["os"] = partial
+try:
+    namespace["_pytap_step"](directory, "s1", "start", {})
+finally:
+    sys.modules["os"] = real
+print("claimed" if os.listdir(directory) else "waited")
+'''
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["sid-3.14"]))
+def test_tracemalloc_step_waits_while_os_is_still_being_imported(interp):
+    # Found by the benchmark: a launched program's request was taken during start-up while
+    # `os` was half imported; the step failed (AttributeError on os.close) inside the target.
+    swift = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                         "Sources", "PyTap", "Tracers", "TracemallocScript.swift")
+    source = open(swift).read()
+    library = source[source.index('static let library = #"""') + len('static let library = #"""'):source.index('"""#')]
+    own_dir, host_dir = interp.stage([])
+    steps = os.path.join(host_dir, "steps")
+    os.mkdir(steps)
+    with open(os.path.join(host_dir, "library.py"), "w") as f:
+        f.write(library)
+    with open(os.path.join(host_dir, "check.py"), "w") as f:
+        f.write(PARTIAL_OS_CHECK)
+    result = subprocess.run(interp.command(os.path.join(own_dir, "check.py"), os.path.join(own_dir, "steps"), os.path.join(own_dir, "library.py")),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "waited", result.stdout + result.stderr

@@ -16,6 +16,8 @@ STEP_LINES = 6
 
 def _pytap_step(directory, step, action, options):
     import os
+    if getattr(getattr(os, "__spec__", None), "_initializing", False) or not hasattr(os, "rename"):
+        return  # os is still being imported (the interpreter is starting): pytap asks again
     try:
         os.close(os.open(os.path.join(directory, step + ".claim"), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except OSError:
