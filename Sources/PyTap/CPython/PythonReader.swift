@@ -58,6 +58,9 @@ public struct RawStack: Sendable {
     /// the previous count). From entry and shim frames, which `frames` leaves out; what the
     /// native merge needs to replace each eval-loop frame by exactly the frames it runs.
     public var evalCallEnds: [Int] = []
+    /// The thread state copy the last walk started from (read again before each retry):
+    /// what else is judged of the same instant (`--mode exception`) is judged on it.
+    public var threadState: ThreadState? = nil
 }
 
 /// The outer frames of a stack too deep to walk whole, counted up to a limit.
@@ -438,7 +441,7 @@ public final class PythonReader {
             let problem = walk.defect
             guard problem != nil, attempt < maximumRetries else {
                 return RawStack(frames: walk.frames, defect: problem, retries: attempt, frameAddresses: walk.frameAddresses,
-                                cut: walk.cut, evalCallEnds: walk.evalCallEnds)
+                                cut: walk.cut, evalCallEnds: walk.evalCallEnds, threadState: state)
             }
             attempt += 1
             if attempt > 1 { pauseBeforeRetry?(attempt) }

@@ -375,8 +375,12 @@ final class ProcessSampler {
                 continue
             }
             if raw.frames.isEmpty { continue }
-            // Still in it after the walk: a thread that left its handler meanwhile is not kept.
-            if sampler.options.onlyExceptions && !reader.isInExceptionNow(state) { continue }
+            // In it when the walk's own copy was made (retries read the thread state again:
+            // the first check may be of an earlier handler) and still after the walk.
+            if sampler.options.onlyExceptions {
+                if raw.retries > 0, let copy = raw.threadState, !reader.isInException(copy) { continue }
+                if !reader.isInExceptionNow(state) { continue }
+            }
             beginStack(info)
             if let cut = raw.cut { stackBuffer.append(sampler.intern(cut.marker)) }
             var complete = true
