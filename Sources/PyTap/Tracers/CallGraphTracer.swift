@@ -159,7 +159,7 @@ public final class CallGraphTracer {
         case UInt32(PYTAP_CALL_ENTRY.rawValue):
             if builder?.number == Int(event.invocation) {
                 // In place: a copy would copy the tree's widest node on every record.
-                builder!.enter(name: name, function: UInt64(function), stack: event.stack, time: event.time_ns)
+                builder?.enter(name: name, function: UInt64(function), stack: event.stack, time: event.time_ns)
             } else {
                 // A new invocation: the previous one, if any, lost its end.
                 let tid = Int32(bitPattern: event.tid)

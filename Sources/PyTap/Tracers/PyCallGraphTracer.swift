@@ -284,7 +284,7 @@ public final class PyCallGraphTracer {
         // Changed in place: a copy taken out of `threads` would copy the tree on every
         // record (copy-on-write of arrays still shared with the dictionary's value).
         if threads[tid]?.builder != nil {
-            threads[tid]!.builder!.enter(name: name.label, function: code, stack: stack, time: time)
+            threads[tid]?.builder?.enter(name: name.label, function: code, stack: stack, time: time)
             return
         }
         let startsTree: Bool
@@ -301,9 +301,9 @@ public final class PyCallGraphTracer {
 
     private func leave(tid: Int32, stack: UInt64, time: UInt64) -> [CallInvocation] {
         guard threads[tid]?.builder != nil else { return [] }
-        threads[tid]!.builder!.leave(function: nil, stack: stack, time: time)
-        guard let builder = threads[tid]!.builder, builder.isFinished else { return [] }
-        threads[tid]!.builder = nil
+        threads[tid]?.builder?.leave(function: nil, stack: stack, time: time)
+        guard let builder = threads[tid]?.builder, builder.isFinished else { return [] }
+        threads[tid]?.builder = nil
         return builder.invocation.map { [$0] } ?? []
     }
 
