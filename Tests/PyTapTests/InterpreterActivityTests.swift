@@ -114,4 +114,31 @@ import PyTap
             #expect(try !inException())
         }
     }
+
+    /// A thread running plain functions points `exc_info` at `tstate->exc_state`, inside the
+    /// copied state: the answer is the copy's (the instant its innermost frame is of), not
+    /// whatever the thread does by the time the item would be read.
+    @Test(arguments: versions)
+    func theThreadsOwnExceptionItemIsTakenFromTheCopy(version: String) throws {
+        let (fake, addresses) = try InterpreterActivityTests.fake(version)
+        guard case .errorStack = fake.traits.handledException else { return }
+        let tstate = fake.addThread(ident: 0x7001, nativeID: 11)
+        let reader = try PythonReader(memory: fake.memory, layout: fake.layout, addresses: addresses)
+        let exception = fake.memory.allocate(64)
+        let itemSize = max(fake.offset(.errStackItemException), fake.offset(.errStackItemPrevious)) + 8
+        let item = tstate + fake.offset(.tstateExcInfo) - itemSize
+        fake.memory.pointer(0, at: item + fake.offset(.errStackItemPrevious))
+        fake.memory.pointer(item, at: tstate + fake.offset(.tstateExcInfo))
+        fake.memory.pointer(exception, at: item + fake.offset(.errStackItemException))
+
+        let handling = try reader.allThreadStates()[0]
+        fake.memory.pointer(0, at: item + fake.offset(.errStackItemException))
+        #expect(reader.isInException(handling))
+        #expect(try !reader.isInException(reader.reread(handling)))
+
+        let plain = try reader.allThreadStates()[0]
+        fake.memory.pointer(exception, at: item + fake.offset(.errStackItemException))
+        #expect(!reader.isInException(plain))
+        #expect(try reader.isInException(reader.reread(plain)))
+    }
 }

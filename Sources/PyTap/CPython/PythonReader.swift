@@ -342,7 +342,7 @@ public final class PythonReader {
     /// (≤3.10, 3.13+), or on 3.11–3.12 `current_frame` through the copied cframe and then
     /// the live `tstate->cframe` (see `currentFrame(throughCFrameOf:)`). Empty when the
     /// copied cframe is NULL or the layout lacks the fields.
-    private func liveTopFrameRanges(of thread: ThreadState) -> [(address: UInt64, count: Int)] {
+    func liveTopFrameRanges(of thread: ThreadState) -> [(address: UInt64, count: Int)] {
         if let location = liveTopFrameLocation(of: thread) { return [(location, 8)] }
         guard let cframeOffset = layout[.tstateCFrame], let currentOffset = layout[.cframeCurrentFrame],
               let cframe = try? thread.bytes.pointer(cframeOffset), cframe != 0 else { return [] }
@@ -351,7 +351,7 @@ public final class PythonReader {
 
     /// `liveTopFrame`'s answer from the results of reading `liveTopFrameRanges`; nil when a
     /// read failed (the caller reads on its own).
-    private func liveTopFrame(of thread: ThreadState, from results: ArraySlice<Result<[UInt8], MemoryReadError>>) -> LiveTopRead? {
+    func liveTopFrame(of thread: ThreadState, from results: ArraySlice<Result<[UInt8], MemoryReadError>>) -> LiveTopRead? {
         var pointers = [UInt64]()
         for result in results {
             guard case .success(let bytes) = result, let pointer = try? RemoteBytes(address: 0, bytes: bytes).pointer(0) else { return nil }

@@ -376,10 +376,11 @@ final class ProcessSampler {
             }
             if raw.frames.isEmpty { continue }
             // In it when the walk's own copy was made (retries read the thread state again:
-            // the first check may be of an earlier handler) and still after the walk.
+            // the first check may be of an earlier handler) and still after the walk, with
+            // the walked innermost frame still there.
             if sampler.options.onlyExceptions {
                 if raw.retries > 0, let copy = raw.threadState, !reader.isInException(copy) { continue }
-                if !reader.isInExceptionNow(state) { continue }
+                if !reader.isInExceptionNow(state, stillRunning: raw) { continue }
             }
             beginStack(info)
             if let cut = raw.cut { stackBuffer.append(sampler.intern(cut.marker)) }
