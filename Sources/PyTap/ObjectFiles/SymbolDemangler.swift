@@ -3,13 +3,17 @@ import Glibc
 
 /// Readable names for mangled symbols of native frames: C++ (Itanium ABI, `_Z…`) and Rust's
 /// legacy scheme (`_ZN…17h<hash>E`, the Itanium grammar with `$…$` escapes and a hash
-/// component, both dropped). Rust's v0 scheme (`_R…`) is left as it is: no demangler for it
-/// is linked in. Anything that is not a mangled name comes back unchanged.
+/// component, both dropped) and Rust's v0 scheme (`_R…`, `RustV0Demangler`). Anything that is
+/// not a well-formed mangled name comes back unchanged.
 public enum SymbolDemangler {
     /// Names longer than this are left mangled (the demangler's work grows with the input).
     static let maximumLength = 4096
 
     public static func demangle(_ symbol: String) -> String {
+        if symbol.hasPrefix("_R") {
+            guard symbol.utf8.count <= maximumLength else { return symbol }
+            return RustV0Demangler.demangle(symbol) ?? symbol
+        }
         guard symbol.hasPrefix("_Z"), symbol.utf8.count <= maximumLength else { return symbol }
         // Rust's `.llvm.N` copies are the same function: the suffix goes (the C++ demangler
         // refuses it, and the hash goes anyway).
