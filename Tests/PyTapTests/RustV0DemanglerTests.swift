@@ -23,6 +23,14 @@ final class RustV0DemanglerTests: XCTestCase {
             ("_RNvMsr_NtCs3ssYzQotkvD_3std4pathNtB5_7PathBuf3newCs15kBYyAo9fc_7mycrate", "<std::path::PathBuf>::new"),
             ("_RINvNtCs9ltgdHTiPiY_4core3ptr13drop_in_placeNtNtCsaXdKcZCc1qi_5alloc3vec3VecEB4_",
              "core::ptr::drop_in_place::<alloc::vec::Vec>"),
+            // From a program built by rustc 1.95 (std is v0-mangled), as llvm-cxxfilt 14 prints them.
+            ("_RINvMNtNtCsjrHSEGnQ3l9_3std4sync9once_lockINtB3_8OnceLockNtNtB7_2fs4FileE10initializeNCNvNtNtNtB7_3sys6random5linux9getrandom0NtNtNtB7_2io5error5ErrorEB7_",
+             "<std::sync::once_lock::OnceLock<std::fs::File>>::initialize::<std::sys::random::linux::getrandom::{closure#0}, std::io::error::Error>"),
+            ("_RINvMs4_NtCsgY6Mt91CT9J_14rustc_demangle2v0NtB6_7Printer13print_backrefNCNvB2_10print_paths_0EB8_",
+             "<rustc_demangle::v0::Printer>::print_backref::<<rustc_demangle::v0::Printer>::print_path::{closure#1}>"),
+            ("_RINvMs6_NtCsgvbsrvnw3yD_9hashbrown3rawINtB6_8RawTableTNtNtCslNYArtu3iFV_5alloc6string6StringINtNtBU_3vec3VecTlReEEEE14reserve_rehashNCINvNtB8_3map11make_hasherBQ_B1s_NtNtNtCsjrHSEGnQ3l9_3std4hash6random11RandomStateE0ECskK7mfDs1mzF_1m.llvm.2815049047976828270",
+             "<hashbrown::raw::RawTable<(alloc::string::String, alloc::vec::Vec<(i32, &str)>)>>::reserve_rehash::<hashbrown::map::make_hasher<alloc::string::String, alloc::vec::Vec<(i32, &str)>, std::hash::random::RandomState>::{closure#0}>"),
+            ("_RNvNtNtCsjrHSEGnQ3l9_3std2io5stdio19OUTPUT_CAPTURE_USED.0", "std::io::stdio::OUTPUT_CAPTURE_USED.0"),
         ])
     }
 
