@@ -43,7 +43,8 @@ host_packages() {
   # man-db (with groff-base): tests/test_wheel.py renders the wheel's man page with `man -l`.
   # gdb: tests/test_core.py makes core files with gcore.
   # chromium: tests/test_more_views.py renders the heat map headless and checks its pixels.
-  apt_install debootstrap python3.11-dbg libbpf-dev libelf-dev tmux man-db groff-base gdb chromium
+  # llvm: llvm-cxxfilt cross-checks the Rust v0 demangler (Tests/PyTapTests/RustV0DemanglerTests.swift).
+  apt_install debootstrap python3.11-dbg libbpf-dev libelf-dev tmux man-db groff-base gdb chromium llvm
 }
 
 sid_chroot() {
