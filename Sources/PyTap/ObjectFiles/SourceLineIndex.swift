@@ -14,6 +14,8 @@ public final class SourceLineIndex: @unchecked Sendable {
     /// Compile units by address range: (low, high, unit index), sorted by low.
     private let unitRanges: [(low: UInt64, high: UInt64, unit: Int)]
     private let units = Mutex<[Int: UnitInfo?]>([:])
+    /// The unit headers and ranges came from the cache directory (`DWARFUnitIndexFile`).
+    let unitsFromCache: Bool
 
     /// A function or an inlined call: its ranges, nesting depth, DIE and call site. The
     /// name is read from the DIE only for the scopes a lookup returns (most are never hit).
@@ -56,10 +58,17 @@ public final class SourceLineIndex: @unchecked Sendable {
 
     static let maximumScopesPerUnit = 2_000_000
 
-    public init?(elf: ELFFile) {
+    /// `directory`: where the unit headers and ranges are kept between runs
+    /// (`DWARFUnitIndexFile`); nil: read from the DWARF every time.
+    public init?(elf: ELFFile, directory: CacheDirectory? = nil) {
         guard elf.section(named: ".debug_info") != nil, elf.section(named: ".debug_line") != nil,
-              let types = try? DWARFContext.forFile(elf, lazy: true) else { return nil }
-        context = types
+              let (main, supplementaryFile, supplementary) = try? DWARFContext.objects(of: elf) else { return nil }
+        let objects = supplementary.map { [main, $0] } ?? [main]
+        let stored = directory.flatMap { DWARFUnitIndexFile.load(from: $0, elf: elf, supplementary: supplementaryFile, objects: objects) }
+        guard let context = try? DWARFContext(main: main, supplementary: supplementary, supplementaryNote: nil, lazy: true,
+                                              headers: stored?.units) else { return nil }
+        self.context = context
+        unitsFromCache = stored != nil
         func load(_ name: String, _ kind: DWARFSectionKind) -> DWARFSectionData {
             guard let section = elf.section(named: name), let data = try? DWARFSectionData(kind: kind, elf: elf, section: section)
             else { return DWARFSectionData(empty: kind) }
@@ -69,9 +78,25 @@ public final class SourceLineIndex: @unchecked Sendable {
         let rangeReader = DWARFRangeReader(ranges: load(".debug_ranges", .ranges), rnglists: load(".debug_rnglists", .rnglists),
                                            addr: load(".debug_addr", .addr))
         self.rangeReader = rangeReader
+        if let stored {
+            unitRanges = stored.ranges
+            return
+        }
+        unitRanges = SourceLineIndex.unitRanges(context: context, rangeReader: rangeReader,
+                                                aranges: load(".debug_aranges", .aranges))
+        if let directory {
+            DWARFUnitIndexFile.store(units: context.units, ranges: unitRanges, in: directory, elf: elf,
+                                     supplementary: supplementaryFile, objects: objects)
+        }
+    }
+
+    /// Compile units by address range, sorted by low address: from `.debug_aranges` where it
+    /// lists the unit, else from the unit's root DIE.
+    private static func unitRanges(context: DWARFContext, rangeReader: DWARFRangeReader,
+                                   aranges: DWARFSectionData) -> [(low: UInt64, high: UInt64, unit: Int)] {
         var unitRanges = [(low: UInt64, high: UInt64, unit: Int)]()
         var listed = Set<Int>()
-        for range in DWARFAddressRangeTable.ranges(in: load(".debug_aranges", .aranges)) where range.high > range.low {
+        for range in DWARFAddressRangeTable.ranges(in: aranges) where range.high > range.low {
             guard let unit = context.infoUnit(atOffset: range.unitOffset) else { continue }
             unitRanges.append((range.low, range.high, unit))
             listed.insert(unit)
@@ -85,7 +110,7 @@ public final class SourceLineIndex: @unchecked Sendable {
             }
         }
         unitRanges.sort { $0.low < $1.low }
-        self.unitRanges = unitRanges
+        return unitRanges
     }
 
     private static func bases(of root: DWARFDIE, unit: DWARFUnit) -> UnitBases {
@@ -343,14 +368,18 @@ struct DWARFRangeReader {
 /// file without DWARF.
 public final class SourceLineIndexCache: Sendable {
     private let indexes = Mutex<[String: SourceLineIndex?]>([:])
+    /// Where each index's unit headers and ranges are kept between runs.
+    public let directory: CacheDirectory?
 
-    public init() {}
+    public init(directory: CacheDirectory? = .shared) {
+        self.directory = directory
+    }
 
     public func index(for object: LoadedObject) -> SourceLineIndex? {
         let key = object.elf.cacheKey
         if let cached = indexes.withLock({ $0[key] }) { return cached }
         let dwarfFile = object.elf.section(named: ".debug_info") != nil ? object.elf : object.debugFile
-        let index = dwarfFile.flatMap { SourceLineIndex(elf: $0) }
+        let index = dwarfFile.flatMap { SourceLineIndex(elf: $0, directory: directory) }
         return indexes.withLock { entries in
             if let raced = entries[key] { return raced }
             entries[key] = .some(index)
@@ -362,12 +391,15 @@ public final class SourceLineIndexCache: Sendable {
 extension DWARFContext {
     /// The DWARF of an ELF file, with its dwz supplementary file when found.
     static func forFile(_ elf: ELFFile, lazy: Bool = false) throws -> DWARFContext {
-        let main = try DWARFObject(elf: elf)
-        var supplementary: DWARFObject?
-        if let link = DWARFSupplementaryLink(elf: elf), let file = link.locate(forFileAt: elf.path) {
-            supplementary = try DWARFObject(elf: file)
-        }
+        let (main, _, supplementary) = try objects(of: elf)
         return try DWARFContext(main: main, supplementary: supplementary, supplementaryNote: nil, lazy: lazy)
+    }
+
+    /// The DWARF sections of an ELF file and of its dwz supplementary file when found.
+    static func objects(of elf: ELFFile) throws -> (DWARFObject, ELFFile?, DWARFObject?) {
+        let main = try DWARFObject(elf: elf)
+        guard let link = DWARFSupplementaryLink(elf: elf), let file = link.locate(forFileAt: elf.path) else { return (main, nil, nil) }
+        return (main, file, try DWARFObject(elf: file))
     }
 }
 

@@ -102,7 +102,7 @@ final class SymbolIndexFile: @unchecked Sendable {
 
     /// Size and modification time of a file: a rebuilt file with the same build-id (or a
     /// debug file installed, removed or replaced) is not taken for the one indexed.
-    private static func identity(_ elf: ELFFile?) -> String {
+    static func identity(_ elf: ELFFile?) -> String {
         guard let elf else { return "-" }
         var info = stat()
         guard stat(elf.path, &info) == 0 else { return "?" }

@@ -25,32 +25,40 @@ final class DWARFContext {
         var object: Int, offset: Int, version2: Bool, addressSize: Int, offsetSize: Int
     }
 
-    init(main: DWARFObject, supplementary: DWARFObject?, supplementaryNote: String?, lazy: Bool = false) throws {
+    /// `headers`: the unit headers when already known (`DWARFUnitIndexFile`), in the order
+    /// the sections give them; else every header is read from the sections.
+    init(main: DWARFObject, supplementary: DWARFObject?, supplementaryNote: String?, lazy: Bool = false,
+         headers: [DWARFUnit]? = nil) throws {
         objects = supplementary.map { [main, $0] } ?? [main]
         self.supplementaryNote = supplementaryNote
         var tables: [TableKey: Int] = [:]
-        for (objectIndex, object) in objects.enumerated() {
-            for section in [object.info, object.types] where section.count > 0 {
-                for var unit in try DWARFUnit.parseHeaders(of: section, object: objectIndex) {
-                    let key = TableKey(object: objectIndex, offset: unit.abbreviationOffset, version2: unit.version <= 2,
-                                       addressSize: unit.addressSize, offsetSize: unit.offsetSize)
-                    if let index = tables[key] {
-                        unit.abbreviationTable = index
-                    } else {
-                        abbreviationKeys.append((key, unit.version))
-                        abbreviationTables.append(nil)
-                        unit.abbreviationTable = abbreviationTables.count - 1
-                        tables[key] = unit.abbreviationTable
-                        if !lazy { _ = try abbreviationTable(unit.abbreviationTable) }
-                    }
-                    let index = units.count
-                    units.append(unit)
-                    rootRead.append(false)
-                    unitsBySection[Self.sectionSlot(object: objectIndex, section: unit.section)].append(index)
-                    if unit.unitType == DWARFConstant.UnitType.type, typeUnitsBySignature[unit.typeSignature] == nil {
-                        typeUnitsBySignature[unit.typeSignature] = index
-                    }
+        var headers = headers ?? []
+        if headers.isEmpty {
+            for (objectIndex, object) in objects.enumerated() {
+                for section in [object.info, object.types] where section.count > 0 {
+                    headers += try DWARFUnit.parseHeaders(of: section, object: objectIndex)
                 }
+            }
+        }
+        for var unit in headers {
+            let objectIndex = unit.object
+            let key = TableKey(object: objectIndex, offset: unit.abbreviationOffset, version2: unit.version <= 2,
+                               addressSize: unit.addressSize, offsetSize: unit.offsetSize)
+            if let index = tables[key] {
+                unit.abbreviationTable = index
+            } else {
+                abbreviationKeys.append((key, unit.version))
+                abbreviationTables.append(nil)
+                unit.abbreviationTable = abbreviationTables.count - 1
+                tables[key] = unit.abbreviationTable
+                if !lazy { _ = try abbreviationTable(unit.abbreviationTable) }
+            }
+            let index = units.count
+            units.append(unit)
+            rootRead.append(false)
+            unitsBySection[Self.sectionSlot(object: objectIndex, section: unit.section)].append(index)
+            if unit.unitType == DWARFConstant.UnitType.type, typeUnitsBySignature[unit.typeSignature] == nil {
+                typeUnitsBySignature[unit.typeSignature] = index
             }
         }
         if !lazy {
