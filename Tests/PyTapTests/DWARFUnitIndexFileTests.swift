@@ -65,8 +65,9 @@ final class DWARFUnitIndexFileTests: XCTestCase {
         var info = stat()
         XCTAssertEqual(stat(file, &info), 0)
         let size = Int(info.st_size)
-        let bytes = try XCTUnwrap(MappedFile(path: file)).bytes
-        let headerSize = try XCTUnwrap(bytes.firstIndex(of: 0)) / 16 * 16 + 16
+        // The text header ends at its first NUL, padded to 16 bytes.
+        let mapped = try MappedFile(path: file)
+        let headerSize = try withExtendedLifetime(mapped) { try XCTUnwrap(mapped.bytes.firstIndex(of: 0)) / 16 * 16 + 16 }
         func corrupt(_ what: String, _ damage: (Int32) -> Void) throws {
             let fd = open(file, O_WRONLY)
             XCTAssertGreaterThanOrEqual(fd, 0)
