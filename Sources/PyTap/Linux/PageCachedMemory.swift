@@ -21,15 +21,19 @@ public final class PageCachedMemory: RemoteMemory {
         guard buffer.count > 0, offset + buffer.count <= PageCachedMemory.pageSize, !unreadable.contains(page) else {
             return try base.read(address, into: buffer)
         }
-        if pages[page] == nil {
+        let bytes: [UInt8]
+        if let cached = pages[page] {
+            bytes = cached
+        } else {
             guard pages.count < PageCachedMemory.maximumPages,
-                  let bytes = try? base.readBytes(page, count: PageCachedMemory.pageSize) else {
+                  let fetched = try? base.readBytes(page, count: PageCachedMemory.pageSize) else {
                 unreadable.insert(page)
                 return try base.read(address, into: buffer)
             }
-            pages[page] = bytes
+            pages[page] = fetched
+            bytes = fetched
         }
-        pages[page]!.withUnsafeBytes { source in
+        bytes.withUnsafeBytes { source in
             buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offset ..< offset + buffer.count]))
         }
     }
