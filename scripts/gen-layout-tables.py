@@ -31,6 +31,7 @@ FIELDS = [
     ("gilLocked", ["struct _gil_runtime_state.locked"]),
     ("gilLastHolder", ["struct _gil_runtime_state.last_holder"]),
     # PyThreadState
+    ("tstatePrev", ["PyThreadState.prev"]),
     ("tstateNext", ["PyThreadState.next"]),
     ("tstateInterp", ["PyThreadState.interp"]),
     ("tstateFrame", ["PyThreadState.current_frame", "PyThreadState.frame"]),

@@ -93,11 +93,25 @@ final class FakeInterpreter {
         if has(.tstateCFrame) { memory.pointer(memory.allocate(32), at: tstate + offset(.tstateCFrame)) }
         if let last = threadLists[interp]?.last {
             memory.pointer(tstate, at: last + offset(.tstateNext))
+            if has(.tstatePrev) { memory.pointer(last, at: tstate + offset(.tstatePrev)) }
         } else {
             memory.pointer(tstate, at: interp + offset(.interpThreadsHead))
         }
         threadLists[interp, default: []].append(tstate)
         return tstate
+    }
+
+    /// Unlinks a thread state from its interpreter's list as CPython does (the neighbours'
+    /// `next` and `prev`, or the list head); its memory stays as it was.
+    func unlinkThread(_ tstate: UInt64) {
+        guard let interp = threadLists.first(where: { $0.value.contains(tstate) })?.key,
+              var list = threadLists[interp], let index = list.firstIndex(of: tstate) else { return }
+        let before = index > 0 ? list[index - 1] : nil
+        let after = index + 1 < list.count ? list[index + 1] : nil
+        memory.pointer(after ?? 0, at: before.map { $0 + offset(.tstateNext) } ?? interp + offset(.interpThreadsHead))
+        if let after, has(.tstatePrev) { memory.pointer(before ?? 0, at: after + offset(.tstatePrev)) }
+        list.remove(at: index)
+        threadLists[interp] = list
     }
 
     /// The address of the pointer that holds a thread's innermost frame

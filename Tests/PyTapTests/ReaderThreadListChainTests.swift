@@ -42,9 +42,9 @@ import PyTap
         // A thread appended, then one unlinked from the middle, then the first one gone.
         let c = fake.addThread(ident: 0xc000)
         #expect(try reader.allThreadStates().map(\.address) == [a, b, c])
-        fake.memory.pointer(c, at: a + fake.offset(.tstateNext))
+        fake.unlinkThread(b)
         #expect(try reader.allThreadStates().map(\.address) == [a, c])
-        fake.memory.pointer(c, at: fake.mainInterpreter + fake.offset(.interpThreadsHead))
+        fake.unlinkThread(a)
         #expect(try reader.allThreadStates().map(\.address) == [c])
         // A new interpreter with a thread; then every thread gone.
         let sub = fake.addInterpreter()
@@ -64,5 +64,80 @@ import PyTap
         // The list now leads to an unmapped thread state: the link-by-link read names it.
         fake.memory.pointer(FakeInterpreter.unmapped, at: a + fake.offset(.tstateNext))
         #expect(throws: StructureReadError.self) { try reader.allThreadStates() }
+    }
+
+    /// A thread state as malloc leaves it once freed: its first 16 bytes (`prev` and `next`
+    /// on 3.x, `next` and `interp` on 2.7) hold the allocator's own links, the rest is as it was.
+    static func freedThreadState(_ fake: FakeInterpreter) -> UInt64 {
+        let other = fake.memory.allocate(512)
+        fake.memory.pointer(fake.mainInterpreter, at: other + fake.offset(.tstateInterp))
+        let freed = fake.memory.allocate(512)
+        fake.memory.pointer(fake.mainInterpreter, at: freed + fake.offset(.tstateInterp))
+        fake.memory.u64(0xdead, at: freed + fake.offset(.tstateThreadID))
+        fake.memory.pointer(other, at: freed)                     // tcache's next free chunk
+        fake.memory.u64(0x5a17_c0de_0bad_f00d, at: freed + 8)     // tcache's key
+        return freed
+    }
+
+    // A churning process (a thread exiting as its state is read) must not show garbage threads.
+    @Test(arguments: versions)
+    func aStateFreedAfterItsPointerWasReadIsReadAgain(version: String) throws {
+        let fake = try FakeInterpreter(version: version)
+        let a = fake.addThread(ident: 0xa000)
+        let b = fake.addThread(ident: 0xb000)
+        let freed = Self.freedThreadState(fake)
+        let head = fake.mainInterpreter + fake.offset(.interpThreadsHead)
+        let reader = try fake.reader()
+        var headReads = 0
+        fake.memory.beforeRead = { memory, address, _ in
+            if address == head {
+                headReads += 1
+                // The first time, the head still points to a state whose thread has exited.
+                memory.pointer(headReads == 1 ? freed : a, at: head)
+            }
+        }
+        #expect(try reader.allThreadStates().map(\.ident) == [0xa000, 0xb000])
+        #expect(headReads == 2)
+        _ = b
+    }
+
+    @Test(arguments: versions)
+    func aListThatStaysInconsistentIsAnErrorNotGarbage(version: String) throws {
+        let fake = try FakeInterpreter(version: version)
+        fake.addThread(ident: 0xa000)
+        fake.memory.pointer(Self.freedThreadState(fake), at: fake.mainInterpreter + fake.offset(.interpThreadsHead))
+        let reader = try fake.reader()
+        do {
+            let states = try reader.allThreadStates()
+            Issue.record("read \(states.count) thread states from a damaged list")
+        } catch let error as ThreadListKeptChanging {
+            #expect(error.attempts > 1)
+            #expect(error.description.contains("try again"))
+        } catch let error as StructureReadError {
+            // 3.x: `next` is the allocator's key, which no pointer to a thread state can be.
+            #expect(error.what == "thread state")
+        }
+    }
+
+    // A thread being linked at the head: the old head already points back to it.
+    @Test func aStateLinkedInFrontWhileReadIsReadAgain() throws {
+        let fake = try FakeInterpreter(version: "3.12.1")
+        let a = fake.addThread(ident: 0xa000)
+        let newer = fake.memory.allocate(512)
+        fake.memory.pointer(fake.mainInterpreter, at: newer + fake.offset(.tstateInterp))
+        fake.memory.u64(0xc000, at: newer + fake.offset(.tstateThreadID))
+        fake.memory.pointer(a, at: newer + fake.offset(.tstateNext))
+        fake.memory.pointer(newer, at: a + fake.offset(.tstatePrev))
+        let head = fake.mainInterpreter + fake.offset(.interpThreadsHead)
+        let reader = try fake.reader()
+        var headReads = 0
+        fake.memory.beforeRead = { memory, address, _ in
+            if address == head {
+                headReads += 1
+                if headReads == 2 { memory.pointer(newer, at: head) }
+            }
+        }
+        #expect(try reader.allThreadStates().map(\.ident) == [0xc000, 0xa000])
+        #expect(headReads == 2)
     }
 }

@@ -88,8 +88,7 @@ import PyTap
                 fake.nameThreads([(0x3000, "worker")])
             case 4:
                 // The first thread exits: unlinked from the list, gone from the OS.
-                fake.memory.pointer(fake.readPointer(first + fake.offset(.tstateNext)),
-                                    at: fake.mainInterpreter + fake.offset(.interpThreadsHead))
+                fake.unlinkThread(first)
                 target.threads[11] = nil
             default:
                 break

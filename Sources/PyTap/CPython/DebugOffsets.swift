@@ -92,6 +92,7 @@ public struct DebugOffsets: Sendable {
         "interpreter_state.threads_head": .interpThreadsHead,
         "interpreter_state.imports_modules": .interpModules,
         "interpreter_state.ceval_gil": .interpGIL,
+        "thread_state.prev": .tstatePrev,
         "thread_state.next": .tstateNext,
         "thread_state.interp": .tstateInterp,
         "thread_state.current_frame": .tstateFrame,

@@ -13,6 +13,8 @@ public enum LayoutField: String, CaseIterable, Sendable {
     case interpGIL
     case gilLocked
     case gilLastHolder
+    /// `PyThreadState.prev` (3.x): checked when the thread list is read, to notice a freed state.
+    case tstatePrev
     case tstateNext
     case tstateInterp
     case tstateFrame

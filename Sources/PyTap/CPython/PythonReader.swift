@@ -1,3 +1,5 @@
+import Glibc
+
 /// A thread state as read from the interpreter's list.
 public struct ThreadState: Sendable {
     public let address: UInt64
@@ -218,16 +220,56 @@ public final class PythonReader {
     }
 
     /// The thread states of one interpreter, in the interpreter's list order.
+    ///
+    /// The list is read while threads start and exit. A thread state read through a
+    /// pointer taken just before its thread unlinked and freed it is garbage where malloc
+    /// keeps its own links (the first 16 bytes: `prev` and `next` on 3.x, `next` and
+    /// `interp` on 2.7), so every state must point back to the one before it and to its
+    /// interpreter. A list that fails that, or leads to unreadable memory, is read again.
     public func threadStates(of interpreter: UInt64) throws -> [ThreadState] {
+        var lastError: Error?
+        for attempt in 0..<PythonReader.threadListAttempts {
+            // The list changes in bursts (a thread starting or exiting): back off a little.
+            if attempt >= 2 { usleep(UInt32(min(25 << (attempt - 2), 2_000))) }
+            do {
+                return try threadStatesOnce(of: interpreter)
+            } catch let error as ThreadListChanged {
+                lastError = error
+            } catch let error as StructureReadError where error.what == PythonReader.threadStateWhat && error.cause.isUnmapped {
+                lastError = error
+            }
+        }
+        if let changed = lastError as? ThreadListChanged {
+            throw ThreadListKeptChanging(interpreter: interpreter, attempts: PythonReader.threadListAttempts, last: changed)
+        }
+        throw lastError ?? ThreadListKeptChanging(interpreter: interpreter, attempts: 0, last: nil)
+    }
+
+    /// Times a thread list is read before pytap gives up on it.
+    static let threadListAttempts = 12
+    static let threadStateWhat = "thread state"
+
+    private func threadStatesOnce(of interpreter: UInt64) throws -> [ThreadState] {
         var result = [ThreadState]()
         var seen = Set<UInt64>()
         let headOffset = UInt64(try layout.require(.interpThreadsHead))
         var address = try reading("thread list of the interpreter", at: interpreter) { try memory.readPointer(interpreter &+ headOffset) }
         let nextOffset = try layout.require(.tstateNext)
+        let interpOffset = try layout.require(.tstateInterp)
+        let prevOffset = layout[.tstatePrev]
         let identOffset = try layout.require(.tstateThreadID)
         let nativeOffset = layout[.tstateNativeThreadID]
+        var previous: UInt64 = 0
         while address != 0, result.count < PythonReader.maximumThreads, seen.insert(address).inserted {
-            let bytes = try reading("thread state", at: address) { try memory.readStruct(address, count: threadStateSize) }
+            let bytes = try reading(PythonReader.threadStateWhat, at: address) { try memory.readStruct(address, count: threadStateSize) }
+            let owner = try bytes.pointer(interpOffset)
+            guard owner == interpreter else {
+                throw ThreadListChanged(state: address, field: "interp", found: owner, expected: interpreter)
+            }
+            if let prevOffset {
+                let back = try bytes.pointer(prevOffset)
+                guard back == previous else { throw ThreadListChanged(state: address, field: "prev", found: back, expected: previous) }
+            }
             var native: Int32?
             if let nativeOffset {
                 let value = try bytes.i64(nativeOffset)
@@ -235,6 +277,7 @@ public final class PythonReader {
             }
             result.append(ThreadState(address: address, interpreter: interpreter, ident: try bytes.u64(identOffset),
                                       nativeThreadID: native, bytes: bytes))
+            previous = address
             address = try bytes.pointer(nextOffset)
         }
         return result
@@ -708,6 +751,30 @@ public final class PythonReader {
 
 /// A pointer followed from a copy no longer means what it did when copied.
 struct StackChangedWhileRead: Error {}
+
+/// A thread state in an interpreter's list does not point back to the state before it or
+/// to its interpreter: it was freed after the pointer to it was read, or is being linked.
+struct ThreadListChanged: Error, Sendable {
+    var state: UInt64
+    var field: String
+    var found: UInt64
+    var expected: UInt64
+}
+
+/// An interpreter's thread list was inconsistent at every read.
+public struct ThreadListKeptChanging: Error, CustomStringConvertible, Sendable {
+    public var interpreter: UInt64
+    public var attempts: Int
+    var last: ThreadListChanged?
+
+    public var description: String {
+        var text = "the thread list of the interpreter at \(hexAddress(interpreter)) was inconsistent in \(attempts) reads"
+        if let last {
+            text += " (the thread state at \(hexAddress(last.state)) has \(last.field) \(hexAddress(last.found)), not \(hexAddress(last.expected)))"
+        }
+        return text + ": threads start and exit too fast to read it, or its memory is damaged; try again"
+    }
+}
 
 /// The live innermost frame as read in a batch: its address, or (3.11–3.12) the copied
 /// cframe's eval call has returned, so the stack changed.

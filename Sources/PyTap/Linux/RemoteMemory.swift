@@ -12,6 +12,12 @@ public enum MemoryReadError: Error, Equatable, Sendable {
     case fieldOutOfRange(offset: Int, size: Int, available: Int)
     /// Another errno from the read call.
     case system(errno: Int32)
+
+    /// The range was not mapped: what a pointer into freed or never-mapped memory gives.
+    public var isUnmapped: Bool {
+        if case .unmapped = self { return true }
+        return false
+    }
 }
 
 /// The one seam between pytap and a target's memory: a live process, a fake in tests,
