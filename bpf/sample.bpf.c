@@ -17,6 +17,9 @@ struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 16 << 20); } sa
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, u32); __type(value, struct pytap_config); } config SEC(".maps");
 // tid -> PyThreadState address, kept current by pytap.
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 8192); __type(key, u32); __type(value, u64); } thread_states SEC(".maps");
+// tid -> where the thread's stack ends (the outermost frame's CFA, learned by pytap's
+// unwinder): the copy stops at the page holding it instead of 16 KiB above sp.
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 8192); __type(key, u32); __type(value, u64); } stack_ends SEC(".maps");
 // Samples lost because the ring buffer was full.
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, u32); __type(value, u64); } lost SEC(".maps");
 // tid -> the copy made when the thread last went off the CPU. pytap inserts an entry per
@@ -39,14 +42,23 @@ ALWAYS_INLINE void capture(void *ctx, struct pytap_config *cfg, struct pytap_sam
 
     // The user stack from sp up, kept page-aligned (page i of the copy at offset i * 4096,
     // sp at its offset in the first page) and read page by page: one read fails as a whole
-    // when it runs past the top of the stack.
+    // when it runs past the top of the stack. Where the thread's stack end is known and
+    // above sp, only the pages up to it (an unwind reads nothing above its last CFA).
     u32 copied = 0;
     u64 sp = regs.sp;
     u32 in_page = (u32)(sp & (PYTAP_PAGE_BYTES - 1));
+    u64 base = sp - in_page;
+    u32 pages = PYTAP_USER_STACK_BYTES / PYTAP_PAGE_BYTES;
+    u32 tid = s->tid;
+    u64 *stack_end = bpf_map_lookup_elem(&stack_ends, &tid);
+    if (stack_end && *stack_end > sp) {
+        u64 needed = (*stack_end - base + PYTAP_PAGE_BYTES - 1) / PYTAP_PAGE_BYTES;
+        if (needed < pages) pages = (u32)needed;
+    }
     if (bpf_probe_read_user(s->user_stack + in_page, PYTAP_PAGE_BYTES - in_page, (const void *)sp) == 0) {
         copied = PYTAP_PAGE_BYTES;
-        u64 base = sp - in_page;
         for (int page = 1; page < PYTAP_USER_STACK_BYTES / PYTAP_PAGE_BYTES; page++) {
+            if (page >= pages) break;
             if (bpf_probe_read_user(s->user_stack + page * PYTAP_PAGE_BYTES, PYTAP_PAGE_BYTES,
                                     (const void *)(base + page * PYTAP_PAGE_BYTES)) != 0) break;
             copied += PYTAP_PAGE_BYTES;
@@ -63,7 +75,6 @@ ALWAYS_INLINE void capture(void *ctx, struct pytap_config *cfg, struct pytap_sam
     s->thread_state_bytes = 0;
     s->frame_count = 0;
     s->frames_truncated = 0;
-    u32 tid = s->tid;
     u64 *known = bpf_map_lookup_elem(&thread_states, &tid);
     u64 tstate = known ? *known : 0;
     if (tstate != 0) {

@@ -53,6 +53,40 @@ def test_zlib_under_its_python_caller_and_stacks_reach_the_thread_start(workload
     assert rooted >= 0.97 * total, "%d of %d stacks reach the thread start\n%s" % (rooted, total, summary)
 
 
+def stack_bytes_copied(summary):
+    found = re.search(r"user stack copied: ([\d,]+) bytes a sample", summary)
+    assert found, summary
+    return int(found.group(1).replace(",", ""))
+
+
+@pytest.mark.parametrize("interp", interpreter_params(NATIVE_INTERPRETERS))
+def test_a_shallow_stack_is_copied_only_up_to_the_thread_start(workload, interp):
+    # Once an unwind reached the thread start, the program copies the stack only up to that
+    # frame's CFA: the zlib stack needs fewer pages than the full 16 KiB.
+    truth, rows, summary = record(workload, interp, "zlib")
+    total = sum(count for _, count in rows)
+    assert total >= 50, summary
+    assert stack_bytes_copied(summary) <= 12288, summary
+    rooted = sum(count for stack, count in rows if stack[0] in THREAD_STARTS)
+    assert rooted >= 0.97 * total, "%d of %d stacks reach the thread start\n%s" % (rooted, total, summary)
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.11"]))
+def test_a_stack_deeper_than_the_copy_still_reaches_the_thread_start(workload, interp):
+    # 40 Python calls through C calls: far more than 16 KiB of native stack. The copy stays
+    # at 16 KiB, the unwind reads the rest live and reaches the thread start as before.
+    truth, rows, summary = record(workload, interp, "deep")
+    total = sum(count for _, count in rows)
+    assert total >= 50, summary
+    assert stack_bytes_copied(summary) >= 16384 - 4096, summary
+    deep = sum(count for stack, count in rows
+               if any(label.startswith("deflate") for label in stack)
+               and sum(label.startswith(truth["function"] + " (") for label in stack) == 41)
+    rooted = sum(count for stack, count in rows if stack[0] in THREAD_STARTS)
+    assert deep >= 0.85 * total, "%d of %d samples show deflate under 41 calls\n%s" % (deep, total, summary)
+    assert rooted >= 0.97 * total, "%d of %d stacks reach the thread start\n%s" % (rooted, total, summary)
+
+
 @pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.11"]))
 def test_kernel_frames_on_top_with_kernel(workload, interp):
     truth, rows, summary = record(workload, interp, "kernel", "--kernel")

@@ -22,7 +22,7 @@ struct pytap_attached {
 struct pytap_bpf {
     struct bpf_object *object;
     struct bpf_program *program;
-    int config_fd, thread_states_fd, lost_fd, off_cpu_fd, off_cpu_sequence_fd;
+    int config_fd, thread_states_fd, stack_ends_fd, lost_fd, off_cpu_fd, off_cpu_sequence_fd;
     struct bpf_link *switch_link;
     struct ring_buffer *ring;
     struct pytap_attached *attached;
@@ -96,14 +96,16 @@ struct pytap_bpf *pytap_bpf_open(const void *object, size_t size, unsigned int o
     struct bpf_map *samples = bpf_object__find_map_by_name(bpf->object, "samples");
     struct bpf_map *config = bpf_object__find_map_by_name(bpf->object, "config");
     struct bpf_map *thread_states = bpf_object__find_map_by_name(bpf->object, "thread_states");
+    struct bpf_map *stack_ends = bpf_object__find_map_by_name(bpf->object, "stack_ends");
     struct bpf_map *lost = bpf_object__find_map_by_name(bpf->object, "lost");
-    if (!bpf->program || !samples || !config || !thread_states || !lost) {
+    if (!bpf->program || !samples || !config || !thread_states || !stack_ends || !lost) {
         fail(error, ENOENT, message, message_size);
         pytap_bpf_close(bpf);
         return NULL;
     }
     bpf->config_fd = bpf_map__fd(config);
     bpf->thread_states_fd = bpf_map__fd(thread_states);
+    bpf->stack_ends_fd = bpf_map__fd(stack_ends);
     bpf->lost_fd = bpf_map__fd(lost);
     if (off_cpu_threads > 0) {
         bpf->off_cpu_fd = bpf_map__fd(off_cpu);
@@ -127,6 +129,14 @@ int pytap_bpf_set_thread_state(struct pytap_bpf *bpf, unsigned int tid, unsigned
 
 int pytap_bpf_forget_thread_state(struct pytap_bpf *bpf, unsigned int tid) {
     return bpf_map_delete_elem(bpf->thread_states_fd, &tid) ? -errno : 0;
+}
+
+int pytap_bpf_set_stack_end(struct pytap_bpf *bpf, unsigned int tid, unsigned long long stack_end) {
+    return bpf_map_update_elem(bpf->stack_ends_fd, &tid, &stack_end, BPF_ANY) ? -errno : 0;
+}
+
+int pytap_bpf_forget_stack_end(struct pytap_bpf *bpf, unsigned int tid) {
+    return bpf_map_delete_elem(bpf->stack_ends_fd, &tid) ? -errno : 0;
 }
 
 int pytap_bpf_track_off_cpu(struct pytap_bpf *bpf, unsigned int tid) {

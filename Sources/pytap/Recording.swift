@@ -160,6 +160,7 @@ final class Recording {
             text += "\ncapture: " + captureMethod
             if captureMethod.hasPrefix("native") {
                 text += "; \(grouped(s.lostSamples)) samples lost (ring buffer full)"
+                if s.stackCopies > 0 { text += "; user stack copied: \(grouped(s.stackBytesCopied / s.stackCopies)) bytes a sample" }
             }
         }
         if case .targetExecutedNonPython(let executable) = stop { text += "; the target exec'd \(executable), which is not Python" }
@@ -191,6 +192,8 @@ extension SamplerStatistics {
         sum.errorKinds.merge(later.errorKinds, uniquingKeysWith: +)
         sum.execs += later.execs
         sum.lostSamples += later.lostSamples
+        sum.stackCopies += later.stackCopies
+        sum.stackBytesCopied += later.stackBytesCopied
         sum.processes += later.processes
         sum.threads += later.threads
         sum.elapsed = Double(offset) / 1e9 + later.elapsed

@@ -24,6 +24,22 @@ final class NativeSamplingTests: XCTestCase {
         XCTAssertEqual(try memory.readPointer(0x1100), 0x1111)
     }
 
+    func testStackEndsKeepTheHighestEndAboveTheStackPointerPerThread() {
+        var ends = StackEnds()
+        XCTAssertEqual(ends.learn(tid: 7, stackPointer: 0x7000_1000, end: 0x7000_2f00), 0x7000_2f00)
+        // The same end again, or a lower one, changes nothing the program needs to hear.
+        XCTAssertNil(ends.learn(tid: 7, stackPointer: 0x7000_1800, end: 0x7000_2f00))
+        XCTAssertNil(ends.learn(tid: 7, stackPointer: 0x7000_1000, end: 0x7000_2000))
+        XCTAssertEqual(ends.learn(tid: 7, stackPointer: 0x7000_1000, end: 0x7000_3000), 0x7000_3000)
+        // An end at or below sp (an unwind from an alternate signal stack) is not the stack's.
+        XCTAssertNil(ends.learn(tid: 8, stackPointer: 0x7000_1000, end: 0x7000_1000))
+        XCTAssertNil(ends.learn(tid: 8, stackPointer: 0x7000_1000, end: 0x6000_0000))
+        XCTAssertEqual(ends.ends, [7: 0x7000_3000])
+        XCTAssertTrue(ends.forget(tid: 7))
+        XCTAssertFalse(ends.forget(tid: 7))
+        XCTAssertEqual(ends.learn(tid: 7, stackPointer: 0x1000, end: 0x2000), 0x2000)
+    }
+
     func testKernelSymbolsNameTheEnclosingFunctionAndSkipDataAndZeroAddresses() {
         let symbols = KernelSymbols(text: """
             ffffffff81000000 T _stext

@@ -105,6 +105,7 @@ final class NativeUnwinderTests: XCTestCase {
         let result = NativeUnwinder().unwind(registers: .x86_64([X86.rip: start + 4, X86.rsp: stackBase]), memory: memory) { _ in code }
         XCTAssertEqual(result.frames.count, 1)
         XCTAssertEqual(result.stop, .outermostFrame)
+        XCTAssertEqual(result.stackEnd, stackBase + 8, "the outermost frame's CFA (entry rule: rsp + 8)")
     }
 
     func testGarbageStacksEndWithAReason() throws {
@@ -116,6 +117,7 @@ final class NativeUnwinderTests: XCTestCase {
         memory.writeInteger(loop + 8, at: stackBase + 0x100 - 8)
         var result = NativeUnwinder().unwind(registers: .x86_64([X86.rip: loop + 8, X86.rsp: stackBase + 0x100]), memory: memory) { _ in code }
         XCTAssertEqual(result.stop, .stackNotAdvancing)
+        XCTAssertNil(result.stackEnd, "an unwind that did not reach the thread's first frame knows no stack end")
 
         // A frame-pointer chain that loops on itself advances the stack until the frame cap.
         memory.writeInteger(stackBase + 0x200, at: stackBase + 0x200)

@@ -4,6 +4,8 @@ usage: python native_work.py TRUTH.json zlib|kernel SECONDS
 zlib: `compress_forever` calls zlib.compress (libz's deflate) in a loop.
 kernel: `read_forever` reads /proc/self/maps and urandom bytes in a loop (time in system calls).
 cxx: `sort_forever` sorts float32 arrays with numpy (C++ sort templates, mangled symbols).
+deep: `deep_compress_forever` runs zlib 40 calls deep, each through a C call (`map`), so the
+native stack goes on far past the 16 KiB the BPF program copies.
 Writes {"pid", "function", "thread_time"} to TRUTH.json once running, then runs SECONDS.
 """
 import json
@@ -19,6 +21,13 @@ def compress_forever(until):
     data = os.urandom(1 << 15) * 4
     while clock() < until:
         zlib.compress(data, 9)
+
+
+def deep_compress_forever(until, depth=40):
+    if depth == 0:
+        compress_forever(until)
+    else:
+        list(map(lambda d: deep_compress_forever(until, d), [depth - 1]))
 
 
 def read_forever(until):
@@ -37,7 +46,8 @@ def sort_forever(until):
 
 def main():
     truth_path, mode, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
-    function = {"zlib": compress_forever, "kernel": read_forever, "cxx": sort_forever}[mode]
+    function = {"zlib": compress_forever, "kernel": read_forever, "cxx": sort_forever,
+                "deep": deep_compress_forever}[mode]
     with open(truth_path + ".tmp", "w") as f:
         json.dump({"pid": os.getpid(), "function": function.__name__}, f)
     os.rename(truth_path + ".tmp", truth_path)

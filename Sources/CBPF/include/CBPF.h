@@ -20,6 +20,9 @@ struct pytap_bpf *pytap_bpf_open(const void *object, size_t size, unsigned int o
 int pytap_bpf_configure(struct pytap_bpf *bpf, const struct pytap_config *config);
 int pytap_bpf_set_thread_state(struct pytap_bpf *bpf, unsigned int tid, unsigned long long thread_state);
 int pytap_bpf_forget_thread_state(struct pytap_bpf *bpf, unsigned int tid);
+/// Where thread `tid`'s stack ends: the program copies the user stack no further. 0 or -errno.
+int pytap_bpf_set_stack_end(struct pytap_bpf *bpf, unsigned int tid, unsigned long long stack_end);
+int pytap_bpf_forget_stack_end(struct pytap_bpf *bpf, unsigned int tid);
 /// Starts keeping thread `tid`'s off-CPU copy (an entry the program fills). 0 or -errno.
 int pytap_bpf_track_off_cpu(struct pytap_bpf *bpf, unsigned int tid);
 void pytap_bpf_forget_off_cpu(struct pytap_bpf *bpf, unsigned int tid);

@@ -71,6 +71,16 @@ public final class BPFSampleProgram {
         }
     }
 
+    /// Tells the program where thread `tid`'s stack ends, so it copies no further (nil:
+    /// unknown, the full `PYTAP_USER_STACK_BYTES`).
+    public func setStackEnd(tid: Int32, address: UInt64?) {
+        if let address {
+            _ = pytap_bpf_set_stack_end(handle, UInt32(bitPattern: tid), address)
+        } else {
+            _ = pytap_bpf_forget_stack_end(handle, UInt32(bitPattern: tid))
+        }
+    }
+
     public var attachedThreads: Set<Int32> { attached }
 
     /// Starts sampling thread `tid`. A thread that is gone throws `ESRCH`.
@@ -209,11 +219,14 @@ public struct CapturedSample {
     public var userStack: RemoteBytes? {
         let sp = register(19)
         let inPage = Int(sp & UInt64(PYTAP_PAGE_BYTES - 1))
-        let end = min(Int(u32(PYTAP_OFFSET_USER_STACK_BYTES)), Int(PYTAP_USER_STACK_BYTES))
+        let end = userStackBytes
         guard end > inPage else { return nil }
         let start = record + Int(PYTAP_OFFSET_USER_STACK.rawValue) + inPage
         return RemoteBytes(address: sp, bytes: Array(UnsafeRawBufferPointer(start: start, count: end - inPage)))
     }
+
+    /// Bytes of user stack the program copied (from sp's page start).
+    public var userStackBytes: Int { min(Int(u32(PYTAP_OFFSET_USER_STACK_BYTES)), Int(PYTAP_USER_STACK_BYTES)) }
 
     /// The thread state copy, when the thread's state was known.
     public var threadState: RemoteBytes? {

@@ -58,6 +58,8 @@ public final class NativeSampler: StackSampler {
     private let mergePolicy: NativeMergePolicy
     /// Samples whose native unwind reached the thread's first frame.
     public private(set) var completeNativeStacks = 0
+    /// Where each thread's stack ends, handed to the program so it copies no more stack.
+    private var stackEnds = StackEnds()
     /// With `includeIdle`: per sleeping thread, the stack of its last off-CPU copy (by the
     /// copy's sequence count, so an unchanged copy is not read or unwound again).
     private var offCPUStacks: [Int32: (sequence: Int64, stack: UInt32)] = [:]
@@ -178,6 +180,11 @@ public final class NativeSampler: StackSampler {
             program.detach(tid: tid)
             program.setThreadState(tid: tid, address: nil)
         }
+        // A thread gone (its tid may come back with another stack) or running another
+        // thread state: its stack end is learned again.
+        for tid in stackEnds.ends.keys where fresh[tid] == nil || fresh[tid]?.state.address != threads[tid]?.state.address {
+            if stackEnds.forget(tid: tid) { program.setStackEnd(tid: tid, address: nil) }
+        }
         for tid in threads.keys where fresh[tid] == nil {
             program.forgetOffCPU(tid: tid)
             offCPUStacks[tid] = nil
@@ -200,6 +207,8 @@ public final class NativeSampler: StackSampler {
 
     private func handle(_ sample: CapturedSample, start: UInt64, record: (SampledThread, UInt32, UInt64, SampleState) -> Void) {
         book.statistics.rounds += 1
+        book.statistics.stackCopies += 1
+        book.statistics.stackBytesCopied += sample.userStackBytes
         guard let entry = threads[sample.tid], let id = stackID(of: sample, entry: entry) else { return }
         book.countSample(of: entry.thread)
         record(entry.thread, id, sample.time > start ? sample.time - start : 0, .onCPU)
@@ -280,7 +289,13 @@ public final class NativeSampler: StackSampler {
         case .outermostFrame, .zeroReturnAddress: complete = true
         default: complete = false
         }
-        if complete { completeNativeStacks += 1 }
+        if complete {
+            completeNativeStacks += 1
+            if let end = result.stackEnd,
+               let learned = stackEnds.learn(tid: sample.tid, stackPointer: sample.register(NativeSampler.x86_64PtRegsSlots[7]), end: end) {
+                program.setStackEnd(tid: sample.tid, address: learned)
+            }
+        }
         return (result.frames.map(symbolized), complete)
     }
 

@@ -53,6 +53,10 @@ public struct SamplerStatistics: Sendable {
     public var execs = 0
     /// Native sampling: samples the kernel dropped because pytap did not drain them in time.
     public var lostSamples = 0
+    /// Native sampling: samples taken from the ring buffer, and the bytes of user stack the
+    /// program copied for them.
+    public var stackCopies = 0
+    public var stackBytesCopied = 0
     /// Seconds since the recording started.
     public var elapsed = 0.0
 

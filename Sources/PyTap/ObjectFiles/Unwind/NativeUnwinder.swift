@@ -67,6 +67,9 @@ public enum UnwindStop: Sendable, Equatable {
 public struct UnwindResult: Sendable {
     public var frames: [UnwoundFrame]
     public var stop: UnwindStop
+    /// Where the stack this unwind read ends, when it reached the thread's first frame: the
+    /// outermost frame's CFA (its caller's stack pointer). Every stack read lay below it.
+    public var stackEnd: UInt64? = nil
 }
 
 /// Walks native frames from a thread's registers: CFI where an object file has it, the
@@ -96,16 +99,19 @@ public struct NativeUnwinder {
             do {
                 step = try self.step(frame: frame, registers: registers, memory: memory, modules: modules)
             } catch let error as UnwindStepError {
-                return UnwindResult(frames: frames, stop: error.stop)
+                // A zero frame pointer ends the chain at this frame's own stack pointer.
+                let end = error.stop == .zeroReturnAddress ? registers[arch.stackPointer] : nil
+                return UnwindResult(frames: frames, stop: error.stop, stackEnd: end)
             } catch let error as MemoryReadError {
                 return UnwindResult(frames: frames, stop: .unreadable(address: UnwindStepError.address(of: error)))
             } catch {
                 return UnwindResult(frames: frames, stop: .malformedCFI("\(error)"))
             }
+            let callerSP = step.registers[arch.stackPointer]
             guard let callerPC = step.registers[arch.returnAddressColumn] else {
-                return UnwindResult(frames: frames, stop: .outermostFrame)
+                return UnwindResult(frames: frames, stop: .outermostFrame, stackEnd: callerSP)
             }
-            if callerPC == 0 { return UnwindResult(frames: frames, stop: .zeroReturnAddress) }
+            if callerPC == 0 { return UnwindResult(frames: frames, stop: .zeroReturnAddress, stackEnd: callerSP) }
             // The stack grows down: a caller's stack pointer is above its callee's, except
             // when a signal handler ran on an alternate stack.
             let oldSP = registers[arch.stackPointer] ?? 0
