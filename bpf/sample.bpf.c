@@ -43,25 +43,28 @@ ALWAYS_INLINE void capture(void *ctx, struct pytap_config *cfg, struct pytap_sam
     // The user stack from sp up, kept page-aligned (page i of the copy at offset i * 4096,
     // sp at its offset in the first page) and read page by page: one read fails as a whole
     // when it runs past the top of the stack. Where the thread's stack end is known and
-    // above sp, only the pages up to it (an unwind reads nothing above its last CFA).
+    // above sp, only up to it (an unwind reads nothing above its outermost frame's CFA).
     u32 copied = 0;
     u64 sp = regs.sp;
     u32 in_page = (u32)(sp & (PYTAP_PAGE_BYTES - 1));
     u64 base = sp - in_page;
-    u32 pages = PYTAP_USER_STACK_BYTES / PYTAP_PAGE_BYTES;
+    u64 limit = PYTAP_USER_STACK_BYTES; // end of the copy, from base
     u32 tid = s->tid;
     u64 *stack_end = bpf_map_lookup_elem(&stack_ends, &tid);
-    if (stack_end && *stack_end > sp) {
-        u64 needed = (*stack_end - base + PYTAP_PAGE_BYTES - 1) / PYTAP_PAGE_BYTES;
-        if (needed < pages) pages = (u32)needed;
-    }
-    if (bpf_probe_read_user(s->user_stack + in_page, PYTAP_PAGE_BYTES - in_page, (const void *)sp) == 0) {
-        copied = PYTAP_PAGE_BYTES;
+    if (stack_end && *stack_end > sp && *stack_end - base < limit) limit = *stack_end - base;
+    u32 size = PYTAP_PAGE_BYTES - in_page;
+    if (limit < PYTAP_PAGE_BYTES) size = (u32)limit - in_page;
+    if (size > 0 && size <= PYTAP_PAGE_BYTES &&
+        bpf_probe_read_user(s->user_stack + in_page, size, (const void *)sp) == 0) {
+        copied = in_page + size;
         for (int page = 1; page < PYTAP_USER_STACK_BYTES / PYTAP_PAGE_BYTES; page++) {
-            if (page >= pages) break;
-            if (bpf_probe_read_user(s->user_stack + page * PYTAP_PAGE_BYTES, PYTAP_PAGE_BYTES,
+            if (limit <= page * PYTAP_PAGE_BYTES) break;
+            u64 rest = limit - page * PYTAP_PAGE_BYTES;
+            size = rest < PYTAP_PAGE_BYTES ? (u32)rest : PYTAP_PAGE_BYTES;
+            if (size == 0 || size > PYTAP_PAGE_BYTES) break;
+            if (bpf_probe_read_user(s->user_stack + page * PYTAP_PAGE_BYTES, size,
                                     (const void *)(base + page * PYTAP_PAGE_BYTES)) != 0) break;
-            copied += PYTAP_PAGE_BYTES;
+            copied += size;
         }
     }
     s->user_stack_bytes = copied;

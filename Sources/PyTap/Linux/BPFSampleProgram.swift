@@ -219,14 +219,17 @@ public struct CapturedSample {
     public var userStack: RemoteBytes? {
         let sp = register(19)
         let inPage = Int(sp & UInt64(PYTAP_PAGE_BYTES - 1))
-        let end = userStackBytes
+        let end = userStackEnd
         guard end > inPage else { return nil }
         let start = record + Int(PYTAP_OFFSET_USER_STACK.rawValue) + inPage
         return RemoteBytes(address: sp, bytes: Array(UnsafeRawBufferPointer(start: start, count: end - inPage)))
     }
 
-    /// Bytes of user stack the program copied (from sp's page start).
-    public var userStackBytes: Int { min(Int(u32(PYTAP_OFFSET_USER_STACK_BYTES)), Int(PYTAP_USER_STACK_BYTES)) }
+    /// Where the stack copy ends, from sp's page start.
+    private var userStackEnd: Int { min(Int(u32(PYTAP_OFFSET_USER_STACK_BYTES)), Int(PYTAP_USER_STACK_BYTES)) }
+
+    /// Bytes of user stack the program copied (from sp).
+    public var userStackBytes: Int { max(0, userStackEnd - Int(register(19) & UInt64(PYTAP_PAGE_BYTES - 1))) }
 
     /// The thread state copy, when the thread's state was known.
     public var threadState: RemoteBytes? {
