@@ -217,7 +217,16 @@ void pytap_bpf_detach_thread(struct pytap_bpf *bpf, int tid) {
 int pytap_bpf_poll(struct pytap_bpf *bpf, int timeout_ms, pytap_sample_handler handler, void *context) {
     bpf->handler = handler;
     bpf->handler_context = context;
-    int result = ring_buffer__poll(bpf->ring, timeout_ms);
+    // The program submits quietly (no wakeup per sample): samples waiting are read first,
+    // without sleeping, and read after the wait whether or not it ended with a wakeup.
+    int result = ring_buffer__consume(bpf->ring);
+    if (result == 0) {
+        result = ring_buffer__poll(bpf->ring, timeout_ms);
+        if (result >= 0) {
+            int more = ring_buffer__consume(bpf->ring);
+            result = more < 0 ? more : result + more;
+        }
+    }
     bpf->handler = NULL;
     // EINTR: a signal (Ctrl-C); a handler's stop comes back as its own negative value.
     return result < 0 && result != -ENOMEM && result != -EBADF && result != -EINVAL ? 0 : result;
