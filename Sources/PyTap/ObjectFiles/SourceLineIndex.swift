@@ -16,6 +16,13 @@ public final class SourceLineIndex: @unchecked Sendable {
     private let units = Mutex<[Int: UnitInfo?]>([:])
     /// The unit headers and ranges came from the cache directory (`DWARFUnitIndexFile`).
     let unitsFromCache: Bool
+    /// Where units read whole are kept as tables (`SourceLineUnitTableFile`); nil: none are,
+    /// and lookups read only the scopes on the way to their address.
+    private let tableDirectory: CacheDirectory?
+    private let elf: ELFFile
+    private let supplementaryFile: ELFFile?
+    /// Units answered from a table (nil: the unit could not be read whole).
+    private let tables = Mutex<[Int: SourceLineUnitTable?]>([:])
 
     /// A function or an inlined call: its ranges, nesting depth, DIE and call site. The
     /// name is read from the DIE only for the scopes a lookup returns (most are never hit).
@@ -69,6 +76,9 @@ public final class SourceLineIndex: @unchecked Sendable {
                                               headers: stored?.units) else { return nil }
         self.context = context
         unitsFromCache = stored != nil
+        tableDirectory = directory
+        self.elf = elf
+        self.supplementaryFile = supplementaryFile
         func load(_ name: String, _ kind: DWARFSectionKind) -> DWARFSectionData {
             guard let section = elf.section(named: name), let data = try? DWARFSectionData(kind: kind, elf: elf, section: section)
             else { return DWARFSectionData(empty: kind) }
@@ -125,7 +135,9 @@ public final class SourceLineIndex: @unchecked Sendable {
     /// The functions at a link-time address, inlined calls innermost first, then the
     /// function the code belongs to; each with the source line the address is at in it.
     public func functions(at address: UInt64) -> [SourceFunction] {
-        guard let unitIndex = unit(containing: address), var info = unitInfo(unitIndex) else { return [] }
+        guard let unitIndex = unit(containing: address) else { return [] }
+        if let table = unitTable(unitIndex) { return table.functions(at: address) }
+        guard var info = unitInfo(unitIndex) else { return [] }
         if info.scopes == nil, let whole = countLookup(in: unitIndex) { info = whole }
         let chain: [Scope]
         if let scopes = info.scopes {
@@ -149,6 +161,37 @@ public final class SourceLineIndex: @unchecked Sendable {
             return [SourceFunction(name: "??", file: location.file, line: location.line)]
         }
         return result
+    }
+
+    /// The unit's table, from the cache directory or (stored there) from its DWARF read
+    /// whole; nil without a directory or when the unit cannot be read whole.
+    private func unitTable(_ index: Int) -> SourceLineUnitTable? {
+        guard let directory = tableDirectory else { return nil }
+        if let known = tables.withLock({ $0[index] }) { return known }
+        let key = SourceLineUnitTableFile.Key(elf: elf, supplementary: supplementaryFile, unit: index,
+                                              unitOffset: context.units[index].offset)
+        var table = SourceLineUnitTableFile.load(from: directory, key)
+        if table == nil, let built = wholeUnitTable(index) {
+            SourceLineUnitTableFile.store(built, in: directory, key)
+            table = built
+        }
+        tables.withLock { $0[index] = .some(table) }
+        return table
+    }
+
+    /// The unit read whole: every scope (named now) and every line row.
+    func wholeUnitTable(_ index: Int) -> SourceLineUnitTable? {
+        guard var info = unitInfo(index) else { return nil }
+        var scopes = [Scope]()
+        guard (try? collectScopes(in: info.root, depth: 0, bases: info.bases, into: &scopes)) != nil else { return nil }
+        if (try? info.lines?.runIntoRows()) == nil { info.lines = nil }
+        let named = scopes.map { scope in
+            let name = (try? context.readDIE(scope.die)).flatMap { try? self.name(of: $0) } ?? "??"
+            return SourceLineUnitTable.Scope(ranges: scope.ranges.map { .init(low: $0.low, high: $0.high) }, depth: scope.depth,
+                                             name: name, callFile: scope.callFile, callLine: scope.callLine,
+                                             isInlined: scope.isInlined)
+        }
+        return SourceLineUnitTable(rows: info.lines?.rows ?? [], files: info.lines?.files ?? [:], scopes: named)
     }
 
     private func unit(containing address: UInt64) -> Int? {

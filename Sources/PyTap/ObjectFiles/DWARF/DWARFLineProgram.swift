@@ -4,7 +4,7 @@
 /// one address without keeping rows (a few lookups in a large unit); `runIntoRows()` fills
 /// the rows later.
 struct DWARFLineProgram {
-    struct Row {
+    struct Row: Equatable {
         var address: UInt64
         var file: Int
         var line: Int

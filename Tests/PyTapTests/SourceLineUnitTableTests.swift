@@ -1,0 +1,92 @@
+import Foundation
+@testable import PyTap
+import XCTest
+
+/// Units read whole into `SourceLineUnitTable`s (kept on disk by `SourceLineUnitTableFile`)
+/// answer as the DWARF does; stored tables are untrusted input.
+final class SourceLineUnitTableTests: XCTestCase {
+    private func temporaryDirectory() throws -> CacheDirectory {
+        let path = NSTemporaryDirectory() + "pytap-line-units-\(UUID().uuidString)"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        return CacheDirectory(path: path)
+    }
+
+    func testTablesAnswerAsDirectedLookupsFreshAndFromDisk() throws {
+        let path = "/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0"
+        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("\(path) is not installed") }
+        let elf = try ELFFile(path: path)
+        let directory = try temporaryDirectory()
+        let directed = try XCTUnwrap(SourceLineIndex(elf: elf))
+        directed.directedLookups = .max
+        // ceval.c's big function (many inlined calls) and every 200th function elsewhere.
+        let functions = SymbolIndex(elf: elf).functions.filter { $0.size > 16 }
+        let eval = try XCTUnwrap(functions.first { $0.name == "_PyEval_EvalFrameDefault" })
+        var addresses = stride(from: eval.address, to: eval.address + eval.size, by: 97).map { $0 }
+        addresses += stride(from: 0, to: functions.count, by: 200).map { functions[$0].address + functions[$0].size / 2 }
+        let expected = addresses.map { directed.functions(at: $0) }
+        XCTAssertGreaterThan(expected.filter { $0.count > 1 }.count, 100, "addresses inside inlined calls are compared")
+        // Built from the DWARF (and stored), then mapped from the directory by a new index.
+        for round in ["built", "stored"] {
+            let index = try XCTUnwrap(SourceLineIndex(elf: elf, directory: directory))
+            for (address, want) in zip(addresses, expected) {
+                XCTAssertEqual(index.functions(at: address), want, "\(round) 0x\(String(address, radix: 16))")
+            }
+        }
+        let stored = try FileManager.default.contentsOfDirectory(atPath: try XCTUnwrap(directory.path))
+        XCTAssertTrue(stored.contains { $0.contains("-line-unit-") }, "\(stored)")
+    }
+
+    private let sample = SourceLineUnitTable(
+        rows: [.init(address: 0x10, file: 1, line: 5, endSequence: false), .init(address: 0x18, file: 2, line: -3, endSequence: false),
+               .init(address: 0x20, file: 1, line: 7, endSequence: true)],
+        files: [1: "/src/a.c", 2: "/src/ünïcode.h"],
+        scopes: [.init(ranges: [.init(low: 0x10, high: 0x20)], depth: 0, name: "outer", callFile: nil, callLine: nil, isInlined: false),
+                 .init(ranges: [.init(low: 0x14, high: 0x1c), .init(low: 0x30, high: 0x31)], depth: 1, name: "inner",
+                       callFile: 2, callLine: 40, isInlined: true)])
+
+    func testLookupGivesInlinedCallsInnermostFirst() {
+        XCTAssertEqual(sample.functions(at: 0x19), [SourceFunction(name: "inner", file: "/src/ünïcode.h", line: -3),
+                                                    SourceFunction(name: "outer", file: "/src/ünïcode.h", line: 40)])
+        XCTAssertEqual(sample.functions(at: 0x10), [SourceFunction(name: "outer", file: "/src/a.c", line: 5)])
+        XCTAssertEqual(sample.functions(at: 0x20), [])
+        XCTAssertEqual(sample.functions(at: 0x8), [])
+    }
+
+    func testEncodingRoundTripsAndMalformedWordsAreRefused() {
+        let words = sample.encoded()
+        func decode(_ words: [UInt64]) -> SourceLineUnitTable? {
+            words.map(\.littleEndian).withUnsafeBytes { SourceLineUnitTable(words: $0) }
+        }
+        XCTAssertEqual(decode(words), sample)
+        for length in 0..<words.count { XCTAssertNil(decode(Array(words.prefix(length))), "truncated to \(length)") }
+        XCTAssertNil(decode(words + [0]), "trailing words")
+        var huge = words
+        huge[0] = .max
+        XCTAssertNil(decode(huge), "a count past the end")
+        var unordered = sample
+        unordered.rows.swapAt(0, 1)
+        XCTAssertNil(decode(unordered.encoded()), "rows out of address order")
+        var deep = sample
+        deep.scopes[0].depth = 64
+        XCTAssertNil(decode(deep.encoded()), "a depth no walk gives")
+    }
+
+    func testStoredFileIsTakenOnlyUnchanged() throws {
+        let path = "/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0"
+        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("\(path) is not installed") }
+        let directory = try temporaryDirectory()
+        let key = SourceLineUnitTableFile.Key(elf: try ELFFile(path: path), supplementary: nil, unit: 3, unitOffset: 0x40)
+        SourceLineUnitTableFile.store(sample, in: directory, key)
+        XCTAssertEqual(SourceLineUnitTableFile.load(from: directory, key), sample)
+        var other = key
+        other.unitOffset = 0x41
+        XCTAssertNil(SourceLineUnitTableFile.load(from: directory, other), "another unit's header")
+        let file = try XCTUnwrap(directory.entry(try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: directory.path!).first)))
+        var bytes = try XCTUnwrap(FileManager.default.contents(atPath: file))
+        bytes[bytes.count - 20] ^= 1
+        try bytes.write(to: URL(fileURLWithPath: file))
+        XCTAssertNil(SourceLineUnitTableFile.load(from: directory, key), "a checksum that does not match")
+        try bytes.prefix(bytes.count - 8).write(to: URL(fileURLWithPath: file))
+        XCTAssertNil(SourceLineUnitTableFile.load(from: directory, key), "a truncated file")
+    }
+}
