@@ -18,7 +18,7 @@ struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, u
 // tid -> PyThreadState address, kept current by pytap.
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 8192); __type(key, u32); __type(value, u64); } thread_states SEC(".maps");
 // tid -> where the thread's stack ends (the outermost frame's CFA, learned by pytap's
-// unwinder): the copy stops at the page holding it instead of 16 KiB above sp.
+// unwinder): the copy stops there instead of 16 KiB above sp's page.
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 8192); __type(key, u32); __type(value, u64); } stack_ends SEC(".maps");
 // Samples lost because the ring buffer was full.
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, u32); __type(value, u64); } lost SEC(".maps");

@@ -1,5 +1,3 @@
-import Glibc
-
 /// What `SourceLineIndex` sets up per debug file before its first lookup, kept on disk
 /// (`CacheDirectory`, `<build-id>-dwarf-units`): every unit header of `.debug_info` and
 /// `.debug_types` (of the file and its dwz supplementary file) and the compile units' address
@@ -25,19 +23,16 @@ enum DWARFUnitIndexFile {
     /// or they are not valid for `objects` (the file's DWARF sections).
     static func load(from directory: CacheDirectory, elf: ELFFile, supplementary: ELFFile?,
                      objects: [DWARFObject]) -> (units: [DWARFUnit], ranges: [UnitRange])? {
-        guard let name = fileName(elf), let mapped = directory.map(name) else { return nil }
-        let bytes = mapped.bytes
-        guard let end = bytes.prefix(4096).firstIndex(of: 0) else { return nil }
-        let lines = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<end]), as: UTF8.self).split(separator: "\n")
-        guard let counts = lines.last?.split(separator: " "), counts.count == 2,
-              let unitCount = Int(counts[0]), let rangeCount = Int(counts[1]), unitCount >= 0, rangeCount >= 0,
-              unitCount <= bytes.count / (8 * unitWords), rangeCount <= bytes.count / (8 * rangeWords) else { return nil }
+        guard let name = fileName(elf), let mapped = directory.map(name),
+              let counts = CacheFileHeader.storedCounts(in: mapped.bytes), counts.count == 2 else { return nil }
+        // `words` points into the mapping: it must outlive every read below.
+        defer { withExtendedLifetime(mapped) {} }
+        let (unitCount, rangeCount) = (counts[0], counts[1])
+        guard unitCount <= mapped.bytes.count / (8 * unitWords), rangeCount <= mapped.bytes.count / (8 * rangeWords) else { return nil }
         let header = self.header(elf: elf, supplementary: supplementary, objects: objects, units: unitCount, ranges: rangeCount)
         let wordCount = unitCount * unitWords + rangeCount * rangeWords
-        guard bytes.count == header.count + 8 * (wordCount + 1), bytes.starts(with: header) else { return nil }
-        let words = UnsafeRawBufferPointer(rebasing: bytes[header.count...])
+        guard let words = ChecksummedWords.words(in: mapped.bytes, header: header, count: wordCount) else { return nil }
         func word(_ index: Int) -> UInt64 { UInt64(littleEndian: words.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self)) }
-        guard checksum((0..<wordCount).lazy.map(word)) == word(wordCount) else { return nil }
         var units = [DWARFUnit]()
         units.reserveCapacity(unitCount)
         var previousEnd = [Int: Int]()
@@ -70,12 +65,8 @@ enum DWARFUnitIndexFile {
         words.reserveCapacity(units.count * unitWords + ranges.count * rangeWords + 1)
         for unit in units { words += fields(of: unit) }
         for range in ranges { words += [range.low, range.high, UInt64(range.unit)] }
-        words.append(checksum(words))
         let header = self.header(elf: elf, supplementary: supplementary, objects: objects, units: units.count, ranges: ranges.count)
-        let littleEndian = words.map(\.littleEndian)
-        header.withUnsafeBytes { header in
-            littleEndian.withUnsafeBytes { words in directory.store(name, parts: [header, words]) }
-        }
+        ChecksummedWords.store(words, header: header, as: name, in: directory)
     }
 
     private static func fields(of unit: DWARFUnit) -> [UInt64] {
@@ -102,25 +93,11 @@ enum DWARFUnitIndexFile {
                          typeOffset: Int(fields[11]))
     }
 
-    static func checksum(_ words: some Sequence<UInt64>) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for word in words {
-            hash = (hash ^ word) &* 0x100_0000_01b3
-        }
-        return hash
-    }
-
-    private static func fileName(_ elf: ELFFile) -> String? {
-        guard let id = elf.buildIDHex, !id.isEmpty else { return nil }
-        return id + "-dwarf-units"
-    }
+    private static func fileName(_ elf: ELFFile) -> String? { CacheFileHeader.fileName(of: elf, kind: "dwarf-units") }
 
     private static func header(elf: ELFFile, supplementary: ELFFile?, objects: [DWARFObject], units: Int, ranges: Int) -> [UInt8] {
         let sections = objects.map { "\($0.info.count) \($0.types.count)" }.joined(separator: " ")
-        let text = "pytap dwarf units 1\n\(elf.buildIDHex ?? "")\n\(SymbolIndexFile.identity(elf))\n\(SymbolIndexFile.identity(supplementary))\n\(sections)\n\(units) \(ranges)\n"
-        var bytes = Array(text.utf8)
-        bytes.append(0)
-        while bytes.count % 16 != 0 { bytes.append(0) }
-        return bytes
+        return CacheFileHeader.bytes("pytap dwarf units 1\n\(elf.buildIDHex ?? "")\n\(CacheFileHeader.identity(elf))\n"
+            + "\(CacheFileHeader.identity(supplementary))\n\(sections)\n\(units) \(ranges)\n")
     }
 }

@@ -18,46 +18,27 @@ enum SourceLineUnitTableFile {
     }
 
     static func load(from directory: CacheDirectory, _ key: Key) -> SourceLineUnitTable? {
-        guard let name = fileName(key), let mapped = directory.map(name) else { return nil }
-        let bytes = mapped.bytes
-        guard let end = bytes.prefix(4096).firstIndex(of: 0) else { return nil }
-        let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<end]), as: UTF8.self)
-        guard let countText = text.split(separator: "\n").last, let wordCount = Int(countText),
-              wordCount >= 0, wordCount < bytes.count / 8 else { return nil }
-        let header = self.header(key, words: wordCount)
-        guard bytes.count == header.count + 8 * (wordCount + 1), bytes.starts(with: header) else { return nil }
-        let words = UnsafeRawBufferPointer(rebasing: bytes[header.count ..< header.count + 8 * wordCount])
-        let stored = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: header.count + 8 * wordCount, as: UInt64.self))
-        let checksum = DWARFUnitIndexFile.checksum((0..<wordCount).lazy.map {
-            UInt64(littleEndian: words.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self))
-        })
-        guard checksum == stored else { return nil }
-        return SourceLineUnitTable(words: words)
+        guard let name = fileName(key), let mapped = directory.map(name),
+              let counts = CacheFileHeader.storedCounts(in: mapped.bytes), counts.count == 1,
+              let words = ChecksummedWords.words(in: mapped.bytes, header: header(key, words: counts[0]), count: counts[0])
+        else { return nil }
+        // `words` points into the mapping: it must outlive the decoding.
+        return withExtendedLifetime(mapped) { SourceLineUnitTable(words: words) }
     }
 
     /// Writes a unit's table (best effort).
     static func store(_ table: SourceLineUnitTable, in directory: CacheDirectory, _ key: Key) {
         guard let name = fileName(key), directory.path != nil else { return }
-        var words = table.encoded()
-        let header = self.header(key, words: words.count)
-        words.append(DWARFUnitIndexFile.checksum(words))
-        let littleEndian = words.map(\.littleEndian)
-        header.withUnsafeBytes { header in
-            littleEndian.withUnsafeBytes { words in directory.store(name, parts: [header, words]) }
-        }
+        let words = table.encoded()
+        ChecksummedWords.store(words, header: header(key, words: words.count), as: name, in: directory)
     }
 
     private static func fileName(_ key: Key) -> String? {
-        guard let id = key.elf.buildIDHex, !id.isEmpty else { return nil }
-        return "\(id)-line-unit-\(key.unit)"
+        CacheFileHeader.fileName(of: key.elf, kind: "line-unit-\(key.unit)")
     }
 
     private static func header(_ key: Key, words: Int) -> [UInt8] {
-        let text = "pytap line unit 1\n\(key.elf.buildIDHex ?? "")\n\(SymbolIndexFile.identity(key.elf))\n"
-            + "\(SymbolIndexFile.identity(key.supplementary))\n\(key.unit) \(key.unitOffset)\n\(words)\n"
-        var bytes = Array(text.utf8)
-        bytes.append(0)
-        while bytes.count % 16 != 0 { bytes.append(0) }
-        return bytes
+        CacheFileHeader.bytes("pytap line unit 1\n\(key.elf.buildIDHex ?? "")\n\(CacheFileHeader.identity(key.elf))\n"
+            + "\(CacheFileHeader.identity(key.supplementary))\n\(key.unit) \(key.unitOffset)\n\(words)\n")
     }
 }

@@ -1,5 +1,3 @@
-import Glibc
-
 /// A `SymbolIndex` kept on disk (`CacheDirectory`, `<build-id>-symbols`), so that a later
 /// pytap maps it instead of reading `.symtab`, `.dynsym` and the debug file's symbols and
 /// sorting them again (~20% of a warm `dump --native`).
@@ -59,14 +57,11 @@ final class SymbolIndexFile: @unchecked Sendable {
 
     /// The stored index of `elf` (with `debugFile`), nil when there is none or it is not valid.
     static func load(from directory: CacheDirectory, elf: ELFFile, debugFile: ELFFile?) -> SymbolIndexFile? {
-        guard let name = fileName(elf), let mapped = directory.map(name) else { return nil }
         // The counts are in the header; read them from the file, then check the whole header.
-        let bytes = mapped.bytes
-        guard let end = bytes.prefix(4096).firstIndex(of: 0) else { return nil }
-        let lines = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<end]), as: UTF8.self).split(separator: "\n")
-        guard let counts = lines.last?.split(separator: " "), counts.count == 2,
-              let count = Int(counts[0]), let nameBytes = Int(counts[1]), count >= 0, nameBytes >= 0,
-              count <= bytes.count / entrySize else { return nil }
+        guard let name = fileName(elf), let mapped = directory.map(name),
+              let counts = CacheFileHeader.storedCounts(in: mapped.bytes), counts.count == 2 else { return nil }
+        let (count, nameBytes) = (counts[0], counts[1])
+        guard count <= mapped.bytes.count / entrySize else { return nil }
         let header = self.header(elf: elf, debugFile: debugFile, count: count, nameBytes: nameBytes)
         return SymbolIndexFile(mapped: mapped, header: header, count: count, nameBytes: nameBytes)
     }
@@ -95,26 +90,10 @@ final class SymbolIndexFile: @unchecked Sendable {
         }
     }
 
-    private static func fileName(_ elf: ELFFile) -> String? {
-        guard let id = elf.buildIDHex, !id.isEmpty else { return nil }
-        return id + "-symbols"
-    }
-
-    /// Size and modification time of a file: a rebuilt file with the same build-id (or a
-    /// debug file installed, removed or replaced) is not taken for the one indexed.
-    static func identity(_ elf: ELFFile?) -> String {
-        guard let elf else { return "-" }
-        var info = stat()
-        guard stat(elf.path, &info) == 0 else { return "?" }
-        return "\(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
-    }
+    private static func fileName(_ elf: ELFFile) -> String? { CacheFileHeader.fileName(of: elf, kind: "symbols") }
 
     private static func header(elf: ELFFile, debugFile: ELFFile?, count: Int, nameBytes: Int) -> [UInt8] {
-        let text = "pytap symbol index 1\n\(elf.buildIDHex ?? "")\n\(identity(elf))\n\(identity(debugFile))\n\(count) \(nameBytes)\n"
-        var bytes = Array(text.utf8)
-        // At least one NUL, and padded to 16 bytes so the entries stay aligned in the mapping.
-        bytes.append(0)
-        while bytes.count % 16 != 0 { bytes.append(0) }
-        return bytes
+        CacheFileHeader.bytes("pytap symbol index 1\n\(elf.buildIDHex ?? "")\n\(CacheFileHeader.identity(elf))\n"
+            + "\(CacheFileHeader.identity(debugFile))\n\(count) \(nameBytes)\n")
     }
 }
