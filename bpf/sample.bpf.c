@@ -13,7 +13,7 @@
 #include "common.bpf.h"
 #include "pytap_sample.h"
 
-struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 16 << 20); } samples SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 32 << 20); } samples SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, u32); __type(value, struct pytap_config); } config SEC(".maps");
 // tid -> PyThreadState address, kept current by pytap.
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 8192); __type(key, u32); __type(value, u64); } thread_states SEC(".maps");
@@ -27,6 +27,27 @@ struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, u
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 1); __type(key, u32); __type(value, struct pytap_sample); } off_cpu SEC(".maps");
 // tid -> a sequence count of off_cpu's entry: odd while the program writes it.
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 1); __type(key, u32); __type(value, u64); } off_cpu_sequence SEC(".maps");
+
+/// Copies frame `i`'s code object header (and, where the header alone does not tell code
+/// objects apart, its name's and line table's headers): pytap checks the code object it
+/// cached at that address against these, as the sample saw it, without reading the target.
+ALWAYS_INLINE void copy_code_identity(struct pytap_config *cfg, struct pytap_sample *s, int i, u64 frame) {
+    s->code_addresses[i] = 0;
+    s->name_addresses[i] = 0;
+    s->table_addresses[i] = 0;
+    u32 size = cfg->code_head_bytes;
+    if (cfg->frame_code < 0 || size == 0 || size > PYTAP_CODE_HEAD_BYTES) return;
+    u64 code = read_pointer(frame + cfg->frame_code) & cfg->code_pointer_mask;
+    if (code == 0 || bpf_probe_read_user(s->code_heads[i], size, (const void *)code) != 0) return;
+    s->code_addresses[i] = code;
+    if (cfg->code_name < 0 || cfg->code_line_table < 0) return;
+    u64 name = read_pointer(code + cfg->code_name);
+    if (name != 0 && bpf_probe_read_user(s->name_heads[i], PYTAP_NAME_HEAD_BYTES, (const void *)(name + cfg->object_type)) == 0)
+        s->name_addresses[i] = name + cfg->object_type;
+    u64 table = read_pointer(code + cfg->code_line_table);
+    if (table != 0 && bpf_probe_read_user(s->table_heads[i], PYTAP_TABLE_HEAD_BYTES, (const void *)(table + cfg->object_type)) == 0)
+        s->table_addresses[i] = table + cfg->object_type;
+}
 
 /// Copies the current thread's registers, stack top, kernel stack and Python frames into `s`.
 ALWAYS_INLINE void capture(void *ctx, struct pytap_config *cfg, struct pytap_sample *s) {
@@ -102,6 +123,7 @@ ALWAYS_INLINE void capture(void *ctx, struct pytap_config *cfg, struct pytap_sam
             s->frame_addresses[i] = frame;
             if (bpf_probe_read_user(s->frames[i], frame_size, (const void *)frame) != 0) break;
             count = i + 1;
+            copy_code_identity(cfg, s, i, frame);
             frame = read_pointer(frame + cfg->frame_previous);
         }
         s->frame_count = count;

@@ -24,11 +24,23 @@ def sampled_names(rows):
 
 @pytest.mark.parametrize("interp", interpreter_params(debug=True))
 def test_reused_code_addresses_are_named_by_the_new_code(interp):
+    check_churn_names(interp, [])
+
+
+# The native sampler reads Python frames from the kernel's copies and checks the code
+# objects it named them by once per batch of samples, not once per sample.
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.11", "pyenv-3.12", "sid-3.14"]))
+def test_reused_code_addresses_are_named_by_the_new_code_when_sampling_natively(interp):
+    check_churn_names(interp, ["--native"])
+
+
+def check_churn_names(interp, options):
     own_dir, host_dir = interp.stage()
     process = interp.popen(os.path.join(own_dir, "code_churn.py"), os.path.join(own_dir, "churn.json"), 6, 0.02)
     try:
         time.sleep(1.0)
-        result = run_pytap("sample", "--pid", process.pid, "--duration", 4, "--rate", 1000, "-f", "folded", timeout=60)
+        result = run_pytap("sample", "--pid", process.pid, "--duration", 4, "--rate", 1000, "-f", "folded", *options,
+                           timeout=60)
         assert result.returncode == 0, result.stderr.decode()
         made = wait_for_file(os.path.join(host_dir, "churn.json"), process)["functions"]
     finally:

@@ -71,6 +71,27 @@ def test_a_shallow_stack_is_copied_only_up_to_the_thread_start(workload, interp)
     assert rooted >= 0.97 * total, "%d of %d stacks reach the thread start\n%s" % (rooted, total, summary)
 
 
+def live_reads_per_sample(summary):
+    found = re.search(r"target memory read ([\d,]+) times \(([\d.]+) a sample\)", summary)
+    assert found, summary
+    return float(found.group(2))
+
+
+# The sample is rebuilt from the program's copies, the identity of each frame's code object
+# included: a read of the target per sample would take its memory-map lock, and the
+# target's own brk/mmap (zlib's buffers) would wait for it (a read per sample was 1.2
+# reads a sample here). Code objects first met are still read from the target (a few
+# reads each, once). Versions whose code
+# header tells code objects apart (3.12+) and those that need the name's and line
+# table's headers too (up to 3.11).
+@pytest.mark.parametrize("interp", interpreter_params(NATIVE_INTERPRETERS + ["pyenv-2.7", "pyenv-3.12"]))
+def test_samples_are_rebuilt_from_the_copies_without_reading_the_target(workload, interp):
+    truth, rows, summary = record(workload, interp, "zlib")
+    total = sum(count for _, count in rows)
+    assert total >= 50, summary
+    assert live_reads_per_sample(summary) <= 0.2, summary
+
+
 @pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.11"]))
 def test_a_stack_deeper_than_the_copy_still_reaches_the_thread_start(workload, interp):
     # 40 Python calls through C calls: far more than 16 KiB of native stack. The copy stays

@@ -83,7 +83,7 @@ struct pytap_bpf *pytap_bpf_open(const void *object, size_t size, unsigned int o
     struct bpf_map *off_cpu = bpf_object__find_map_by_name(bpf->object, "off_cpu");
     struct bpf_map *off_cpu_sequence = bpf_object__find_map_by_name(bpf->object, "off_cpu_sequence");
     if (!on_switch || !off_cpu || !off_cpu_sequence) { fail(error, ENOENT, message, message_size); pytap_bpf_close(bpf); return NULL; }
-    // Hash maps are preallocated: ~35 KiB of kernel memory per thread tracked.
+    // Hash maps are preallocated: ~70 KiB of kernel memory per thread tracked.
     if (off_cpu_threads > 0) {
         bpf_map__set_max_entries(off_cpu, off_cpu_threads);
         bpf_map__set_max_entries(off_cpu_sequence, off_cpu_threads);

@@ -160,7 +160,10 @@ final class Recording {
             text += "\ncapture: " + captureMethod
             if captureMethod.hasPrefix("native") {
                 text += "; \(grouped(s.lostSamples)) samples lost (ring buffer full)"
-                if s.stackCopies > 0 { text += "; user stack copied: \(grouped(s.stackBytesCopied / s.stackCopies)) bytes a sample" }
+                if s.stackCopies > 0 {
+                    text += "; user stack copied: \(grouped(s.stackBytesCopied / s.stackCopies)) bytes a sample"
+                    text += "; target memory read \(grouped(s.liveReads)) times (\(NumberFormat.fixed(Double(s.liveReads) / Double(s.stackCopies), 3)) a sample)"
+                }
             }
         }
         if case .targetExecutedNonPython(let executable) = stop { text += "; the target exec'd \(executable), which is not Python" }
@@ -194,6 +197,7 @@ extension SamplerStatistics {
         sum.lostSamples += later.lostSamples
         sum.stackCopies += later.stackCopies
         sum.stackBytesCopied += later.stackBytesCopied
+        sum.liveReads += later.liveReads
         sum.processes += later.processes
         sum.threads += later.threads
         sum.elapsed = Double(offset) / 1e9 + later.elapsed

@@ -11,6 +11,11 @@
 #define PYTAP_FRAME_BYTES 128
 #define PYTAP_THREAD_STATE_BYTES 1024
 #define PYTAP_PAGE_BYTES 4096
+/// Each frame's code object as the sample saw it: its header, and the headers of its name
+/// and line table (what tells a code object from another that took its address).
+#define PYTAP_CODE_HEAD_BYTES 208
+#define PYTAP_NAME_HEAD_BYTES 24
+#define PYTAP_TABLE_HEAD_BYTES 16
 /// x86_64 `struct pt_regs`, in the kernel's order.
 #define PYTAP_REGISTER_COUNT 21
 
@@ -23,6 +28,13 @@ struct pytap_config {
     int thread_state_cframe;             // tstate->cframe (3.11-3.12)
     int cframe_current_frame;            // cframe->current_frame (3.11-3.12)
     int frame_previous;                  // f_back (<= 3.10) or _PyInterpreterFrame.previous (3.11+)
+    int frame_code;                      // a frame's code reference (f_code, f_executable), -1: no code copies
+    unsigned int code_head_bytes;        // bytes of each frame's code object to copy (<= PYTAP_CODE_HEAD_BYTES)
+    int code_name;                       // co_name, -1 when the header alone tells code objects apart (co_version)
+    int code_line_table;                 // co_linetable / co_lnotab, -1 likewise
+    unsigned int object_type;            // ob_type: the name and table copies start there
+    unsigned int reserved;
+    unsigned long long code_pointer_mask; // clears the tag bits of a code reference (3.14+)
 };
 
 /// One sample of one thread. Copies are made at one instant, in the thread's own context.
@@ -44,6 +56,13 @@ struct pytap_sample {
     unsigned long long frame_addresses[PYTAP_PYTHON_FRAMES];
     unsigned char thread_state_copy[PYTAP_THREAD_STATE_BYTES];
     unsigned char frames[PYTAP_PYTHON_FRAMES][PYTAP_FRAME_BYTES];
+    // Per frame: where its code object's copies were read from (0: not copied), and the copies.
+    unsigned long long code_addresses[PYTAP_PYTHON_FRAMES];
+    unsigned long long name_addresses[PYTAP_PYTHON_FRAMES];
+    unsigned long long table_addresses[PYTAP_PYTHON_FRAMES];
+    unsigned char code_heads[PYTAP_PYTHON_FRAMES][PYTAP_CODE_HEAD_BYTES];
+    unsigned char name_heads[PYTAP_PYTHON_FRAMES][PYTAP_NAME_HEAD_BYTES];
+    unsigned char table_heads[PYTAP_PYTHON_FRAMES][PYTAP_TABLE_HEAD_BYTES];
     unsigned char user_stack[PYTAP_USER_STACK_BYTES]; // from sp's page start; sp at sp & 4095
 };
 
@@ -62,6 +81,12 @@ enum pytap_sample_offsets {
     PYTAP_OFFSET_FRAME_ADDRESSES = __builtin_offsetof(struct pytap_sample, frame_addresses),
     PYTAP_OFFSET_THREAD_STATE_COPY = __builtin_offsetof(struct pytap_sample, thread_state_copy),
     PYTAP_OFFSET_FRAMES = __builtin_offsetof(struct pytap_sample, frames),
+    PYTAP_OFFSET_CODE_ADDRESSES = __builtin_offsetof(struct pytap_sample, code_addresses),
+    PYTAP_OFFSET_NAME_ADDRESSES = __builtin_offsetof(struct pytap_sample, name_addresses),
+    PYTAP_OFFSET_TABLE_ADDRESSES = __builtin_offsetof(struct pytap_sample, table_addresses),
+    PYTAP_OFFSET_CODE_HEADS = __builtin_offsetof(struct pytap_sample, code_heads),
+    PYTAP_OFFSET_NAME_HEADS = __builtin_offsetof(struct pytap_sample, name_heads),
+    PYTAP_OFFSET_TABLE_HEADS = __builtin_offsetof(struct pytap_sample, table_heads),
     PYTAP_OFFSET_USER_STACK = __builtin_offsetof(struct pytap_sample, user_stack),
 };
 

@@ -46,14 +46,20 @@ public final class CodeObjectCache {
     private var entries: [UInt64: CodeObject] = [:]
     /// Known not to be code objects (e.g. 3.14 shim frames' executables); forgotten by `revalidate`.
     private var rejected: Set<UInt64> = []
-    private let headerSize: Int
-    private let identity: CodeIdentity
+    /// Bytes of a code object's header a first read takes.
+    let headerSize: Int
+    let identity: CodeIdentity
     /// Cached entries handed out since `beginUse`, to be checked by `checkIdentity`.
     private var used: [UInt64] = []
     /// Addresses dropped as reused since `takeDropped`, for caches built on this one.
     private var dropped: [UInt64] = []
     /// Address of the `code` type, when known, to verify candidates.
     public var codeType: UInt64?
+    /// Set when `objects` reads copies made at an earlier instant (the BPF sampler's), of
+    /// code headers among others: a code object's name, file and line table are then read
+    /// live, later, so it must still be the object the copies show — its identity read
+    /// live after them must match the copies' — or the walk is a torn one.
+    public var liveMemory: RemoteMemory?
 
     public static let maximumEntries = 1 << 18
 
@@ -136,6 +142,9 @@ public final class CodeObjectCache {
         if let offset = layout[.codeFirstTraceable] { firstTraceable = Int(try head.i32(offset)) }
         // The identity is read after the object, so a change in between shows at the next check.
         let fingerprint = try identity.fingerprint(ofCodeAt: address, memory: objects.memory) ?? []
+        if let liveMemory, try identity.fingerprint(ofCodeAt: address, memory: liveMemory) != fingerprint {
+            throw StackChangedWhileRead()
+        }
         return CodeObject(address: address, name: name, qualname: qualname, filename: filename, firstLine: firstLine,
                           lineTable: LineTable(format: layout.traits.lineTable, bytes: tableBytes, firstLine: firstLine),
                           instructionsStart: instructionsStart, firstTraceable: firstTraceable, instructionBytes: instructionBytes,
@@ -268,11 +277,12 @@ public struct IdentitiesReadAhead {
 /// `co_version` (a counter's value when it was made) tells it from any later one, so the
 /// code header alone is read (one range per object) — unless the counter ran out (0).
 struct CodeIdentity {
-    private let typeOffset: Int
     private let codeFields: [(offset: Int, bytes: Int)]
-    private let codeSpan: Int
-    private let nameOffset: Int
-    private let tableOffset: Int
+    /// Bytes of a code object's header its identity reads.
+    let codeSpan: Int
+    let nameOffset: Int
+    let tableOffset: Int
+    let typeOffset: Int
     /// Index of `co_version` in a fingerprint, when the layout has it.
     private let versionIndex: Int?
     /// Words after the type pointer read of the name (length, hash) and table (size).
@@ -296,6 +306,9 @@ struct CodeIdentity {
         codeFields = fields
         codeSpan = fields.map { $0.offset + $0.bytes }.max() ?? 0
     }
+
+    /// Whether the code header alone can prove identity (the layout has `co_version`).
+    var headerCanSuffice: Bool { versionIndex != nil }
 
     /// Whether a fingerprint's code header alone proves identity (it carries a nonzero `co_version`).
     private func headerSuffices(_ fingerprint: [UInt64]) -> Bool {

@@ -137,6 +137,10 @@ public final class PythonReader {
     public var maximumCountedDepth = 4 * 4096
     /// Walk again this many times when a stack changed while being read.
     public var maximumRetries = 3
+    /// A walk that named a frame by a cached code object found replaced is walked again
+    /// once more than `maximumRetries` allows: a reader of copies made at one instant (0
+    /// retries) still names the frame by the code object the copy shows.
+    public var retriesAfterReplacedCode = 0
     /// Called before the second and later retries with the retry's number (2, 3, …): a
     /// thread preempted halfway through a call or return shows the same torn stack to
     /// back-to-back walks until it runs again.
@@ -443,6 +447,7 @@ public final class PythonReader {
     public func rawStack(of thread: ThreadState) throws -> RawStack {
         var attempt = 0
         var state = thread
+        var replacedCodeRetries = 0
         while true {
             // Each attempt starts from a copy of the thread state made for it. A pointer read
             // from it may be stale by the time it is followed (the cframe on the C stack, a
@@ -467,7 +472,13 @@ public final class PythonReader {
                     check = (checked.dropped, checked.extra.flatMap { liveTopFrame(of: state, from: [$0][...]) })
                 }
                 readAhead = nil
-                if check.dropped > 0 { walk.defect = .changedWhileReading }
+                if check.dropped > 0 {
+                    walk.defect = .changedWhileReading
+                    if replacedCodeRetries < retriesAfterReplacedCode {
+                        replacedCodeRetries += 1
+                        continue
+                    }
+                }
                 switch walk.defect {
                 case nil:
                     if try unlessTorn({ try isStillCurrent(walk.addresses, thread: state, liveTop: check.extra) }) != true {
@@ -579,7 +590,13 @@ public final class PythonReader {
                 // The code object is read now, inside the walk that the consistency check
                 // covers: a frame freed meanwhile holds no reference to it any more.
                 let code = try frame.pointer(codeOffset)
-                guard (try? codes.code(at: code)) != nil else { return walk.result(.unreadable(address: code, what: "code object")) }
+                do {
+                    _ = try codes.code(at: code)
+                } catch is StackChangedWhileRead {
+                    return walk.result(.changedWhileReading)
+                } catch {
+                    return walk.result(.unreadable(address: code, what: "code object"))
+                }
                 walk.append(RawFrame(code: code, instructionOffset: lasti < 0 ? -1 : lasti * lastiUnit))
                 // Each frame object is run by a call of its own.
                 walk.endEvalCall()
@@ -654,6 +671,8 @@ public final class PythonReader {
                 do {
                     guard let found = try codes.codeIfCode(at: code) else { continue }
                     codeObject = found
+                } catch is StackChangedWhileRead {
+                    return walk.result(.changedWhileReading)
                 } catch {
                     return walk.result(.unreadable(address: code, what: "code object"))
                 }

@@ -57,7 +57,18 @@ public final class BPFSampleProgram {
                                   thread_state_frame: Int32(layout.threadStateFrame ?? -1),
                                   thread_state_cframe: Int32(layout.threadStateCFrame ?? -1),
                                   cframe_current_frame: Int32(layout.cframeCurrentFrame ?? -1),
-                                  frame_previous: Int32(layout.framePrevious))
+                                  frame_previous: Int32(layout.framePrevious),
+                                  frame_code: -1, code_head_bytes: 0, code_name: -1, code_line_table: -1,
+                                  object_type: 8, reserved: 0, code_pointer_mask: ~0)
+        // A code header larger than the copy: none is copied, the cache checks live memory.
+        if let copy = layout.codeIdentity, let frameCode = copy.frameCode, copy.headBytes <= Int(PYTAP_CODE_HEAD_BYTES) {
+            config.frame_code = Int32(frameCode)
+            config.code_head_bytes = UInt32(copy.headBytes)
+            config.code_name = Int32(copy.name ?? -1)
+            config.code_line_table = Int32(copy.lineTable ?? -1)
+            config.object_type = UInt32(copy.objectType)
+            config.code_pointer_mask = copy.pointerMask
+        }
         let result = pytap_bpf_configure(handle, &config)
         if result < 0 { throw SystemCallError("configuring the BPF program", Errno(rawValue: -result)) }
     }
@@ -177,6 +188,29 @@ public struct StackCaptureLayout: Sendable, Equatable {
     public var cframeCurrentFrame: Int?
     /// `f_back` or `_PyInterpreterFrame.previous`.
     public var framePrevious: Int
+    /// What to copy of each frame's code object; nil: nothing.
+    public var codeIdentity: CodeIdentityCopy?
+
+    /// Each frame's code object header (`headBytes` from its start) and, when `name` and
+    /// `lineTable` are given, the headers of the objects those fields point to, from their
+    /// `objectType` field on.
+    public struct CodeIdentityCopy: Sendable, Equatable {
+        public var frameCode: Int?
+        public var headBytes: Int
+        public var name: Int?
+        public var lineTable: Int?
+        public var objectType: Int
+        public var pointerMask: UInt64
+
+        public init(frameCode: Int?, headBytes: Int, name: Int?, lineTable: Int?, objectType: Int, pointerMask: UInt64) {
+            self.frameCode = frameCode
+            self.headBytes = headBytes
+            self.name = name
+            self.lineTable = lineTable
+            self.objectType = objectType
+            self.pointerMask = pointerMask
+        }
+    }
 
     public init(threadStateBytes: Int, frameBytes: Int, threadStateFrame: Int?, threadStateCFrame: Int?,
                 cframeCurrentFrame: Int?, framePrevious: Int) {
@@ -256,6 +290,29 @@ public struct CapturedSample {
             return RemoteBytes(address: u64(PYTAP_OFFSET_FRAME_ADDRESSES, index),
                                bytes: Array(UnsafeRawBufferPointer(start: start, count: size)))
         }
+    }
+
+    /// The copies of each frame's code object (and its name's and line table's headers),
+    /// at the addresses they were read from: what the code cache checks its entries by.
+    public func codeIdentityCopies(codeHeadBytes: Int) -> [RemoteBytes] {
+        let count = min(Int(u32(PYTAP_OFFSET_FRAME_COUNT)), Int(PYTAP_PYTHON_FRAMES))
+        let headBytes = min(codeHeadBytes, Int(PYTAP_CODE_HEAD_BYTES))
+        var copies: [RemoteBytes] = []
+        copies.reserveCapacity(count)
+        func copy(_ addresses: pytap_sample_offsets, _ heads: pytap_sample_offsets, stride: Int, bytes: Int, _ index: Int) {
+            let address = u64(addresses, index)
+            guard address != 0, bytes > 0 else { return }
+            let start = record + Int(heads.rawValue) + index * stride
+            copies.append(RemoteBytes(address: address, bytes: Array(UnsafeRawBufferPointer(start: start, count: bytes))))
+        }
+        for index in 0..<count {
+            copy(PYTAP_OFFSET_CODE_ADDRESSES, PYTAP_OFFSET_CODE_HEADS, stride: Int(PYTAP_CODE_HEAD_BYTES), bytes: headBytes, index)
+            copy(PYTAP_OFFSET_NAME_ADDRESSES, PYTAP_OFFSET_NAME_HEADS, stride: Int(PYTAP_NAME_HEAD_BYTES),
+                 bytes: Int(PYTAP_NAME_HEAD_BYTES), index)
+            copy(PYTAP_OFFSET_TABLE_ADDRESSES, PYTAP_OFFSET_TABLE_HEADS, stride: Int(PYTAP_TABLE_HEAD_BYTES),
+                 bytes: Int(PYTAP_TABLE_HEAD_BYTES), index)
+        }
+        return copies
     }
 
     /// The chain went on past the frames the program copies.

@@ -37,6 +37,12 @@ struct NativeSampleBook {
         return calls
     }
 
+    /// Forgets the Python frames decoded from the code objects at `addresses` (dropped by the
+    /// reader's code cache: another object lives there now).
+    mutating func forgetPythonFrames(ofCodes addresses: [UInt64]) {
+        if !addresses.isEmpty { pythonFrames.forget(codes: Set(addresses)) }
+    }
+
     /// The stack id of frames given innermost first, under `root` (a thread marker) if any.
     mutating func stackID(root: UInt32?, frames innermostFirst: [Frame]) -> UInt32 {
         var stack: [UInt32] = []

@@ -50,6 +50,8 @@ public final class NativeSampler: StackSampler {
     private let kernelSymbols: KernelSymbols?
     private let unwinder = NativeUnwinder(maximumFrames: 512)
     private let frameBytes: Int
+    /// Bytes the program copies of each frame's code object (0: none).
+    private let codeHeadBytes: Int
     private var threads: [Int32: (state: ThreadState, thread: SampledThread, root: UInt32?)] = [:]
     private var threadTable: ThreadTable?
     private var symbolizedFrames: [UInt64: SymbolizedFrame] = [:]
@@ -75,7 +77,7 @@ public final class NativeSampler: StackSampler {
         self.native = native
         book = NativeSampleBook(byFunction: options.byFunction)
         liveReader = try PythonReader(target: target)
-        // Off-CPU copies are preallocated in the kernel (~35 KiB each): room for twice the
+        // Off-CPU copies are preallocated in the kernel (~70 KiB each): room for twice the
         // threads there are now.
         let offCPUThreads = options.includeIdle ? min(4096, max(64, 2 * ((try? liveReader.allThreadStates().count) ?? 0))) : 0
         program = try BPFSampleProgram(frequency: options.rate, offCPUThreads: offCPUThreads)
@@ -83,8 +85,13 @@ public final class NativeSampler: StackSampler {
         capturedReader = try PythonReader(memory: capturedMemory, layout: target.layout, addresses: target.addresses)
         // A copy is one instant: walking it again cannot give another answer.
         capturedReader.maximumRetries = 0
+        // Except when a cached code object is not the one the copy shows at its address:
+        // the walk is repeated naming the frame by the copy's.
+        capturedReader.retriesAfterReplacedCode = 1
+        capturedReader.codes.liveMemory = capturedMemory.liveMemory
         let layout = capturedReader.stackCaptureLayout
         frameBytes = layout.frameBytes
+        codeHeadBytes = layout.codeIdentity?.headBytes ?? 0
         try program.configure(layout)
         objects = ProcessObjects(target: target.source)
         objects.prepare()
@@ -130,7 +137,10 @@ public final class NativeSampler: StackSampler {
                     nextIdleRound = now + idleInterval
                 }
             }
-            var wakeAt = stopAt.map { min($0, now + 50_000_000) } ?? now + 50_000_000
+            // Samples wait in the ring until read: every 5 ms, so a code object a sample
+            // saw is still there to be named when it is read (one freed meanwhile makes
+            // the sample a torn one, counted).
+            var wakeAt = stopAt.map { min($0, now + NativeSampler.pollInterval) } ?? now + NativeSampler.pollInterval
             if idleInterval != nil { wakeAt = min(wakeAt, nextIdleRound) }
             let timeout = Int32(clamping: max(1, (wakeAt - min(wakeAt, now)) / 1_000_000))
             // At most 100 ms of samples per poll, so the deadline, Ctrl-C and progress are seen
@@ -209,6 +219,7 @@ public final class NativeSampler: StackSampler {
         book.statistics.rounds += 1
         book.statistics.stackCopies += 1
         book.statistics.stackBytesCopied += sample.userStackBytes
+        defer { book.statistics.liveReads = capturedMemory.liveReads }
         guard let entry = threads[sample.tid], let id = stackID(of: sample, entry: entry) else { return }
         book.countSample(of: entry.thread)
         record(entry.thread, id, sample.time > start ? sample.time - start : 0, .onCPU)
@@ -253,6 +264,10 @@ public final class NativeSampler: StackSampler {
         if let stack = sample.userStack { capturedMemory.add(stack) }
         if let current = sample.currentFrameThroughCFrame { capturedMemory.add(current) }
         for frame in sample.pythonFrames(frameBytes: frameBytes) { capturedMemory.add(frame) }
+        // The code objects' identities as the sample saw them: the cache's check after the
+        // walk reads these, not the target (a read that would make the target's own
+        // `brk`/`mmap` wait for its memory-map lock, once per sample).
+        for copy in sample.codeIdentityCopies(codeHeadBytes: codeHeadBytes) { capturedMemory.addPartial(copy) }
         var python = PythonEvalCalls(frames: [], callEnds: [])
         if let copy = sample.threadState {
             capturedMemory.add(copy)
@@ -275,6 +290,8 @@ public final class NativeSampler: StackSampler {
             book.countError("thread state unreadable")
             return nil
         }
+        // Frames decoded from a code object the walk found replaced go with it.
+        book.forgetPythonFrames(ofCodes: capturedReader.codes.takeDropped())
         return book.pythonCalls(of: raw, reader: capturedReader)
     }
 
@@ -298,6 +315,9 @@ public final class NativeSampler: StackSampler {
         }
         return (result.frames.map(symbolized), complete)
     }
+
+    /// Nanoseconds between reads of the ring buffer.
+    static let pollInterval: UInt64 = 5_000_000
 
     /// x86_64: the `struct pt_regs` slot of each DWARF register 0–16 (rax, rdx, rcx, rbx,
     /// rsi, rdi, rbp, rsp, r8–r15, rip).

@@ -93,6 +93,9 @@ public final class PtraceNativeSampler: StackSampler {
                 book.countError("thread not stopped")
                 continue
             }
+            // The walk re-read any code object whose address another one took: frames
+            // decoded from the old one go too.
+            book.forgetPythonFrames(ofCodes: reader.codes.takeDropped())
             guard let python = book.pythonCalls(of: capture.python, reader: reader) else { continue }
             let thread = SampledThread(pid: target.pid, tid: tid, ident: view.state.ident, name: view.name)
             let root = options.threadRoots ? book.frames.id(for: .marker("thread \(thread.label)")) : nil

@@ -27,4 +27,11 @@ struct PythonFrameDecoder {
         }
         return PythonEvalCalls(frames: decoded, callEnds: raw.evalCallEnds)
     }
+
+    /// Forgets the frames decoded from code objects at `codes` (the cache found other
+    /// objects at those addresses now).
+    mutating func forget(codes: Set<UInt64>) {
+        if codes.isEmpty { return }
+        cache = cache.filter { !codes.contains($0.key.code) }
+    }
 }

@@ -57,6 +57,9 @@ public struct SamplerStatistics: Sendable {
     /// program copied for them.
     public var stackCopies = 0
     public var stackBytesCopied = 0
+    /// Native sampling: reads of the target's live memory made rebuilding the samples (code
+    /// objects first met, stack past the copy); the rest comes from the program's copies.
+    public var liveReads = 0
     /// Seconds since the recording started.
     public var elapsed = 0.0
 
