@@ -53,22 +53,30 @@ final class SourceLineUnitTableTests: XCTestCase {
     }
 
     func testEncodingRoundTripsAndMalformedWordsAreRefused() {
-        let words = sample.encoded()
         func decode(_ words: [UInt64]) -> SourceLineUnitTable? {
             words.map(\.littleEndian).withUnsafeBytes { SourceLineUnitTable(words: $0) }
         }
-        XCTAssertEqual(decode(words), sample)
-        for length in 0..<words.count { XCTAssertNil(decode(Array(words.prefix(length))), "truncated to \(length)") }
-        XCTAssertNil(decode(words + [0]), "trailing words")
+        XCTAssertEqual(decode(sample.encoded()), sample)
+        assertMalformedRefused { decode($0) != nil }
+    }
+
+    /// Words that are not a table `encoded()` gives are refused: truncated, with words left
+    /// over, a count past the end, rows out of order, a depth no walk gives.
+    private func assertMalformedRefused(_ accepts: ([UInt64]) -> Bool, file: StaticString = #filePath, line: UInt = #line) {
+        let words = sample.encoded()
+        for length in 0..<words.count {
+            XCTAssertFalse(accepts(Array(words.prefix(length))), "truncated to \(length)", file: file, line: line)
+        }
+        XCTAssertFalse(accepts(words + [0]), "trailing words", file: file, line: line)
         var huge = words
         huge[0] = .max
-        XCTAssertNil(decode(huge), "a count past the end")
+        XCTAssertFalse(accepts(huge), "a count past the end", file: file, line: line)
         var unordered = sample
-        unordered.rows.swapAt(0, 1)
-        XCTAssertNil(decode(unordered.encoded()), "rows out of address order")
+        unordered.rows.swapAt(1, 2)
+        XCTAssertFalse(accepts(unordered.encoded()), "rows out of address order", file: file, line: line)
         var deep = sample
-        deep.scopes[0].depth = 64
-        XCTAssertNil(decode(deep.encoded()), "a depth no walk gives")
+        deep.scopes[1].depth = 64
+        XCTAssertFalse(accepts(deep.encoded()), "a depth no walk gives", file: file, line: line)
     }
 
     func testStoredFileIsTakenOnlyUnchanged() throws {
@@ -150,20 +158,9 @@ final class SourceLineUnitTableTests: XCTestCase {
     }
 
     func testStoredTableRefusesWhatDecodingRefuses() {
-        let words = sample.encoded()
-        for length in 0..<words.count { XCTAssertNil(stored(Array(words.prefix(length))), "truncated to \(length)") }
-        XCTAssertNil(stored(words + [0]), "trailing words")
-        var huge = words
-        huge[0] = .max
-        XCTAssertNil(stored(huge), "a count past the end")
-        var unordered = sample
-        unordered.rows.swapAt(1, 2)
-        XCTAssertNil(stored(unordered.encoded()), "rows out of address order")
-        var deep = sample
-        deep.scopes[1].depth = 64
-        XCTAssertNil(stored(deep.encoded()), "a depth no walk gives")
-        var flagged = words
-        flagged[flagged.count - 1] = 0
-        XCTAssertNotNil(stored(flagged), "a range's bound is only data")
+        assertMalformedRefused { stored($0) != nil }
+        var words = sample.encoded()
+        words[words.count - 1] = 0
+        XCTAssertNotNil(stored(words), "a range's bound is only data")
     }
 }
