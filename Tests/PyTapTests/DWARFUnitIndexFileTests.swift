@@ -51,7 +51,7 @@ final class DWARFUnitIndexFileTests: XCTestCase {
         XCTAssertEqual(second.context.units.map(\.offset), first.context.units.map(\.offset))
         XCTAssertEqual(second.context.units.map(\.end), first.context.units.map(\.end))
         XCTAssertEqual(second.context.units.map(\.firstDIEOffset), first.context.units.map(\.firstDIEOffset))
-        XCTAssertEqual(second.context.units.map(\.abbreviationTable), first.context.units.map(\.abbreviationTable))
+        XCTAssertEqual(second.context.units.map(\.abbreviationOffset), first.context.units.map(\.abbreviationOffset))
         XCTAssertGreaterThan(second.context.units.count, 100)
         assertAnswers(second, expected)
     }

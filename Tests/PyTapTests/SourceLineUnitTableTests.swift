@@ -53,22 +53,30 @@ final class SourceLineUnitTableTests: XCTestCase {
     }
 
     func testEncodingRoundTripsAndMalformedWordsAreRefused() {
-        let words = sample.encoded()
         func decode(_ words: [UInt64]) -> SourceLineUnitTable? {
             words.map(\.littleEndian).withUnsafeBytes { SourceLineUnitTable(words: $0) }
         }
-        XCTAssertEqual(decode(words), sample)
-        for length in 0..<words.count { XCTAssertNil(decode(Array(words.prefix(length))), "truncated to \(length)") }
-        XCTAssertNil(decode(words + [0]), "trailing words")
+        XCTAssertEqual(decode(sample.encoded()), sample)
+        assertMalformedRefused { decode($0) != nil }
+    }
+
+    /// Words that are not a table `encoded()` gives are refused: truncated, with words left
+    /// over, a count past the end, rows out of order, a depth no walk gives.
+    private func assertMalformedRefused(_ accepts: ([UInt64]) -> Bool, file: StaticString = #filePath, line: UInt = #line) {
+        let words = sample.encoded()
+        for length in 0..<words.count {
+            XCTAssertFalse(accepts(Array(words.prefix(length))), "truncated to \(length)", file: file, line: line)
+        }
+        XCTAssertFalse(accepts(words + [0]), "trailing words", file: file, line: line)
         var huge = words
         huge[0] = .max
-        XCTAssertNil(decode(huge), "a count past the end")
+        XCTAssertFalse(accepts(huge), "a count past the end", file: file, line: line)
         var unordered = sample
-        unordered.rows.swapAt(0, 1)
-        XCTAssertNil(decode(unordered.encoded()), "rows out of address order")
+        unordered.rows.swapAt(1, 2)
+        XCTAssertFalse(accepts(unordered.encoded()), "rows out of address order", file: file, line: line)
         var deep = sample
-        deep.scopes[0].depth = 64
-        XCTAssertNil(decode(deep.encoded()), "a depth no walk gives")
+        deep.scopes[1].depth = 64
+        XCTAssertFalse(accepts(deep.encoded()), "a depth no walk gives", file: file, line: line)
     }
 
     func testStoredFileIsTakenOnlyUnchanged() throws {
@@ -77,7 +85,8 @@ final class SourceLineUnitTableTests: XCTestCase {
         let directory = try temporaryDirectory()
         let key = SourceLineUnitTableFile.Key(elf: try ELFFile(path: path), supplementary: nil, unit: 3, unitOffset: 0x40)
         SourceLineUnitTableFile.store(sample, in: directory, key)
-        XCTAssertEqual(SourceLineUnitTableFile.load(from: directory, key), sample)
+        let loaded = try XCTUnwrap(SourceLineUnitTableFile.load(from: directory, key))
+        assertSameAnswers(loaded, sample)
         var other = key
         other.unitOffset = 0x41
         XCTAssertNil(SourceLineUnitTableFile.load(from: directory, other), "another unit's header")
@@ -88,5 +97,70 @@ final class SourceLineUnitTableTests: XCTestCase {
         XCTAssertNil(SourceLineUnitTableFile.load(from: directory, key), "a checksum that does not match")
         try bytes.prefix(bytes.count - 8).write(to: URL(fileURLWithPath: file))
         XCTAssertNil(SourceLineUnitTableFile.load(from: directory, key), "a truncated file")
+    }
+
+    /// Words copied to memory a stored table can point into (as a mapping would keep them).
+    private final class OwnedWords {
+        let bytes: UnsafeMutableRawBufferPointer
+        init(_ words: [UInt64]) {
+            bytes = .allocate(byteCount: 8 * words.count, alignment: 8)
+            words.map(\.littleEndian).withUnsafeBytes { bytes.copyMemory(from: $0) }
+        }
+        deinit { bytes.deallocate() }
+    }
+
+    private func stored(_ words: [UInt64]) -> StoredSourceLineUnitTable? {
+        let owned = OwnedWords(words)
+        return StoredSourceLineUnitTable(words: UnsafeRawBufferPointer(owned.bytes), owner: owned)
+    }
+
+    /// The stored table answers as the decoded one at every row address, next to it, and at
+    /// both ends of every scope range.
+    private func assertSameAnswers(_ stored: StoredSourceLineUnitTable, _ table: SourceLineUnitTable,
+                                   file: StaticString = #filePath, line: UInt = #line) {
+        var addresses = Set<UInt64>()
+        for row in table.rows { addresses.formUnion([row.address &- 1, row.address, row.address &+ 1]) }
+        for scope in table.scopes {
+            for range in scope.ranges { addresses.formUnion([range.low &- 1, range.low, range.high &- 1, range.high]) }
+        }
+        XCTAssertEqual(stored.rows.count, table.rows.count, file: file, line: line)
+        for number in Set(table.files.keys).union(table.rows.map(\.file)) {
+            XCTAssertEqual(stored.fileName(number), table.files[number], "file \(number)", file: file, line: line)
+        }
+        // Every location; the functions (a scan of every scope) at up to ~3000 of the addresses.
+        let sorted = addresses.sorted()
+        for (position, address) in sorted.enumerated() {
+            if position % max(1, sorted.count / 3000) == 0 {
+                XCTAssertEqual(stored.functions(at: address), table.functions(at: address), "0x\(String(address, radix: 16))",
+                               file: file, line: line)
+            }
+            let (want, got) = (table.location(at: address), stored.location(at: address))
+            XCTAssertTrue(want?.file == got?.file && want?.line == got?.line, "location at 0x\(String(address, radix: 16))",
+                          file: file, line: line)
+        }
+    }
+
+    func testStoredTableAnswersInPlaceAsTheDecodedTable() throws {
+        assertSameAnswers(try XCTUnwrap(stored(sample.encoded())), sample)
+        XCTAssertEqual(sample.functions(at: 0x19).count, 2, "the sample has an inlined call to compare")
+        let path = "/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0"
+        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("\(path) is not installed") }
+        let elf = try ELFFile(path: path)
+        let index = try XCTUnwrap(SourceLineIndex(elf: elf))
+        // ceval.c's unit (many rows and inlined calls) and one small unit.
+        let eval = try XCTUnwrap(SymbolIndex(elf: elf).functions.first { $0.name == "_PyEval_EvalFrameDefault" })
+        let evalUnit = try XCTUnwrap(index.unit(containing: eval.address))
+        for unit in [evalUnit, 1] {
+            let table = try XCTUnwrap(index.wholeUnitTable(unit))
+            XCTAssertFalse(table.rows.isEmpty)
+            assertSameAnswers(try XCTUnwrap(stored(table.encoded()), "unit \(unit)"), table)
+        }
+    }
+
+    func testStoredTableRefusesWhatDecodingRefuses() {
+        assertMalformedRefused { stored($0) != nil }
+        var words = sample.encoded()
+        words[words.count - 1] = 0
+        XCTAssertNotNil(stored(words), "a range's bound is only data")
     }
 }

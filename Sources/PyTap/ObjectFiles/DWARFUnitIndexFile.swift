@@ -35,14 +35,14 @@ enum DWARFUnitIndexFile {
         func word(_ index: Int) -> UInt64 { UInt64(littleEndian: words.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self)) }
         var units = [DWARFUnit]()
         units.reserveCapacity(unitCount)
-        var previousEnd = [Int: Int]()
+        // Where the last unit of each (object, section) ended: objects are at most 2.
+        var previousEnd = [0, 0, 0, 0]
         for index in 0..<unitCount {
             let base = index * unitWords
-            let fields = (0..<unitWords).map { word(base + $0) }
-            guard let unit = unit(from: fields, objects: objects) else { return nil }
+            guard let unit = unit(from: { word(base + $0) }, objects: objects) else { return nil }
             // Units of one section in offset order, not overlapping (what the section walk gives).
             let slot = unit.object * 2 + (unit.section == .types ? 1 : 0)
-            guard unit.offset >= previousEnd[slot, default: 0] else { return nil }
+            guard unit.offset >= previousEnd[slot] else { return nil }
             previousEnd[slot] = unit.end
             units.append(unit)
         }
@@ -75,22 +75,24 @@ enum DWARFUnitIndexFile {
          UInt64(unit.firstDIEOffset), unit.typeSignature, UInt64(unit.typeOffset)]
     }
 
-    /// A unit header from its stored fields, when they describe one `DWARFUnit.parseHeaders`
-    /// could have read from `objects`.
-    private static func unit(from fields: [UInt64], objects: [DWARFObject]) -> DWARFUnit? {
+    /// A unit header from its stored fields (`field(0..<unitWords)`), when they describe one
+    /// `DWARFUnit.parseHeaders` could have read from `objects`.
+    private static func unit(from field: (Int) -> UInt64, objects: [DWARFObject]) -> DWARFUnit? {
         let limit = UInt64(Int32.max) * 16
-        guard fields.count == unitWords, fields[0] < UInt64(objects.count), fields[1] <= 1,
-              (2...5).contains(fields[4]), fields[5] <= UInt64(UInt8.max), [1, 2, 4, 8].contains(fields[6]),
-              [4, 8].contains(fields[7]), fields[8] <= limit, fields[11] <= limit else { return nil }
-        let object = Int(fields[0])
-        let section: DWARFSectionKind = fields[1] == 1 ? .types : .info
+        let fields = (field(0), field(1), field(2), field(3), field(4), field(5), field(6), field(7), field(8), field(9),
+                      field(10), field(11))
+        guard fields.0 < UInt64(objects.count), fields.1 <= 1, (2...5).contains(fields.4), fields.5 <= UInt64(UInt8.max),
+              fields.6 == 1 || fields.6 == 2 || fields.6 == 4 || fields.6 == 8, fields.7 == 4 || fields.7 == 8,
+              fields.8 <= limit, fields.11 <= limit else { return nil }
+        let object = Int(fields.0)
+        let section: DWARFSectionKind = fields.1 == 1 ? .types : .info
         let size = UInt64(objects[object].unitSection(section).count)
-        let (offset, end, firstDIE) = (fields[2], fields[3], fields[9])
+        let (offset, end, firstDIE) = (fields.2, fields.3, fields.9)
         guard offset < firstDIE, firstDIE <= end, end <= size else { return nil }
-        return DWARFUnit(object: object, section: section, offset: Int(offset), end: Int(end), version: Int(fields[4]),
-                         unitType: UInt8(fields[5]), addressSize: Int(fields[6]), offsetSize: Int(fields[7]),
-                         abbreviationOffset: Int(fields[8]), firstDIEOffset: Int(firstDIE), typeSignature: fields[10],
-                         typeOffset: Int(fields[11]))
+        return DWARFUnit(object: object, section: section, offset: Int(offset), end: Int(end), version: Int(fields.4),
+                         unitType: UInt8(fields.5), addressSize: Int(fields.6), offsetSize: Int(fields.7),
+                         abbreviationOffset: Int(fields.8), firstDIEOffset: Int(firstDIE), typeSignature: fields.10,
+                         typeOffset: Int(fields.11))
     }
 
     private static func fileName(_ elf: ELFFile) -> String? { CacheFileHeader.fileName(of: elf, kind: "dwarf-units") }

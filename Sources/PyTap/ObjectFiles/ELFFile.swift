@@ -228,8 +228,10 @@ public final class ELFFile: @unchecked Sendable {
         return nil
     }()
 
-    public var buildIDHex: String? {
-        buildID.map { $0.map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined() }
+    /// Worked out once: every cache lookup keys on it (`cacheKey`, cache file names and headers).
+    public lazy var buildIDHex: String? = buildID.map { id in
+        let digits = Array("0123456789abcdef".utf8)
+        return String(decoding: id.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
     }
 
     /// Identifies the file's contents for caches shared across processes: the build-id,

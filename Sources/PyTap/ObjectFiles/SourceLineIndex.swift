@@ -22,7 +22,7 @@ public final class SourceLineIndex: @unchecked Sendable {
     private let elf: ELFFile
     private let supplementaryFile: ELFFile?
     /// Units answered from a table (nil: the unit could not be read whole).
-    private let tables = Mutex<[Int: SourceLineUnitTable?]>([:])
+    private let tables = Mutex<[Int: (any SourceLineUnitLookup)?]>([:])
 
     /// A function or an inlined call: its ranges, nesting depth, DIE and call site. The
     /// name is read from the DIE only for the scopes a lookup returns (most are never hit).
@@ -165,12 +165,12 @@ public final class SourceLineIndex: @unchecked Sendable {
 
     /// The unit's table, from the cache directory or (stored there) from its DWARF read
     /// whole; nil without a directory or when the unit cannot be read whole.
-    private func unitTable(_ index: Int) -> SourceLineUnitTable? {
+    private func unitTable(_ index: Int) -> (any SourceLineUnitLookup)? {
         guard let directory = tableDirectory else { return nil }
         if let known = tables.withLock({ $0[index] }) { return known }
         let key = SourceLineUnitTableFile.Key(elf: elf, supplementary: supplementaryFile, unit: index,
                                               unitOffset: context.units[index].offset)
-        var table = SourceLineUnitTableFile.load(from: directory, key)
+        var table: (any SourceLineUnitLookup)? = SourceLineUnitTableFile.load(from: directory, key)
         if table == nil, let built = wholeUnitTable(index) {
             SourceLineUnitTableFile.store(built, in: directory, key)
             table = built
@@ -194,7 +194,7 @@ public final class SourceLineIndex: @unchecked Sendable {
         return SourceLineUnitTable(rows: info.lines?.rows ?? [], files: info.lines?.files ?? [:], scopes: named)
     }
 
-    private func unit(containing address: UInt64) -> Int? {
+    func unit(containing address: UInt64) -> Int? {
         guard let last = unitRanges.lastIndex(withKeyAtMost: address, key: \.low) else { return nil }
         // Ranges of different units do not overlap; look back a little in case they nest.
         var index = last

@@ -4,7 +4,7 @@
 /// (resolved when the table is built). `SourceLineIndex` builds one per unit a lookup
 /// hits and keeps it on disk (`SourceLineUnitTableFile`), so a later pytap answers any
 /// address of that unit without decoding DIEs or running the line program.
-struct SourceLineUnitTable: Equatable {
+struct SourceLineUnitTable: Equatable, SourceLineUnitLookup {
     struct Scope: Equatable {
         var ranges: [Range]
         var depth: Int
@@ -27,28 +27,9 @@ struct SourceLineUnitTable: Equatable {
     /// In the order the unit's DIEs give them (lookups sort the ones holding an address by depth).
     var scopes: [Scope]
 
-    /// The functions at an address, innermost inlined call first: the same answer
-    /// `SourceLineIndex` gives from a unit read whole.
-    func functions(at address: UInt64) -> [SourceFunction] {
-        let chain = scopes.filter { $0.contains(address) }.sorted { $0.depth > $1.depth }
-        var location = self.location(at: address)
-        var result = [SourceFunction]()
-        for scope in chain {
-            result.append(SourceFunction(name: scope.name, file: location?.file, line: location?.line))
-            if !scope.isInlined { break }
-            location = scope.callLine.map { (scope.callFile.flatMap { files[$0] }, $0) }
-        }
-        if result.isEmpty, let location {
-            return [SourceFunction(name: "??", file: location.file, line: location.line)]
-        }
-        return result
-    }
+    func fileName(_ number: Int) -> String? { files[number] }
 
-    /// The file and line at an address (the last row at or below it), nil outside every sequence.
-    func location(at address: UInt64) -> (file: String?, line: Int)? {
-        guard let index = rows.lastIndex(withKeyAtMost: address, key: \.address), !rows[index].endSequence else { return nil }
-        return (files[rows[index].file], rows[index].line)
-    }
+    func scopes(containing address: UInt64) -> [Scope] { scopes.filter { $0.contains(address) } }
 
     // MARK: Encoding
 
@@ -149,7 +130,10 @@ struct WordReader {
     let bytes: UnsafeRawBufferPointer
     private(set) var index = 0
 
-    init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+    init(bytes: UnsafeRawBufferPointer, at index: Int = 0) {
+        self.bytes = bytes
+        self.index = index
+    }
 
     var wordsLeft: Int { bytes.count / 8 - index }
     var isAtEnd: Bool { wordsLeft == 0 }
@@ -170,10 +154,22 @@ struct WordReader {
     }
 
     mutating func string() throws -> String {
+        let start = 8 * index + 8
+        let length = try skipString()
+        return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length)]), as: UTF8.self)
+    }
+
+    /// Moves past a string; its length in bytes.
+    @discardableResult
+    mutating func skipString() throws -> Int {
         let length = try word()
         guard length <= UInt64(wordsLeft) * 8 else { throw Malformed() }
-        let start = 8 * index
         index += (Int(length) + 7) / 8
-        return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<(start + Int(length))]), as: UTF8.self)
+        return Int(length)
+    }
+
+    mutating func skip(words count: Int) throws {
+        guard count >= 0, count <= wordsLeft else { throw Malformed() }
+        index += count
     }
 }

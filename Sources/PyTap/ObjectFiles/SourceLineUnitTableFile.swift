@@ -17,13 +17,13 @@ enum SourceLineUnitTableFile {
         var unitOffset: Int
     }
 
-    static func load(from directory: CacheDirectory, _ key: Key) -> SourceLineUnitTable? {
+    /// The stored table, answered in place from the mapping it keeps.
+    static func load(from directory: CacheDirectory, _ key: Key) -> StoredSourceLineUnitTable? {
         guard let name = fileName(key), let mapped = directory.map(name),
               let counts = CacheFileHeader.storedCounts(in: mapped.bytes), counts.count == 1,
               let words = ChecksummedWords.words(in: mapped.bytes, header: header(key, words: counts[0]), count: counts[0])
         else { return nil }
-        // `words` points into the mapping: it must outlive the decoding.
-        return withExtendedLifetime(mapped) { SourceLineUnitTable(words: words) }
+        return StoredSourceLineUnitTable(words: words, owner: mapped)
     }
 
     /// Writes a unit's table (best effort).

@@ -18,6 +18,8 @@ final class DWARFContext {
     /// For each (object, section): unit indices in offset order, to find the unit holding an offset.
     private var unitsBySection: [[Int]] = [[], [], [], []]
     private var typeUnitsBySignature: [UInt64: Int] = [:]
+    /// The abbreviation tables found so far, by what decoding them depends on.
+    private var tableIndexes: [TableKey: Int] = [:]
 
     /// What decoding an abbreviation table depends on (form sizes): units share a decoded
     /// table only when they agree.
@@ -31,7 +33,6 @@ final class DWARFContext {
          headers: [DWARFUnit]? = nil) throws {
         objects = supplementary.map { [main, $0] } ?? [main]
         self.supplementaryNote = supplementaryNote
-        var tables: [TableKey: Int] = [:]
         var headers = headers ?? []
         if headers.isEmpty {
             for (objectIndex, object) in objects.enumerated() {
@@ -40,30 +41,43 @@ final class DWARFContext {
                 }
             }
         }
+        units.reserveCapacity(headers.count)
         for var unit in headers {
-            let objectIndex = unit.object
-            let key = TableKey(object: objectIndex, offset: unit.abbreviationOffset, version2: unit.version <= 2,
-                               addressSize: unit.addressSize, offsetSize: unit.offsetSize)
-            if let index = tables[key] {
-                unit.abbreviationTable = index
-            } else {
-                abbreviationKeys.append((key, unit.version))
-                abbreviationTables.append(nil)
-                unit.abbreviationTable = abbreviationTables.count - 1
-                tables[key] = unit.abbreviationTable
-                if !lazy { _ = try abbreviationTable(unit.abbreviationTable) }
-            }
+            // A lazy context finds a unit's table on the unit's first use (a few of thousands).
+            unit.abbreviationTable = DWARFUnit.tableNotYetFound
             let index = units.count
             units.append(unit)
-            rootRead.append(false)
-            unitsBySection[Self.sectionSlot(object: objectIndex, section: unit.section)].append(index)
+            if !lazy { _ = try abbreviationTable(ofUnit: index) }
+            unitsBySection[Self.sectionSlot(object: unit.object, section: unit.section)].append(index)
             if unit.unitType == DWARFConstant.UnitType.type, typeUnitsBySignature[unit.typeSignature] == nil {
                 typeUnitsBySignature[unit.typeSignature] = index
             }
         }
+        rootRead = Array(repeating: false, count: units.count)
         if !lazy {
             for index in units.indices { try readRootAttributes(of: index) }
         }
+    }
+
+    /// The abbreviation table of a unit, decoded now if it was not yet; units agreeing on
+    /// its `TableKey` share one.
+    func abbreviationTable(ofUnit unitIndex: Int) throws -> DWARFAbbreviationTable {
+        var table = units[unitIndex].abbreviationTable
+        if table == DWARFUnit.tableNotYetFound {
+            let unit = units[unitIndex]
+            let key = TableKey(object: unit.object, offset: unit.abbreviationOffset, version2: unit.version <= 2,
+                               addressSize: unit.addressSize, offsetSize: unit.offsetSize)
+            if let known = tableIndexes[key] {
+                table = known
+            } else {
+                abbreviationKeys.append((key, unit.version))
+                abbreviationTables.append(nil)
+                table = abbreviationTables.count - 1
+                tableIndexes[key] = table
+            }
+            units[unitIndex].abbreviationTable = table
+        }
+        return try abbreviationTable(table)
     }
 
     /// A decoded abbreviation table, decoded now if it was not yet.
@@ -110,7 +124,9 @@ final class DWARFContext {
             }
             unit.language = root.value(DWARFConstant.Attribute.language)?.value ?? 0
         }
-        units[index] = unit
+        // Only these two: reading the root found the unit's abbreviation table meanwhile.
+        units[index].strOffsetsBase = unit.strOffsetsBase
+        units[index].language = unit.language
     }
 
     func section(of unit: DWARFUnit) -> DWARFSectionData {
@@ -128,7 +144,7 @@ final class DWARFContext {
         guard reference.offset >= unit.firstDIEOffset, reference.offset < unit.end else {
             throw DWARFError.malformed("DIE offset 0x\(String(reference.offset, radix: 16)) outside its unit in \(data.kind.name)")
         }
-        let table = try abbreviationTable(unit.abbreviationTable)
+        let table = try abbreviationTable(ofUnit: reference.unit)
         var cursor = data.cursor(at: reference.offset, end: unit.end)
         let code = try cursor.uleb128()
         guard let abbreviation = table.abbreviation(for: code) else {
@@ -165,7 +181,7 @@ final class DWARFContext {
         guard die.hasChildren else { return }
         let unit = units[die.unit]
         let data = section(of: unit)
-        let table = try abbreviationTable(unit.abbreviationTable)
+        let table = try abbreviationTable(ofUnit: die.unit)
         var offset = die.childrenOffset
         while true {
             var cursor = data.cursor(at: offset, end: unit.end)
@@ -191,7 +207,7 @@ final class DWARFContext {
             return target
         }
         // No usable DW_AT_sibling (Clang never emits it): walk the subtree.
-        let table = try abbreviationTable(unit.abbreviationTable)
+        let table = try abbreviationTable(ofUnit: die.unit)
         var cursor = section(of: unit).cursor(at: die.childrenOffset, end: unit.end)
         var depth = 1
         while depth > 0 {

@@ -94,7 +94,7 @@ struct DWARFNameIndex {
         typealias Tag = DWARFConstant.Tag
         typealias Attribute = DWARFConstant.Attribute
         let unit = context.units[unitIndex]
-        let table = try context.abbreviationTable(unit.abbreviationTable)
+        let table = try context.abbreviationTable(ofUnit: unitIndex)
         let data = context.section(of: unit)
         // C struct bodies hold only members; C++ ones may nest types.
         let structBodiesHoldTypes = !DWARFConstant.isCLanguage(unit.language)

@@ -22,7 +22,9 @@ struct DWARFUnit {
     var strOffsetsBase: Int = 0
     var language: UInt64 = 0
     /// Index of the unit's decoded abbreviation table in `DWARFContext`.
-    var abbreviationTable: Int = 0
+    var abbreviationTable: Int = DWARFUnit.tableNotYetFound
+    /// `abbreviationTable` before `DWARFContext.abbreviationTable(ofUnit:)` finds it.
+    static let tableNotYetFound = -1
 
     /// Reads every unit header of `data`. Units of a version or type this reader does not
     /// handle (e.g. DWARF 6, split units) are skipped whole, since their length is known.
