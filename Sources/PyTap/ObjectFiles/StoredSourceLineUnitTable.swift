@@ -52,7 +52,9 @@ struct StoredSourceLineUnitTable: SourceLineUnitLookup, @unchecked Sendable {
         var endIndex: Int { count }
 
         subscript(index: Int) -> DWARFLineProgram.Row {
-            precondition(index >= 0 && index < count)
+            // Indices come from searches inside `0..<count`; one outside would be a bug:
+            // it reads as an end of sequence (no line), not past the words.
+            guard index >= 0 && index < count else { return DWARFLineProgram.Row(address: .max, file: 0, line: 0, endSequence: true) }
             func word(_ field: Int) -> UInt64 {
                 UInt64(littleEndian: words.loadUnaligned(fromByteOffset: 8 * (start + 4 * index + field), as: UInt64.self))
             }
