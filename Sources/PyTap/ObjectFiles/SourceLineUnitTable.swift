@@ -60,47 +60,10 @@ struct SourceLineUnitTable: Equatable, SourceLineUnitLookup {
         return writer.words
     }
 
-    /// A table from `encoded()` words; nil when they are not one (truncated, counts past the
-    /// end, rows out of order, depths out of range): the words are untrusted input.
-    init?(words: UnsafeRawBufferPointer) {
-        var reader = WordReader(bytes: words)
-        guard let decoded = try? Self.decode(&reader), reader.isAtEnd else { return nil }
-        self = decoded
-    }
-
     init(rows: [DWARFLineProgram.Row], files: [Int: String], scopes: [Scope]) {
         self.rows = rows
         self.files = files
         self.scopes = scopes
-    }
-
-    private static func decode(_ reader: inout WordReader) throws -> SourceLineUnitTable {
-        var files = [Int: String]()
-        for _ in 0..<(try reader.count(wordsEach: 2)) {
-            files[try reader.int()] = try reader.string()
-        }
-        var rows = [DWARFLineProgram.Row]()
-        let rowCount = try reader.count(wordsEach: 4)
-        rows.reserveCapacity(rowCount)
-        for _ in 0..<rowCount {
-            let address = try reader.word()
-            let row = DWARFLineProgram.Row(address: address, file: try reader.int(), line: try reader.int(),
-                                           endSequence: try reader.word() != 0)
-            guard rows.last.map({ $0.address <= address }) ?? true else { throw WordReader.Malformed() }
-            rows.append(row)
-        }
-        var scopes = [Scope]()
-        for _ in 0..<(try reader.count(wordsEach: 6)) {
-            let flags = try reader.word()
-            let depth = try reader.int(), callFile = try reader.int(), callLine = try reader.int()
-            let name = try reader.string()
-            guard flags < 8, (0..<64).contains(depth) else { throw WordReader.Malformed() }
-            var ranges = [Range]()
-            for _ in 0..<(try reader.count(wordsEach: 2)) { ranges.append(Range(low: try reader.word(), high: try reader.word())) }
-            scopes.append(Scope(ranges: ranges, depth: depth, name: name, callFile: flags & 2 != 0 ? callFile : nil,
-                                callLine: flags & 4 != 0 ? callLine : nil, isInlined: flags & 1 != 0))
-        }
-        return SourceLineUnitTable(rows: rows, files: files, scopes: scopes)
     }
 }
 

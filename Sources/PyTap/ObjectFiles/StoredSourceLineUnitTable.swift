@@ -39,9 +39,9 @@ extension SourceLineUnitLookup {
 /// decoding it: rows are binary-searched in place and only the scopes holding an address
 /// get their names and ranges read (a `dump --native` asks a unit for a few pcs; decoding
 /// the whole table of a large unit for them cost more than the rest of the lookup).
-/// The words are checked once, as `SourceLineUnitTable(words:)` checks them (counts inside
-/// the words, rows in address order, flags and depths in range, nothing left over); every
-/// read after that stays bounds-checked. Sendable: the words are only read, and `owner`
+/// The stored words are untrusted: they are checked once (counts inside the words, rows in
+/// address order, flags and depths in range, nothing left over), and every read after
+/// that stays bounds-checked. Sendable: the words are only read, and `owner`
 /// (the mapping) lives as long as the table.
 struct StoredSourceLineUnitTable: SourceLineUnitLookup, @unchecked Sendable {
     struct Rows: RandomAccessCollection {
@@ -100,7 +100,7 @@ struct StoredSourceLineUnitTable: SourceLineUnitLookup, @unchecked Sendable {
     func fileName(_ number: Int) -> String? {
         var reader = WordReader(bytes: words, at: filesStart)
         var found: String?
-        // Like the decoded dictionary: the last entry of a number wins.
+        // Like the built table's dictionary: the last entry of a number wins.
         for _ in 0..<fileCount {
             guard let entry = try? reader.int() else { return found }
             if entry == number {
@@ -146,8 +146,8 @@ struct StoredSourceLineUnitTable: SourceLineUnitLookup, @unchecked Sendable {
         var rangesStart: Int, rangeCount: Int
     }
 
-    /// Reads one scope's fields and moves past its ranges; throws where
-    /// `SourceLineUnitTable.decode` refuses the scope.
+    /// Reads one scope's fields and moves past its ranges; throws on flags or a depth
+    /// `SourceLineUnitTable.encoded()` never writes.
     private static func scopeHeader(_ reader: inout WordReader) throws -> ScopeHeader {
         let flags = try reader.word()
         let depth = try reader.int(), callFile = try reader.int(), callLine = try reader.int()
