@@ -12,7 +12,8 @@
 #define PYTAP_THREAD_STATE_BYTES 1024
 #define PYTAP_PAGE_BYTES 4096
 /// Each frame's code object as the sample saw it: its header, and the headers of its name
-/// and line table (what tells a code object from another that took its address).
+/// and line table (what tells a code object from another that took its address). The
+/// name and table sizes are what `CodeIdentity` reads (`nameWords`, `tableWords` words).
 #define PYTAP_CODE_HEAD_BYTES 208
 #define PYTAP_NAME_HEAD_BYTES 24
 #define PYTAP_TABLE_HEAD_BYTES 16

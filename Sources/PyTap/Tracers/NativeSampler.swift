@@ -36,7 +36,11 @@ public final class NativeSampler: StackSampler {
     private var book: NativeSampleBook
     public var frames: FrameTable { book.frames }
     public var stacks: StackTable { book.stacks }
-    public var statistics: SamplerStatistics { book.statistics }
+    public var statistics: SamplerStatistics {
+        var statistics = book.statistics
+        statistics.liveReads = capturedMemory.liveReads
+        return statistics
+    }
     public let options: SamplerOptions
     public let native: NativeSamplingOptions
     public let target: PythonTarget
@@ -219,7 +223,6 @@ public final class NativeSampler: StackSampler {
         book.statistics.rounds += 1
         book.statistics.stackCopies += 1
         book.statistics.stackBytesCopied += sample.userStackBytes
-        defer { book.statistics.liveReads = capturedMemory.liveReads }
         guard let entry = threads[sample.tid], let id = stackID(of: sample, entry: entry) else { return }
         book.countSample(of: entry.thread)
         record(entry.thread, id, sample.time > start ? sample.time - start : 0, .onCPU)
