@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """pytap dump vs py-spy dump on a 10-thread process (stacks 20 deep), each run N times.
 
-usage: bench/dump_bench.py [--repeat 30] [--python /path/to/pythonX.Y] [--native] [--baseline OLD_PYTAP]
+usage: bench/dump_bench.py [--repeat 30] [--python /path/to/pythonX.Y] [--chroot DIR] [--native]
+                           [--baseline OLD_PYTAP]
 Prints min, median and max wall time (whole process, start to exit) and CPU time (user +
 system) per tool, and the ratio py-spy / pytap. With --native both tools merge native
 stacks (`dump --native`), and pytap runs twice: "warm" with its disk cache
@@ -37,14 +38,21 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--python", default=DEFAULT_PYTHON)
+    parser.add_argument("--chroot", help="run --python inside this root (e.g. /var/lib/pytap/sid), as a container's")
     parser.add_argument("--native", action="store_true", help="dump --native with both tools")
     parser.add_argument("--baseline", help="another pytap binary to run in the same rounds")
     args = parser.parse_args()
     pytap = pytap_binary()
     spy, spy_version = py_spy()
-    workload = subprocess.Popen([args.python, os.path.join(os.path.dirname(__file__), "workloads.py"), "ten_threads"],
-                                stdout=subprocess.PIPE, text=True)
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workloads.py")
     scratch = tempfile.mkdtemp(prefix="pytap-dump-bench-")
+    command = [args.python, script, "ten_threads"]
+    if args.chroot:  # the workload's script copied into the root's /tmp, named from inside
+        inside = tempfile.mkdtemp(prefix="pytap-dump-bench-", dir=os.path.join(args.chroot, "tmp"))
+        shutil.copy(script, inside)
+        command = ["chroot", args.chroot, args.python, os.path.join(inside[len(args.chroot.rstrip("/")):], "workloads.py"),
+                   "ten_threads"]
+    workload = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         workload.stdout.readline()
         time.sleep(0.5)
@@ -73,6 +81,8 @@ def main():
         workload.kill()
         workload.wait()
         shutil.rmtree(scratch, ignore_errors=True)
+        if args.chroot:
+            shutil.rmtree(inside, ignore_errors=True)
     rows = []
     for tool, values in runs.items():
         walls = [1000 * wall for wall, _ in values]
@@ -80,7 +90,7 @@ def main():
         rows.append((tool, len(values), "%.1f / %.1f / %.1f ms" % (min(walls), median(walls), max(walls)),
                      "%.1f / %.1f / %.1f ms" % (min(cpus), median(cpus), max(cpus))))
     print("dump%s of a 10-thread process, %s; py-spy %s; load average %s"
-          % (" --native" if args.native else "", args.python, spy_version, open("/proc/loadavg").read().split()[0]))
+          % (" --native" if args.native else "", args.python + (" in " + args.chroot if args.chroot else ""), spy_version, open("/proc/loadavg").read().split()[0]))
     print(table(("tool", "runs", "wall min / median / max", "CPU min / median / max"), rows))
     print("py-spy / pytap median wall: %.1fx" % (median([w for w, _ in runs["py-spy"]]) / median([w for w, _ in runs["pytap"]])))
 

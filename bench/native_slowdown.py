@@ -1,7 +1,7 @@
 """Target slowdown under native sampling: `pytap sample --native` against `py-spy record
 --native`, at 100 Hz and 1000 Hz, side by side in one run.
 
-usage: python bench/native_slowdown.py [PYTHON] [--window S] [--repeat N] [--rates 2000,5000]
+usage: python bench/native_slowdown.py [PYTHON] [--chroot DIR] [--window S] [--repeat N] [--rates 2000,5000]
                                        [--warmup S] [--cpus T,S] [--no-bpf-stats]
 
 The target calls zlib.compress from a Python function in a loop, pinned to CPU T, and logs
@@ -139,6 +139,7 @@ def bootstrap_median(values, rng, reps=2000):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("python", nargs="?", default=DEFAULT_PYTHON)
+    parser.add_argument("--chroot", help="run PYTHON inside this root (e.g. /var/lib/pytap/sid), as a container's")
     parser.add_argument("--window", type=float, default=1.5, help="seconds measured per window")
     parser.add_argument("--repeat", type=int, default=20, help="on-windows per configuration")
     parser.add_argument("--warmup", type=float, default=0.3, help="seconds discarded after a sampler attached")
@@ -153,7 +154,9 @@ def main():
     args = parser.parse_args()
     pytap = pytap_binary()
     target_cpu, sampler_cpu = (int(c) for c in args.cpus.split(",")) if args.cpus else (None, None)
-    work = tempfile.mkdtemp(prefix="pytap-native-bench-")
+    # In a chroot, the target's script and log live in its /tmp, named there without the prefix.
+    work = tempfile.mkdtemp(prefix="pytap-native-bench-", dir=os.path.join(args.chroot, "tmp") if args.chroot else None)
+    inside = (lambda path: path[len(args.chroot.rstrip("/")):]) if args.chroot else (lambda path: path)
     script, log = os.path.join(work, "target.py"), os.path.join(work, "log")
     output, errors = os.path.join(work, "out"), os.path.join(work, "stderr")
     control, acks = os.path.join(work, "control"), os.path.join(work, "acks")
@@ -166,7 +169,8 @@ def main():
         stats_before = open(BPF_STATS).read().strip()
         with open(BPF_STATS, "w") as f:
             f.write("1")
-    target = subprocess.Popen([args.python, script, log], preexec_fn=pinned(target_cpu))
+    target = subprocess.Popen((["chroot", args.chroot] if args.chroot else []) + [args.python, inside(script), inside(log)],
+                              preexec_fn=pinned(target_cpu))
 
     def argv_for(tool, hz, seconds):
         if tool == "pytap":
@@ -321,9 +325,9 @@ def main():
                 f.write("%s\t%.2f\t%.2f\n" % ("%s %d" % config if config else "none", wall, cpu))
     print("per-pair slowdowns (wall, CPU) in %s" % os.path.join(work, "pairs.tsv"), file=sys.stderr)
     base = [w[1] for w in windows if w[0][0] == "off" and w[1]]
-    print("target: %s, zlib.compress of 4 KiB in a loop%s; windows of %.1f s measured (%.1f s warm-up discarded), "
+    print("target: %s%s, zlib.compress of 4 KiB in a loop%s; windows of %.1f s measured (%.1f s warm-up discarded), "
           "%d per configuration; %.0f s in all; load average %.1f-%.1f; baseline %.0f iterations/wall s, %.0f/CPU s"
-          % (args.python, ", on CPU %d, samplers on CPU %d" % (target_cpu, sampler_cpu) if args.cpus else "",
+          % (args.python, " in " + args.chroot if args.chroot else "", ", on CPU %d, samplers on CPU %d" % (target_cpu, sampler_cpu) if args.cpus else "",
              args.window, args.warmup, args.repeat, elapsed, min(loads or [0]), max(loads or [0]),
              statistics.median(b[0] for b in base), statistics.median(b[1] for b in base)))
     print("| sampler | pairs | slowdown per wall s, median [95% CI] | slowdown per target CPU s, median [95% CI] "

@@ -34,20 +34,31 @@ def record(workload, interp, mode, *options, seconds=4):
     return truth, parse_folded(result.stdout.decode()), result.stderr.decode()
 
 
-@pytest.mark.parametrize("interp", interpreter_params(NATIVE_INTERPRETERS))
+def caller_rootward_of_deflate(stack, function):
+    """Whether Python function `function` sits rootward of zlib's deflate in `stack` (root first)."""
+    deflate = [i for i, label in enumerate(stack) if label.startswith("deflate")]
+    python = [i for i, label in enumerate(stack) if label.startswith(function + " (")]
+    return deflate and python and python[0] < deflate[0]
+
+
+MISMATCH = "(native stack does not line up"
+
+
+# The issue's three interpreters (shared libpython, Debian's static stripped build with its
+# -dbg files, sid 3.14) and the ten others alike: every stack merges (no marker saying the
+# eval-loop frames and the Python calls did not line up), the Python caller sits rootward of
+# deflate, and the stacks reach the thread's start.
+@pytest.mark.parametrize("interp", interpreter_params())
 def test_zlib_under_its_python_caller_and_stacks_reach_the_thread_start(workload, interp):
-    truth, rows, summary = record(workload, interp, "zlib")
+    truth, rows, summary = record(workload, interp, "zlib", seconds=3)
     total = sum(count for _, count in rows)
     assert total >= 50, summary
     assert "capture: native stacks captured by a BPF program" in summary
+    mismatched = [stack for stack, _ in rows if any(label.startswith(MISMATCH) for label in stack)]
+    assert not mismatched, "%d stacks do not line up, e.g. %s" % (len(mismatched), ";".join(mismatched[0]))
     function = truth["function"]
 
-    def caller_rootward_of_deflate(stack):
-        deflate = [i for i, label in enumerate(stack) if label.startswith("deflate")]
-        python = [i for i, label in enumerate(stack) if label.startswith(function + " (")]
-        return deflate and python and python[0] < deflate[0]
-
-    under = sum(count for stack, count in rows if caller_rootward_of_deflate(stack))
+    under = sum(count for stack, count in rows if caller_rootward_of_deflate(stack, function))
     rooted = sum(count for stack, count in rows if stack[0] in THREAD_STARTS)
     assert under >= 0.85 * total, "%d of %d samples show %s rootward of deflate\n%s" % (under, total, function, summary)
     assert rooted >= 0.97 * total, "%d of %d stacks reach the thread start\n%s" % (rooted, total, summary)
