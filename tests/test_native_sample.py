@@ -64,6 +64,24 @@ def test_zlib_under_its_python_caller_and_stacks_reach_the_thread_start(workload
     assert rooted >= 0.97 * total, "%d of %d stacks reach the thread start\n%s" % (rooted, total, summary)
 
 
+# time.time() and time.monotonic() run clock_gettime in the vDSO, which has no file: its
+# image is read from the target's memory, so those samples are named and unwound to the
+# thread's start like the rest (they were an unnamed address under a mismatch marker).
+@pytest.mark.parametrize("interp", interpreter_params(NATIVE_INTERPRETERS))
+def test_clock_calls_in_the_vdso_are_named_and_unwound(workload, interp):
+    truth, rows, summary = record(workload, interp, "clock", seconds=2)
+    total = sum(count for _, count in rows)
+    assert total >= 50, summary
+    function = truth["function"]
+    in_vdso = sum(count for stack, count in rows if any(label.startswith("__vdso_clock_gettime") for label in stack)
+                  and any(label.startswith(function + " (") for label in stack))
+    mismatched = sum(count for stack, count in rows if any(label.startswith(MISMATCH) for label in stack))
+    rooted = sum(count for stack, count in rows if stack[0] in THREAD_STARTS)
+    assert in_vdso >= 0.1 * total, "%d of %d samples in __vdso_clock_gettime under %s\n%s" % (in_vdso, total, function, summary)
+    assert mismatched == 0, "%d of %d samples do not line up\n%s" % (mismatched, total, summary)
+    assert rooted >= 0.97 * total, "%d of %d stacks reach the thread start\n%s" % (rooted, total, summary)
+
+
 def stack_bytes_copied(summary):
     found = re.search(r"user stack copied: ([\d,]+) bytes a sample", summary)
     assert found, summary

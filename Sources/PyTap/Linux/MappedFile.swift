@@ -25,6 +25,22 @@ public final class MappedFile: @unchecked Sendable {
         bytes = UnsafeRawBufferPointer(start: address, count: size)
     }
 
+    /// An ELF image that lives in memory, not in a file (the vDSO read from a process), held
+    /// in an anonymous mapping of its own; `name` stands for the path.
+    public init(name: String, copying image: [UInt8]) throws {
+        self.path = name
+        if image.isEmpty {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        guard let address = mmap(nil, image.count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+              address != MAP_FAILED else {
+            throw SystemCallError("mmap \(image.count) bytes for \(name)", Errno.current)
+        }
+        image.withUnsafeBytes { address.copyMemory(from: $0.baseAddress!, byteCount: image.count) }
+        bytes = UnsafeRawBufferPointer(start: address, count: image.count)
+    }
+
     deinit {
         if let base = bytes.baseAddress {
             munmap(UnsafeMutableRawPointer(mutating: base), bytes.count)

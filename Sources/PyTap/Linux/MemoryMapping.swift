@@ -111,4 +111,11 @@ public struct MemoryMapping: Equatable, Sendable {
         guard let path else { return false }
         return path.hasPrefix("/")
     }
+
+    /// The kernel's virtual shared object, mapped into every process without a file: its
+    /// ELF image is in the process's memory (`clock_gettime`, `gettimeofday`, `time` run there).
+    public static let vdsoName = "[vdso]"
+
+    /// Whether this maps an object file whose code can be on a stack: a file, or the vDSO.
+    public var holdsObject: Bool { isFile || path == MemoryMapping.vdsoName }
 }

@@ -16,7 +16,7 @@ public final class TargetModules {
 
     public let target: Target
     public let caches: Caches
-    /// File-backed mappings sorted by start.
+    /// Mappings of object files (and the vDSO) sorted by start.
     private let mappings: [MemoryMapping]
     private var objects: [String: LoadedObject?] = [:]
     /// Frames named so far, by lookup address (many threads and samples share their frames).
@@ -25,7 +25,7 @@ public final class TargetModules {
     public init(target: Target, caches: Caches = TargetModules.shared) throws {
         self.target = target
         self.caches = caches
-        mappings = try target.mappings().filter { $0.path.map { $0.hasPrefix("/") } ?? false }.sorted { $0.start < $1.start }
+        mappings = try target.mappings().filter(\.holdsObject).sorted { $0.start < $1.start }
     }
 
     /// The mapping holding an address.

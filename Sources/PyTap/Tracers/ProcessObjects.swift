@@ -9,7 +9,7 @@ final class ProcessObjects {
     private let target: Target
     private let tables: UnwindTableCache
     private let symbolizer: ObjectSymbolizer
-    /// File-backed mappings, by start address.
+    /// Mappings of object files (and the vDSO), by start address.
     private var mappings: [MemoryMapping] = []
     private var objects: [String: LoadedObject] = [:]
     private var unopenable: Set<String> = []
@@ -35,7 +35,7 @@ final class ProcessObjects {
     private func refresh() {
         lastRefresh = MonotonicClock.now()
         guard let all = try? target.mappings() else { return }
-        mappings = all.filter { $0.isFile && $0.path != nil }.sorted { $0.start < $1.start }
+        mappings = all.filter(\.holdsObject).sorted { $0.start < $1.start }
     }
 
     private func mapping(at address: UInt64) -> MemoryMapping? {
