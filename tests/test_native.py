@@ -35,10 +35,11 @@ def reaches_thread_start(frames):
     last = frames[-1]
     if last["name"].lstrip("_").startswith(THREAD_START):
         return True
-    # The sid chroot has no libc6-dbg: its libc's start_thread and clone3 have no symbol.
-    # Accept unnamed libc frames right under the interpreter's thread entry there.
+    # The sid chroot has no libc6-dbg: its libc's start_thread and clone3 have no symbol,
+    # and are named by their unwind entry's start (`libc.so.6+0x8b0a0`). Accept such libc
+    # frames right under the interpreter's thread entry there.
     tail = frames[-3:]
-    return (last["name"].startswith("0x") and "libc.so" in (last["module"] or "")
+    return (last["name"].startswith("libc.so") and "libc.so" in (last["module"] or "")
             and any(f["name"] == "pythread_wrapper" for f in tail))
 
 
@@ -183,3 +184,45 @@ def test_dump_core_native_unwinds_from_saved_registers(interp, workload, tmp_pat
         if any(deflate_under_compress_chunk(t["frames"]) for t in data["threads"]):
             return
     raise AssertionError("deflate under compress_chunk in none of 3 cores: %s" % seen)
+
+
+def vdso_frame_under(frames, function):
+    """Whether the stack has clock_gettime's vDSO frame, named, with `function` rootward of it."""
+    vdso = [i for i, f in enumerate(frames) if f["name"] == "__vdso_clock_gettime" and f["module"] == "[vdso]"]
+    caller = [i for i, f in enumerate(frames) if f["kind"] == "python" and f["name"] == function]
+    return bool(vdso) and bool(caller) and min(caller) > max(vdso)
+
+
+# time.time()/time.monotonic() spend their time in the vDSO, which has no file: pytap reads
+# its image from the target (a live process's memory, a core's dumped segment), so the
+# frame is named and the unwind goes on through it to the thread's start.
+@pytest.mark.parametrize("interp", interpreter_params(THREE))
+def test_dump_native_unwinds_through_the_vdso(interp, workload):
+    w = workload(interp, "native_work.py", "clock", 30)
+    function = w.truth()["function"]
+    seen = []
+    for _ in range(30):
+        frames = native_dump(w.pid)["threads"][0]["frames"]
+        check_merged(frames)
+        if vdso_frame_under(frames, function):
+            return
+        seen.append(names(frames)[:4])
+    raise AssertionError("__vdso_clock_gettime under %s in none of 30 dumps: %s" % (function, seen[:5]))
+
+
+@pytest.mark.parametrize("interp", interpreter_params(["pyenv-3.11"]))
+def test_dump_core_native_unwinds_through_the_vdso(interp, workload, tmp_path):
+    w = workload(interp, "native_work.py", "clock", 60)
+    function = w.truth()["function"]
+    for attempt in range(8):
+        prefix = str(tmp_path / ("core%d" % attempt))
+        made = subprocess.run(["gcore", "-o", prefix, str(w.pid)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+        assert made.returncode == 0, made.stdout.decode()
+        result = run_pytap("dump", "--core", "%s.%d" % (prefix, w.pid), "--native", "--json")
+        os.unlink("%s.%d" % (prefix, w.pid))
+        assert result.returncode == 0, result.stderr.decode()
+        frames = json.loads(result.stdout.decode("utf-8"))["threads"][0]["frames"]
+        check_merged(frames)
+        if vdso_frame_under(frames, function):
+            return
+    raise AssertionError("__vdso_clock_gettime under %s in none of 8 cores" % function)

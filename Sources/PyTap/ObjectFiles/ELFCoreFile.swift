@@ -44,6 +44,8 @@ public final class ELFCoreFile: @unchecked Sendable {
     /// auxv keys: the program headers' address, the entry point.
     public static let auxvPHDR: UInt64 = 3
     public static let auxvEntry: UInt64 = 9
+    /// auxv key: where the vDSO is mapped (AT_SYSINFO_EHDR).
+    public static let auxvVDSO: UInt64 = 33
     /// Most threads and file mappings read from notes.
     static let maximumEntries = 1 << 20
 

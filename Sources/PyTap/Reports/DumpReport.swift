@@ -105,7 +105,10 @@ public enum DumpReport {
         guard frame.kind == .native else { return frame.label }
         var text = frame.label
         if let file = frame.file { text += " (\(file)\(frame.line.map { ":\($0)" } ?? ""))" }
-        if let module = frame.module { text += " [\(module.split(separator: "/").last.map(String.init) ?? module)]" }
+        if let module = frame.module {
+            // A file by its name; the vDSO, which has no file, by its bracketed name as it is.
+            text += module.hasPrefix("[") ? " \(module)" : " [\(module.split(separator: "/").last.map(String.init) ?? module)]"
+        }
         return text
     }
 

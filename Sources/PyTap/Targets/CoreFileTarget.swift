@@ -67,6 +67,8 @@ public final class CoreFileTarget: Target {
             if let file = core.files.first(where: { $0.start == segment.virtualAddress }) {
                 mapping.fileOffset = file.fileOffset
                 mapping.path = targetView(of: file.path)
+            } else if core.auxv[ELFCoreFile.auxvVDSO] == segment.virtualAddress {
+                mapping.path = MemoryMapping.vdsoName  // dumped whole: its image is in the core
             }
             starts.insert(mapping.start)
             result.append(mapping)
@@ -79,6 +81,7 @@ public final class CoreFileTarget: Target {
 
     public func openObject(path: String, mappings: [MemoryMapping]) throws -> ELFFile {
         if let elf = opened[path] { return elf }
+        if path == MemoryMapping.vdsoName { return try openVDSOImage(mappings: mappings) }
         var tried = [String]()
         for candidate in hostCandidates(for: path) {
             tried.append(candidate)

@@ -31,7 +31,7 @@ public final class LiveProcessTarget: Target {
     /// Through /proc/PID/root (the target's own view of its files), or through
     /// /proc/PID/map_files when the file was deleted or replaced after it was mapped.
     public func openObject(path: String, mappings: [MemoryMapping]) throws -> ELFFile {
-        if path == MemoryMapping.vdsoName { return try openVDSO(mappings: mappings) }
+        if path == MemoryMapping.vdsoName { return try openVDSOImage(mappings: mappings) }
         var failure: Error = ObjectFileError.cannotOpen(path: path, reason: "no mapping of its start")
         if let first = mappings.first, !first.deleted {
             do { return try ELFFile(path: process.hostPath(forTargetPath: path)) } catch { failure = error }
@@ -41,18 +41,4 @@ public final class LiveProcessTarget: Target {
         }
         throw failure
     }
-
-    /// The vDSO's image, read from the process's memory once (a page or two): it has no file,
-    /// but its symbols and `.eh_frame` name and unwind the time calls that run in it.
-    private func openVDSO(mappings: [MemoryMapping]) throws -> ELFFile {
-        guard let mapping = mappings.first, mapping.end > mapping.start,
-              mapping.end - mapping.start <= LiveProcessTarget.vdsoSizeLimit else {
-            throw ObjectFileError.cannotOpen(path: MemoryMapping.vdsoName, reason: "no mapping of a plausible size")
-        }
-        let image = try memory.readBytes(mapping.start, count: Int(mapping.end - mapping.start))
-        return try ELFFile(file: MappedFile(name: MemoryMapping.vdsoName, copying: image))
-    }
-
-    /// The vDSO is 2 pages on x86_64 kernels of today; anything past this is not one.
-    static let vdsoSizeLimit: UInt64 = 1 << 20
 }

@@ -54,7 +54,7 @@ public final class TargetModules {
     /// Builds the symbol and line indexes of every executable object now (a sampler does,
     /// before its first sample).
     public func prepareSymbolization() {
-        let symbolizer = ObjectSymbolizer(symbols: caches.symbols, sources: caches.sources)
+        let symbolizer = ObjectSymbolizer(caches: caches)
         for mapping in mappings where mapping.executable {
             if let object = object(containing: mapping.start) { symbolizer.prepare(object) }
         }
@@ -81,7 +81,7 @@ public final class TargetModules {
         }
         let frame: SymbolizedFrame
         if let object = object(containing: lookupAddress) {
-            frame = ObjectSymbolizer(symbols: caches.symbols, sources: caches.sources).symbolize(pc: pc, lookupAddress: lookupAddress, in: object)
+            frame = ObjectSymbolizer(caches: caches).symbolize(pc: pc, lookupAddress: lookupAddress, in: object)
         } else {
             frame = SymbolizedFrame(pc: pc, module: mapping(containing: lookupAddress)?.path, functions: [])
         }

@@ -19,7 +19,7 @@ final class ProcessObjects {
     init(target: Target, caches: TargetModules.Caches = TargetModules.Caches()) {
         self.target = target
         self.tables = caches.unwindTables
-        self.symbolizer = ObjectSymbolizer(symbols: caches.symbols, sources: caches.sources)
+        self.symbolizer = ObjectSymbolizer(caches: caches)
         refresh()
     }
 
