@@ -119,3 +119,63 @@ def test_top_without_a_terminal_prints_a_table_per_interval(busy_target):
     out, err = top.communicate(timeout=10)
     assert top.returncode == 0, err.decode()
     assert out.decode().count("%Own  %Total") >= 3
+
+
+def native_rows(text):
+    """[(function label, kind)] of a top table with a Kind column."""
+    rows = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and fields[0].endswith("%") and fields[4] in ("py", "native", "kernel", "-"):
+            rows.append((" ".join(fields[5:]), fields[4]))
+    return rows
+
+
+# `top --native`: C functions are rows of their own, their kind in a column: zlib's (a
+# library's frames, named with its file), the kernel's, and the workload's Python function
+# of kind py. The target runs on afterwards.
+@pytest.mark.parametrize("interp_name", ["pyenv-3.11"])
+def test_top_native_lists_c_functions_with_their_kind(workload, interp_name):
+    interp = require_interpreter(interp_name)
+    w = workload(interp, "native_work.py", "zlib", 30)
+    w.truth()
+    result = run_pytap("top", "--pid", w.pid, "--native", "--kernel", "--once", "--interval", 2, "--rate", 500,
+                       "--sort", "total", timeout=60)
+    assert result.returncode == 0, result.stderr.decode()
+    text = result.stdout.decode()
+    if "Python frames only" in text:
+        pytest.skip("SKIPPED BPF not allowed here: " + text.splitlines()[2])
+    assert "capture: native stacks by BPF (target never stopped)" in text, text
+    assert "Kind    Function (file:line)" in text and "(sorted by total)" in text, text
+    rows = native_rows(text)
+    assert any(label.startswith("compress_forever (") and kind == "py" for label, kind in rows), text
+    # zlib's functions (`deflate [libz.so.1]`, or a static one by its unwind entry,
+    # `libz.so.1.2.13+0x5d80`), and with --kernel the page faults its buffers take.
+    assert any("libz.so" in label and kind == "native" for label, kind in rows), text
+    # Kernel functions are rows too (few samples each: looked for in all rows, by own).
+    result = run_pytap("top", "--pid", w.pid, "--native", "--kernel", "--once", "--interval", 2, "--rate", 500, timeout=60)
+    assert result.returncode == 0, result.stderr.decode()
+    text = result.stdout.decode()
+    assert any(label.endswith("_[k]") and kind == "kernel" for label, kind in native_rows(text)), text
+    # By function: one row per native function, not one per source line of it.
+    labels = [label for label, _ in rows]
+    assert len(labels) == len(set(labels)), text
+    assert w.process.poll() is None, "the target must keep running after top --native"
+
+
+def test_top_native_colours_native_rows_in_a_terminal(workload):
+    interp = require_interpreter("pyenv-3.11")
+    w = workload(interp, "native_work.py", "zlib", 30)
+    w.truth()
+    tmux = Tmux("%s top --pid %d --native --interval 0.5 --rate 200" % (pytap_path(), w.pid))
+    try:
+        tmux.wait_for("libz.so")
+        coloured = subprocess.run(["tmux", "capture-pane", "-p", "-e", "-t", tmux.session], stdout=subprocess.PIPE,
+                                  text=True).stdout
+        # Native rows in blue (the flame graph's native colour), Python rows uncoloured.
+        assert any("\x1b[34m" in line and "libz.so" in line for line in coloured.splitlines()), coloured
+        assert any("compress_forever (" in line and "\x1b[34m" not in line for line in coloured.splitlines()), coloured
+        tmux.keys("q")
+        tmux.wait_for("EXITED 0")
+    finally:
+        tmux.close()

@@ -25,40 +25,11 @@ final class Recording {
         self.native = native
     }
 
-    /// The sampler of one target: native by BPF when asked for and allowed; where the kernel
-    /// refuses BPF or perf events, native by a brief ptrace stop per sample (the reason said
-    /// once, on stderr and in the summary). `PYTAP_NATIVE_CAPTURE=ptrace` takes the ptrace
-    /// way without trying BPF (tests).
+    /// The sampler of one target (see `ChosenSampler`); its capture method kept for the summary.
     private func makeSampler(target: PythonTarget, options: SamplerOptions) throws -> any StackSampler {
-        guard let native else { return try Sampler(target: target, options: options) }
-        let refusal: String
-        if Recording.forcesPtraceCapture {
-            refusal = "PYTAP_NATIVE_CAPTURE=ptrace"
-        } else {
-            do {
-                let sampler = try NativeSampler(target: target, options: options, native: native)
-                captureMethod = "native stacks captured by a BPF program on each thread's task clock"
-                    + (options.includeIdle ? ", and for sleeping threads on the scheduler's switch when they last went off the CPU" : "")
-                    + " (the target is never stopped)"
-                return sampler
-            } catch let error as NativeCaptureUnavailable {
-                refusal = error.reason
-            }
-        }
-        do {
-            let sampler = try PtraceNativeSampler(target: target, options: options, native: native)
-            writeStandardError("pytap: BPF sampling unavailable (\(refusal)); stopping each running thread briefly per sample (ptrace) instead\n")
-            captureMethod = "ptrace: each running thread stopped briefly per sample to read its native stack (BPF sampling unavailable: \(refusal)); no kernel frames"
-            return sampler
-        } catch {
-            writeStandardError("pytap: native sampling unavailable: \(refusal); \(error); sampling Python frames only\n")
-            captureMethod = "Python frames only (native sampling unavailable: \(refusal))"
-            return try Sampler(target: target, options: options)
-        }
-    }
-
-    static var forcesPtraceCapture: Bool {
-        getenv("PYTAP_NATIVE_CAPTURE").map { String(cString: $0) == "ptrace" } ?? false
+        let chosen = try ChosenSampler(target: target, options: options, native: native)
+        captureMethod = chosen.captureMethod
+        return chosen.sampler
     }
 
     /// Samples `first`, then each target `next` returns (given the PIDs sampled so far and

@@ -50,24 +50,14 @@ struct SampleCommand: ParsableCommand {
     @Flag(name: .customLong("async"), help: "Continue each stack through the asyncio tasks awaiting the running task, each marked by a 'task NAME' frame (3.8+); with --idle, waiting tasks too.")
     var asyncTasks = false
 
-    @Flag(name: .long, help: "Native stacks too: C frames of extensions and libraries with the Python frames they run, captured by a BPF program without stopping the target (needs root or CAP_BPF+CAP_PERFMON; else Python frames only).")
-    var native = false
-
-    @Flag(name: .customLong("native-all"), help: "Like --native, with every native frame (interpreter internals too) and kernel frames.")
-    var nativeAll = false
-
-    @Flag(name: .long, help: "With --native: kernel frames (suffix _[k]) on top of each stack.")
-    var kernel = false
+    @OptionGroup var native: NativeFlags
 
     @OptionGroup var sampling: SamplingOptions
 
     @OptionGroup var target: TargetOptions
 
     func validate() throws {
-        if kernel && !native && !nativeAll { throw ValidationError("--kernel needs --native or --native-all") }
-        if (native || nativeAll) && subprocesses { throw ValidationError("--native does not follow subprocesses yet; drop --subprocesses") }
-        if (native || nativeAll) && sampling.gil { throw ValidationError("--native does not combine with --gil yet") }
-        if (native || nativeAll) && asyncTasks { throw ValidationError("--native does not combine with --async yet") }
+        try native.refuse(gil: sampling.gil, asyncTasks: asyncTasks, subprocesses: subprocesses)
         if let duration, !(duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }
         if format == nil, let output, OutputFormat.infer(fromPath: output) == nil {
             throw ValidationError("cannot tell the format of '\(output)' from its extension; add --format \(OutputFormat.allCases.map(\.rawValue).joined(separator: "|"))")
@@ -93,8 +83,7 @@ struct SampleCommand: ParsableCommand {
         options.recordsThreadStates = chosen == .gecko
         // Opened now, while the target surely runs: its sources stay readable if it exits.
         let files = chosen.readsSources ? ProcessFileView(pid: acquired.target.pid) : nil
-        let nativeOptions = native || nativeAll ? NativeSamplingOptions(allNativeFrames: nativeAll, kernelFrames: kernel || nativeAll) : nil
-        let recording = Recording(options: options, duration: duration, showProgress: Terminal.standardErrorIsTTY, native: nativeOptions)
+        let recording = Recording(options: options, duration: duration, showProgress: Terminal.standardErrorIsTTY, native: native.options)
         let profile: Profile
         do {
             profile = try recording.record(first: acquired.target, commandLine: target.command.isEmpty ? nil : target.command,

@@ -2,6 +2,8 @@ import ArgumentParser
 import Glibc
 import PyTap
 
+extension FunctionTable.SortKey: ExpressibleByArgument {}
+
 struct TopCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "top",
@@ -11,6 +13,11 @@ struct TopCommand: ParsableCommand {
             innermost frame (Own) and anywhere on the stack (Total), over the last interval and \
             since the start (OwnTime/TotalTime, in seconds of CPU).
 
+            With --native, C functions of extensions, libraries and the interpreter (and with \
+            --kernel, kernel functions) are rows of their own, their kind in the Kind column \
+            (py, native, kernel) and, on a terminal, in colour as in the flame graph (native blue, \
+            kernel purple); captured by a BPF program, the target is never stopped.
+
             Keys: 1 sort by own, 2 sort by total, t cycle through threads (all, then one at a time), \
             p pause, q or Ctrl-C quit.
 
@@ -19,7 +26,8 @@ struct TopCommand: ParsableCommand {
 
             Examples:
               pytap top --pid 1234
-              pytap top -x 1234 --once --interval 5
+              pytap top -x 1234 --once --interval 5 --sort total
+              pytap top -x 1234 --native --kernel
               pytap top -- python3 app.py
             """
     )
@@ -35,8 +43,13 @@ struct TopCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one plain table after the first interval and exit.")
     var once = false
 
+    @Option(name: .long, help: "Sort by own samples (innermost frame) or total (anywhere on the stack); keys 1 and 2 switch.")
+    var sort: FunctionTable.SortKey = .own
+
     @Flag(name: .customLong("async"), help: "Count time in the coroutines of the asyncio tasks awaiting the running task too (3.8+); with --idle, waiting tasks too.")
     var asyncTasks = false
+
+    @OptionGroup var native: NativeFlags
 
     @OptionGroup var sampling: SamplingOptions
 
@@ -46,6 +59,7 @@ struct TopCommand: ParsableCommand {
         if !(interval >= 0.1 && interval <= TopCommand.longestInterval) {
             throw ValidationError("--interval must be between 0.1 and \(Int(TopCommand.longestInterval)) seconds (an hour)")
         }
+        try native.refuse(gil: sampling.gil, asyncTasks: asyncTasks)
     }
 
     func run() throws {
@@ -56,16 +70,17 @@ struct TopCommand: ParsableCommand {
         var stoppedByPytap = false
         while true {
             sampled.insert(current.pid)
-            let sampler: Sampler
+            let chosen: ChosenSampler
+            var options = sampling.samplerOptions
+            options.asyncTasks = asyncTasks
             do {
-                var options = sampling.samplerOptions
-                options.asyncTasks = asyncTasks
-                sampler = try Sampler(target: current, options: options)
+                chosen = try ChosenSampler(target: current, options: options, native: native.options)
             } catch {
                 Failure.from(error, pid: current.pid).exit()
             }
-            let view = TopView(target: current, sampler: sampler, interval: interval, threadFilter: thread,
-                               interactive: !once && Terminal.standardOutputIsTTY, once: once)
+            let view = TopView(target: current, sampler: chosen.sampler, rate: options.rate, capture: chosen.shortCaptureMethod,
+                               interval: interval, threadFilter: thread, interactive: !once && Terminal.standardOutputIsTTY, once: once,
+                               sortKey: sort)
             let stop = view.run()
             if let error = view.outputError, error.errno != EPIPE {
                 _ = acquired.finish(stoppedByPytap: true)

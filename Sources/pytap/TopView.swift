@@ -4,7 +4,11 @@ import PyTap
 /// and draws the function table (in place on a terminal, or as plain text).
 final class TopView {
     let target: PythonTarget
-    let sampler: Sampler
+    let sampler: any StackSampler
+    /// Samples a second asked for: turns sample counts into seconds.
+    let rate: Int
+    /// How stacks are captured, shown in the header with --native.
+    let capture: String?
     let interval: Double
     let once: Bool
     private let terminal: RawTerminal?
@@ -14,7 +18,7 @@ final class TopView {
     private var totalCounts: [SampledThread: [UInt32: Int]] = [:]
     private var threadOrder: [SampledThread] = []
     private var functionKeys: [UInt32: Frame] = [:]
-    private var sortKey = FunctionTable.SortKey.own
+    private var sortKey: FunctionTable.SortKey
     private var selected: Int? = nil   // index into threadOrder; nil = all threads
     private var threadFilter: String?
     private var paused = false
@@ -25,9 +29,13 @@ final class TopView {
     /// Whether top itself ended (q, --once, output closed), not a signal or the target's exit.
     var stoppedByPytap: Bool { quit }
 
-    init(target: PythonTarget, sampler: Sampler, interval: Double, threadFilter: String?, interactive: Bool, once: Bool) {
+    init(target: PythonTarget, sampler: any StackSampler, rate: Int, capture: String?, interval: Double, threadFilter: String?,
+         interactive: Bool, once: Bool, sortKey: FunctionTable.SortKey = .own) {
+        self.sortKey = sortKey
         self.target = target
         self.sampler = sampler
+        self.rate = rate
+        self.capture = capture
         self.interval = interval
         self.threadFilter = threadFilter
         self.once = once
@@ -56,7 +64,8 @@ final class TopView {
                 if intervalCounts[thread] == nil { threadOrder.append(thread) }
                 intervalCounts[thread, default: [:]][stack, default: 0] += 1
                 totalCounts[thread, default: [:]][stack, default: 0] += 1
-            })
+            },
+            progress: { _ in })
         if let terminal {
             // Never draw on the user's normal screen once it is back.
             terminal.restore()
@@ -132,7 +141,7 @@ final class TopView {
     }
 
     private func render(_ stats: SamplerStatistics) -> [String] {
-        let rate = Double(max(1, sampler.options.rate))
+        let rate = Double(max(1, self.rate))
         var recent = FunctionTable(counts: merged(shownCounts), stacks: sampler.stacks, frames: sampler.frames, functionKeys: &functionKeys)
         let overall = FunctionTable(counts: merged(totalCounts), stacks: sampler.stacks, frames: sampler.frames, functionKeys: &functionKeys)
         recent.sort(by: sortKey)
@@ -159,20 +168,58 @@ final class TopView {
                           + (paused ? "   [paused]" : ""), width))
         lines.append(clip("samples: \(grouped(recent.samples)) in the last interval, \(grouped(overall.samples)) in all, "
                           + "\(Int(stats.roundRate.rounded()))/s; threads \(stats.threads); torn \(stats.torn); \(scope)", width))
+        if let capture { lines.append(clip("capture: " + capture, width)) }
         lines.append(clip("keys: 1 sort by own, 2 sort by total, t threads, p pause, q quit   (sorted by \(sortKey.rawValue))", width))
         lines.append("")
-        lines.append(clip("  %Own  %Total  OwnTime  TotalTime  Function (file:line)", width))
+        let kinds = capture != nil
+        lines.append(clip("  %Own  %Total  OwnTime  TotalTime  " + (kinds ? "Kind    " : "") + "Function (file:line)", width))
         let room = terminal != nil ? max(1, height - lines.count - 1) : 30
         for row in rows.prefix(room) {
             let total = overallByFunction[row.function]
             var line = pad(percent(row.own, of: recent.samples), 6) + pad(percent(row.total, of: recent.samples), 8)
             line += pad(String(format1: Double(total?.own ?? 0) / rate) + "s", 9)
             line += pad(String(format1: Double(total?.total ?? 0) / rate) + "s", 11)
-            line += "  " + row.function.label
-            lines.append(clip(line, width))
+            let columns = line.count + 2
+            if kinds { line += "  " + TopView.kindColumn(row.function.kind) }
+            line += (kinds ? "" : "  ") + TopView.functionColumn(row.function)
+            lines.append(colored(clip(line, width), from: columns, kind: row.function.kind))
         }
         if rows.isEmpty { lines.append("  (no samples yet: no thread ran Python code on a CPU; --idle includes waiting threads)") }
         return lines
+    }
+
+    /// "py", "native", "kernel" (or "-" for a marker such as `<GC>`), padded to 8 columns.
+    static func kindColumn(_ kind: FrameKind) -> String {
+        let name: String
+        switch kind {
+        case .python: name = "py"
+        case .native: name = "native"
+        case .kernel: name = "kernel"
+        case .marker: name = "-"
+        }
+        return name + String(repeating: " ", count: 8 - name.count)
+    }
+
+    /// A function's label; a native one followed by its object file's name, `[libz.so.1]`.
+    static func functionColumn(_ function: Frame) -> String {
+        guard function.kind == .native, let module = function.module else { return function.label }
+        let file = module.split(separator: "/").last.map(String.init) ?? module
+        // An unnamed function's label already starts with it (`libz.so.1.2.13+0x5d80`).
+        return function.label.hasPrefix(file + "+0x") ? function.label : function.label + " [" + file + "]"
+    }
+
+    /// On a terminal, a row's kind and function (from column `from` on) in the flame graph's
+    /// colours: native blue, kernel purple; Python and markers as they are.
+    private func colored(_ line: String, from column: Int, kind: FrameKind) -> String {
+        guard terminal != nil, capture != nil, line.count > column else { return line }
+        let code: String
+        switch kind {
+        case .native: code = "34"
+        case .kernel: code = "35"
+        case .python, .marker: return line
+        }
+        let split = line.index(line.startIndex, offsetBy: column)
+        return String(line[..<split]) + "\u{1b}[" + code + "m" + String(line[split...]) + "\u{1b}[0m"
     }
 
     private func pad(_ text: String, _ width: Int) -> String {

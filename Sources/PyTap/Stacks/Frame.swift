@@ -43,10 +43,16 @@ public struct Frame: Hashable, Sendable {
     }
 
     /// The frame with its line replaced by the function's first line: aggregating by
-    /// function instead of by line.
+    /// function instead of by line. A native frame's line (and file: an inlined call's lines
+    /// can come from a header) is dropped, as its function's first line is not known.
     public var atFunctionLevel: Frame {
         var copy = self
-        copy.line = functionLine ?? line
+        if kind == .native && functionLine == nil {
+            copy.line = nil
+            copy.file = nil
+        } else {
+            copy.line = functionLine ?? line
+        }
         return copy
     }
 }
