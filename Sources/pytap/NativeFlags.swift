@@ -38,20 +38,30 @@ struct NativeFlags: ParsableArguments {
 /// ptrace stop per sample (the reason said once on stderr); else Python frames only.
 /// `PYTAP_NATIVE_CAPTURE=ptrace` takes the ptrace way without trying BPF (tests).
 struct ChosenSampler {
+    /// How native stacks are captured, when they were asked for.
+    enum Capture {
+        case bpf, ptrace, pythonOnly
+    }
+
     let sampler: any StackSampler
-    /// How the stacks are captured, for summaries; nil without native options.
+    /// nil without native options.
+    let capture: Capture?
+    /// How the stacks are captured, for summaries (with the reason BPF was refused).
     let captureMethod: String?
     /// The same in a few words, for `top`'s header.
     var shortCaptureMethod: String? {
-        guard let captureMethod else { return nil }
-        if captureMethod.hasPrefix("native") { return "native stacks by BPF (target never stopped)" }
-        if captureMethod.hasPrefix("ptrace") { return "native stacks by a ptrace stop per sample (BPF unavailable)" }
-        return "Python frames only (native sampling unavailable)"
+        switch capture {
+        case nil: return nil
+        case .bpf: return "native stacks by BPF (target never stopped)"
+        case .ptrace: return "native stacks by a ptrace stop per sample (BPF unavailable)"
+        case .pythonOnly: return "Python frames only (native sampling unavailable)"
+        }
     }
 
     init(target: PythonTarget, options: SamplerOptions, native: NativeSamplingOptions?) throws {
         guard let native else {
             sampler = try Sampler(target: target, options: options)
+            capture = nil
             captureMethod = nil
             return
         }
@@ -61,6 +71,7 @@ struct ChosenSampler {
         } else {
             do {
                 sampler = try NativeSampler(target: target, options: options, native: native)
+                capture = .bpf
                 captureMethod = "native stacks captured by a BPF program on each thread's task clock"
                     + (options.includeIdle ? ", and for sleeping threads on the scheduler's switch when they last went off the CPU" : "")
                     + " (the target is never stopped)"
@@ -71,11 +82,13 @@ struct ChosenSampler {
         }
         do {
             sampler = try PtraceNativeSampler(target: target, options: options, native: native)
+            capture = .ptrace
             writeStandardError("pytap: BPF sampling unavailable (\(refusal)); stopping each running thread briefly per sample (ptrace) instead\n")
             captureMethod = "ptrace: each running thread stopped briefly per sample to read its native stack (BPF sampling unavailable: \(refusal)); no kernel frames"
         } catch {
             writeStandardError("pytap: native sampling unavailable: \(refusal); \(error); sampling Python frames only\n")
             sampler = try Sampler(target: target, options: options)
+            capture = .pythonOnly
             captureMethod = "Python frames only (native sampling unavailable: \(refusal))"
         }
     }

@@ -17,6 +17,7 @@ final class Recording {
     let native: NativeSamplingOptions?
     /// How the stacks were captured, for the summary (set with `native`).
     private(set) var captureMethod: String?
+    private(set) var capture: ChosenSampler.Capture?
 
     init(options: SamplerOptions, duration: Double?, showProgress: Bool, native: NativeSamplingOptions? = nil) {
         self.options = options
@@ -29,6 +30,7 @@ final class Recording {
     private func makeSampler(target: PythonTarget, options: SamplerOptions) throws -> any StackSampler {
         let chosen = try ChosenSampler(target: target, options: options, native: native)
         captureMethod = chosen.captureMethod
+        capture = chosen.capture
         return chosen.sampler
     }
 
@@ -129,7 +131,7 @@ final class Recording {
         if stop == .targetExited { text += "; the target exited" }
         if let captureMethod {
             text += "\ncapture: " + captureMethod
-            if captureMethod.hasPrefix("native") {
+            if capture == .bpf {
                 text += "; \(grouped(s.lostSamples)) samples lost (ring buffer full)"
                 if s.stackCopies > 0 {
                     text += "; user stack copied: \(grouped(s.stackBytesCopied / s.stackCopies)) bytes a sample"

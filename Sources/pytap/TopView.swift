@@ -200,12 +200,12 @@ final class TopView {
         return name + String(repeating: " ", count: 8 - name.count)
     }
 
-    /// A function's label; a native one followed by its object file's name, `[libz.so.1]`.
+    /// A function's label; a native one followed by its object, `deflate [libz.so.1]`, as
+    /// `dump` shows it, unless its label already starts with it (`libz.so.1.2.13+0x5d80`).
     static func functionColumn(_ function: Frame) -> String {
-        guard function.kind == .native, let module = function.module else { return function.label }
-        let file = module.split(separator: "/").last.map(String.init) ?? module
-        // An unnamed function's label already starts with it (`libz.so.1.2.13+0x5d80`).
-        return function.label.hasPrefix(file + "+0x") ? function.label : function.label + " [" + file + "]"
+        guard function.kind == .native, let module = function.module,
+              !function.label.hasPrefix(ObjectSymbolizer.fileName(of: module) + "+0x") else { return function.label }
+        return function.label + function.moduleTag
     }
 
     /// On a terminal, a row's kind and function (from column `from` on) in the flame graph's

@@ -115,6 +115,8 @@ public struct MemoryMapping: Equatable, Sendable {
     /// The kernel's virtual shared object, mapped into every process without a file: its
     /// ELF image is in the process's memory (`clock_gettime`, `gettimeofday`, `time` run there).
     public static let vdsoName = "[vdso]"
+    /// The vDSO is 2 pages on x86_64 kernels of today; a mapping past this is not one.
+    public static let vdsoSizeLimit: UInt64 = 1 << 20
 
     /// Whether this maps an object file whose code can be on a stack: a file, or the vDSO.
     public var holdsObject: Bool { isFile || path == MemoryMapping.vdsoName }

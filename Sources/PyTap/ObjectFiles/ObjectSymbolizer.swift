@@ -53,6 +53,11 @@ public struct ObjectSymbolizer: Sendable {
     /// `libz.so.1.2.13+0x6a40`: the object's file name and the function's link-time start,
     /// as `addr2line -e`, `objdump --start-address` and a debug file found later take it.
     public static func unnamedFunctionName(start: UInt64, path: String) -> String {
-        (path.split(separator: "/").last.map(String.init) ?? path) + "+0x" + String(start, radix: 16)
+        fileName(of: path) + "+0x" + String(start, radix: 16)
+    }
+
+    /// An object's file name, as reports show it (`libz.so.1.2.13`).
+    public static func fileName(of path: String) -> String {
+        path.split(separator: "/").last.map(String.init) ?? path
     }
 }

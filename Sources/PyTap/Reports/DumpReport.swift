@@ -105,11 +105,7 @@ public enum DumpReport {
         guard frame.kind == .native else { return frame.label }
         var text = frame.label
         if let file = frame.file { text += " (\(file)\(frame.line.map { ":\($0)" } ?? ""))" }
-        if let module = frame.module {
-            // A file by its name; the vDSO, which has no file, by its bracketed name as it is.
-            text += module.hasPrefix("[") ? " \(module)" : " [\(module.split(separator: "/").last.map(String.init) ?? module)]"
-        }
-        return text
+        return text + frame.moduleTag
     }
 
     /// The text form; names and paths from the target have their control characters escaped.

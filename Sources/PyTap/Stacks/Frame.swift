@@ -71,6 +71,13 @@ extension Frame {
         return text
     }
 
+    /// A native frame's object for text reports: ` [libz.so.1.2.13]` (the file's name);
+    /// the vDSO, which has no file, ` [vdso]`; empty without one.
+    public var moduleTag: String {
+        guard let module else { return "" }
+        return module.hasPrefix("[") ? " " + module : " [" + ObjectSymbolizer.fileName(of: module) + "]"
+    }
+
     /// The function alone, for formats that keep file and line apart (speedscope, pprof):
     /// `qualname` for Python, `symbol` for native, `symbol_[k]` for kernel frames.
     public var functionName: String {

@@ -45,15 +45,12 @@ extension Target {
     /// The vDSO's image, read from the target's memory once (a page or two): it has no
     /// file, but its symbols and `.eh_frame` name and unwind the time calls that run in it.
     public func openVDSOImage(mappings: [MemoryMapping]) throws -> ELFFile {
-        guard let mapping = mappings.first, mapping.end > mapping.start, mapping.size <= vdsoSizeLimit else {
+        guard let mapping = mappings.first, mapping.end > mapping.start, mapping.size <= MemoryMapping.vdsoSizeLimit else {
             throw ObjectFileError.cannotOpen(path: MemoryMapping.vdsoName, reason: "no mapping of a plausible size")
         }
         let image = try memory.readBytes(mapping.start, count: Int(mapping.size))
         return try ELFFile(file: MappedFile(name: MemoryMapping.vdsoName, copying: image))
     }
-
-    /// The vDSO is 2 pages on x86_64 kernels of today; anything past this is not one.
-    var vdsoSizeLimit: UInt64 { 1 << 20 }
 
     /// A target that shares pytap's view of thread ids (a core file, a fake).
     public func threadTable(previous: ThreadTable?) throws -> ThreadTable {
