@@ -15,14 +15,20 @@ struct ThreadStateMap {
     }
 
     mutating func refresh() {
-        guard let states = try? reader.allThreadStates() else { return }
-        let table = (try? target.source.threadTable(previous: threadTable)) ?? ThreadTable(hostTIDs: [])
+        guard let states = try? reader.allThreadStates(),
+              let table = try? target.source.threadTable(previous: threadTable) else { return }
         threadTable = table
         var fresh: [Int32: UInt64] = [:]
         for view in reader.threadViews(of: states, in: table) where view.isCurrent {
             guard let tid = view.tid else { continue }
             fresh[tid] = view.state.address
         }
+        // A thread one read of the interpreter's thread list missed (the list changes while
+        // it is walked, as threads start and end) keeps its entry while the OS still has
+        // it: deleting it dropped its records until the next refresh, a call or a return
+        // lost inside a traced call. An entry goes when its thread is gone.
+        let running = Set(table.hostTIDs)
+        for (tid, address) in known where fresh[tid] == nil && running.contains(tid) { fresh[tid] = address }
         for tid in known.keys where fresh[tid] == nil { map.delete(UInt32(bitPattern: tid)) }
         for (tid, address) in fresh where known[tid] != address { try? map.update(UInt32(bitPattern: tid), address) }
         known = fresh
