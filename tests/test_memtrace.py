@@ -606,6 +606,29 @@ def test_tracemalloc_snapshot_while_the_program_exits_gets_the_exit_report(inter
     assert not [name for name in os.listdir(tmp) if name.startswith("pytap-tracemalloc-") and os.path.exists(os.path.join(tmp, name, "exit.out"))]
 
 
+@pytest.mark.parametrize("interp", interpreter_params(["sid-3.14"]))
+def test_tracemalloc_snapshot_sent_as_the_program_dies_gets_the_exit_report(interp):
+    # The first snapshot (1 s after the start) meets the process in its last moments: its
+    # memory is gone while the request is written. Swept over exit times around that
+    # snapshot (a window of 2-4 ms on the test machine); before the fix half of such sweeps
+    # had a run fail with "process N is a zombie" or "has no Python thread".
+    if os.geteuid() != 0:
+        skip_or_fail("writing to another user's process needs root (or CAP_SYS_PTRACE)")
+    own_dir, host_dir = interp.stage(["leak_and_exit_slowly.py"])
+    failures = []
+    for step in range(31):
+        linger = 0.95 + 0.002 * step
+        result = subprocess.run([pytap_path(), "memtrace", "--json", "--"] + interp.command(os.path.join(own_dir, "leak_and_exit_slowly.py"), LEAK_COUNT, LEAK_SIZE, linger),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+        if result.returncode != 0:
+            failures.append((linger, result.stderr.strip().splitlines()[-1:]))
+            continue
+        leaks = leak_groups(json.loads(result.stdout), None)
+        if not (LEAK_COUNT <= sum(g["count"] for g in leaks) <= 4 * LEAK_COUNT):
+            failures.append((linger, "survivors", sum(g["count"] for g in leaks)))
+    assert failures == []
+
+
 PARTIAL_OS_CHECK = r'''
 import os, sys, types
 directory = sys.argv[1]

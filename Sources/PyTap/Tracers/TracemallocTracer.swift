@@ -226,14 +226,20 @@ public final class TracemallocTracer {
         try directory.create(name + ".py", contents: TracemallocScript.step(directory: directory.targetPath, name: name,
                                                                              action: action, options: stepOptions))
         let scriptPath = directory.targetPath + "/" + name + ".py"
-        func send() throws -> Int {
+        /// nil when the target is exiting: its thread list empties or its memory goes away
+        /// while the request is written (then the exit hook's answer, if any, is what there is).
+        func send() throws -> Int? {
             do {
                 return try request.send(scriptPath: scriptPath, to: try request.threadStates()).count
-            } catch let refusal as RemoteExecRequest.Refusal {
-                throw TracemallocUnavailable(TracemallocTracer.describe(refusal, target: target))
+            } catch {
+                if awaitExit(within: 2_000_000_000) { return nil }
+                if let refusal = error as? RemoteExecRequest.Refusal {
+                    throw TracemallocUnavailable(TracemallocTracer.describe(refusal, target: target))
+                }
+                throw error
             }
         }
-        var asked = try send()
+        guard var asked = try send() else { return nil }
         var checked = MonotonicClock.now()
         let deadline = checked + UInt64(timeout * 1e9)
         while true {
@@ -243,7 +249,8 @@ public final class TracemallocTracer {
             if MonotonicClock.now() - checked >= 200_000_000 {
                 checked = MonotonicClock.now()
                 if (try? directory.read(name + ".claim")) == nil, request.pendingThreads(pathPrefix: scriptPath).count < asked {
-                    asked = try send()
+                    guard let again = try send() else { return nil }
+                    asked = again
                 }
             }
             if let text = try directory.read(name + ".out") {
@@ -264,6 +271,17 @@ public final class TracemallocTracer {
             }
             _ = MonotonicClock.sleep(until: MonotonicClock.now() + 5_000_000)
         }
+    }
+
+    /// Whether the target is gone (or a zombie) within `nanoseconds`: a process in exit
+    /// loses its memory a moment before /proc shows it dead.
+    func awaitExit(within nanoseconds: UInt64) -> Bool {
+        let deadline = MonotonicClock.now() + nanoseconds
+        while process.isAlive {
+            if MonotonicClock.now() >= deadline { return false }
+            _ = MonotonicClock.sleep(until: MonotonicClock.now() + 5_000_000)
+        }
+        return true
     }
 
     /// Pending requests taken back, then the files removed.
