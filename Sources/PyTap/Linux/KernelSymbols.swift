@@ -40,8 +40,8 @@ public final class KernelSymbols {
             entries.append((address, nameStart..<nameEnd))
         }
         entries.sort { $0.address < $1.address }
-        addresses = entries.map(\.address)
-        nameRanges = entries.map(\.name)
+        addresses = entries.map { $0.address }
+        nameRanges = entries.map { $0.name }
     }
 
     public convenience init(text: String) {

@@ -69,9 +69,11 @@ enum ChecksummedWords {
     static func store(_ words: [UInt64], header: [UInt8], as name: String, in directory: CacheDirectory) {
         var body = words
         body.append(checksum(words))
-        let littleEndian = body.map(\.littleEndian)
+        #if !_endian(little)
+        body = body.map { $0.littleEndian }
+        #endif
         header.withUnsafeBytes { header in
-            littleEndian.withUnsafeBytes { words in directory.store(name, parts: [header, words]) }
+            body.withUnsafeBytes { words in directory.store(name, parts: [header, words]) }
         }
     }
 }

@@ -195,7 +195,7 @@ public final class SourceLineIndex: @unchecked Sendable {
     }
 
     func unit(containing address: UInt64) -> Int? {
-        guard let last = unitRanges.lastIndex(withKeyAtMost: address, key: \.low) else { return nil }
+        guard let last = unitRanges.lastIndex(withKeyAtMost: address, key: { $0.low }) else { return nil }
         // Ranges of different units do not overlap; look back a little in case they nest.
         var index = last
         while index >= 0 && index >= last - 7 {

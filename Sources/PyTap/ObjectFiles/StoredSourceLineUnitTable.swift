@@ -30,7 +30,7 @@ extension SourceLineUnitLookup {
 
     /// The file and line at an address (the last row at or below it), nil outside every sequence.
     func location(at address: UInt64) -> (file: String?, line: Int)? {
-        guard let index = rows.lastIndex(withKeyAtMost: address, key: \.address), !rows[index].endSequence else { return nil }
+        guard let index = rows.lastIndex(withKeyAtMost: address, key: { $0.address }), !rows[index].endSequence else { return nil }
         return (fileName(rows[index].file), rows[index].line)
     }
 }

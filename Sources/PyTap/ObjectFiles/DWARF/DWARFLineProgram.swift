@@ -316,7 +316,7 @@ struct DWARFLineProgram {
 
     /// The file and line at an address, nil outside every sequence.
     func location(at address: UInt64) -> (file: String?, line: Int)? {
-        guard let index = rows.lastIndex(withKeyAtMost: address, key: \.address) else { return nil }
+        guard let index = rows.lastIndex(withKeyAtMost: address, key: { $0.address }) else { return nil }
         let row = rows[index]
         if row.endSequence { return nil }
         return (files[row.file], row.line)
