@@ -201,11 +201,9 @@ public final class ELFFile: @unchecked Sendable {
     }
 
     /// Inflates a section's stream into `output`, which it must fill exactly.
-    public func inflate(_ stream: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, section: ELFSection) throws {
-        var outputSize = uLongf(output.count)
-        let status = uncompress(output.baseAddress?.assumingMemoryBound(to: Bytef.self), &outputSize,
-                                stream.baseAddress?.assumingMemoryBound(to: Bytef.self), uLong(stream.count))
-        guard status == Z_OK, outputSize == uLongf(output.count) else { throw ObjectFileError.badCompression(path: path, section: section.name) }
+    public func inflate(_ stream: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, section: ELFSection,
+                        using inflater: Inflater = .preferred) throws {
+        guard inflater.inflate(stream, into: output) else { throw ObjectFileError.badCompression(path: path, section: section.name) }
     }
 
     /// Contents of the named section, or nil when absent.
