@@ -90,7 +90,7 @@ final class DWARFUnitIndexFileTests: XCTestCase {
         try corrupt("another format version") { XCTAssertEqual(pwrite($0, "pytap dwarf units 9\n", 20, 0), 20) }
         try corrupt("garbage") { fd in
             XCTAssertEqual(ftruncate(fd, 0), 0)
-            XCTAssertEqual(pwrite(fd, "pytap dwarf units 1\n\0", 21, 0), 21)
+            XCTAssertEqual(pwrite(fd, "pytap dwarf units 2\n\0", 21, 0), 21)
         }
     }
 

@@ -91,6 +91,26 @@ final class SourceLineUnitTableTests: XCTestCase {
         XCTAssertNil(SourceLineUnitTableFile.load(from: directory, key), "a truncated file")
     }
 
+    func testTheChecksumSeesEveryWordItsPlaceAndTheCount() {
+        let words: [UInt64] = (0..<11).map { 0x9e37_79b9_7f4a_7c15 &* ($0 + 1) }
+        func sum(_ words: [UInt64]) -> UInt64 { words.withUnsafeBytes { ChecksummedWords.checksum($0) } }
+        let original = sum(words)
+        var seen: Set<UInt64> = [original]
+        for index in words.indices {
+            var flipped = words
+            flipped[index] ^= 1 << UInt64(index * 5 % 64)
+            XCTAssertTrue(seen.insert(sum(flipped)).inserted, "one bit of word \(index)")
+        }
+        for (first, second) in [(0, 1), (0, 4), (3, 7), (8, 10)] {
+            var swapped = words
+            swapped.swapAt(first, second)
+            XCTAssertTrue(seen.insert(sum(swapped)).inserted, "words \(first) and \(second) swapped")
+        }
+        XCTAssertTrue(seen.insert(sum(words + [0])).inserted, "a zero word more")
+        XCTAssertTrue(seen.insert(sum(Array(words.dropLast()))).inserted, "a word fewer")
+        XCTAssertEqual(sum(words), original, "the same words, the same sum")
+    }
+
     /// Words copied to memory a stored table can point into (as a mapping would keep them).
     private final class OwnedWords {
         let bytes: UnsafeMutableRawBufferPointer

@@ -43,13 +43,34 @@ enum CacheFileHeader {
 }
 
 /// A cache file's body of little-endian 64-bit words after its `CacheFileHeader`, followed
-/// by their 64-bit FNV-1a checksum (`DWARFUnitIndexFile`, `SourceLineUnitTableFile`).
+/// by their checksum (`DWARFUnitIndexFile`, `SourceLineUnitTableFile`): FNV-1a over the
+/// words in four interleaved lanes (word i goes to lane i mod 4), the lanes then folded in
+/// with the count. Four lanes let the multiplies overlap: a warm `dump --native` checks
+/// several MiB of tables, and one serial FNV chain was ~9% of its CPU.
 enum ChecksummedWords {
-    static func checksum(_ words: some Sequence<UInt64>) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for word in words {
-            hash = (hash ^ word) &* 0x100_0000_01b3
+    private static let basis: UInt64 = 0xcbf2_9ce4_8422_2325
+    private static let prime: UInt64 = 0x100_0000_01b3
+
+    static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        let count = bytes.count / 8
+        func word(_ index: Int) -> UInt64 {
+            UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self))
         }
+        var lane0 = basis, lane1 = basis ^ 1, lane2 = basis ^ 2, lane3 = basis ^ 3
+        var index = 0
+        while index + 4 <= count {
+            lane0 = (lane0 ^ word(index)) &* prime
+            lane1 = (lane1 ^ word(index + 1)) &* prime
+            lane2 = (lane2 ^ word(index + 2)) &* prime
+            lane3 = (lane3 ^ word(index + 3)) &* prime
+            index += 4
+        }
+        while index < count {
+            lane0 = (lane0 ^ word(index)) &* prime
+            index += 1
+        }
+        var hash = basis
+        for value in [lane0, lane1, lane2, lane3, UInt64(count)] { hash = (hash ^ value) &* prime }
         return hash
     }
 
@@ -58,20 +79,18 @@ enum ChecksummedWords {
     static func words(in bytes: UnsafeRawBufferPointer, header: [UInt8], count: Int) -> UnsafeRawBufferPointer? {
         guard count < bytes.count / 8, bytes.count == header.count + 8 * (count + 1), bytes.starts(with: header) else { return nil }
         let words = UnsafeRawBufferPointer(rebasing: bytes[header.count ..< header.count + 8 * count])
-        func word(_ index: Int) -> UInt64 {
-            UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: header.count + 8 * index, as: UInt64.self))
-        }
-        guard checksum((0..<count).lazy.map(word)) == word(count) else { return nil }
+        let stored = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: header.count + 8 * count, as: UInt64.self))
+        guard checksum(words) == stored else { return nil }
         return words
     }
 
     /// Writes `header`, `words` and their checksum as `name` (best effort).
     static func store(_ words: [UInt64], header: [UInt8], as name: String, in directory: CacheDirectory) {
         var body = words
-        body.append(checksum(words))
         #if !_endian(little)
         body = body.map { $0.littleEndian }
         #endif
+        body.append((body.withUnsafeBytes { checksum($0) }).littleEndian)
         header.withUnsafeBytes { header in
             body.withUnsafeBytes { words in directory.store(name, parts: [header, words]) }
         }

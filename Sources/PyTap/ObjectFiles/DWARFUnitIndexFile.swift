@@ -8,7 +8,7 @@
 /// Layout: a text header padded to 16 bytes (format version, build-id, size and
 /// modification time of the file and of its supplementary file, the sizes of their unit
 /// sections, unit and range counts), then 12 little-endian 64-bit words per unit, 3 per
-/// range, and a 64-bit FNV-1a checksum of those words. The file is untrusted input: one
+/// range, and their checksum (`ChecksummedWords`). The file is untrusted input: one
 /// whose header differs in anything, whose size is not exactly the header's, whose checksum
 /// does not match, or whose units or ranges are not well formed (inside their section, in
 /// offset order, not overlapping; ranges sorted and naming a unit) is not taken: the set-up
@@ -99,7 +99,7 @@ enum DWARFUnitIndexFile {
 
     private static func header(elf: ELFFile, supplementary: ELFFile?, objects: [DWARFObject], units: Int, ranges: Int) -> [UInt8] {
         let sections = objects.map { "\($0.info.count) \($0.types.count)" }.joined(separator: " ")
-        return CacheFileHeader.bytes("pytap dwarf units 1\n\(elf.buildIDHex ?? "")\n\(CacheFileHeader.identity(elf))\n"
+        return CacheFileHeader.bytes("pytap dwarf units 2\n\(elf.buildIDHex ?? "")\n\(CacheFileHeader.identity(elf))\n"
             + "\(CacheFileHeader.identity(supplementary))\n\(sections)\n\(units) \(ranges)\n")
     }
 }

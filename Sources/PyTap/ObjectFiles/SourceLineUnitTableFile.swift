@@ -5,8 +5,8 @@
 ///
 /// Layout: a text header padded to 16 bytes (format version, build-id, size and
 /// modification time of the file and of its supplementary file, the unit's index and
-/// offset, the word count), then the table's little-endian 64-bit words and their 64-bit
-/// FNV-1a checksum. A file whose header differs in anything, whose size is not exactly the
+/// offset, the word count), then the table's little-endian 64-bit words and their
+/// checksum (`ChecksummedWords`). A file whose header differs in anything, whose size is not exactly the
 /// header's, whose checksum does not match or whose words are not a well-formed table is
 /// not taken: the unit is read from the DWARF again and the file rewritten.
 enum SourceLineUnitTableFile {
@@ -38,7 +38,7 @@ enum SourceLineUnitTableFile {
     }
 
     private static func header(_ key: Key, words: Int) -> [UInt8] {
-        CacheFileHeader.bytes("pytap line unit 1\n\(key.elf.buildIDHex ?? "")\n\(CacheFileHeader.identity(key.elf))\n"
+        CacheFileHeader.bytes("pytap line unit 2\n\(key.elf.buildIDHex ?? "")\n\(CacheFileHeader.identity(key.elf))\n"
             + "\(CacheFileHeader.identity(key.supplementary))\n\(key.unit) \(key.unitOffset)\n\(words)\n")
     }
 }
