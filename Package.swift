@@ -14,10 +14,11 @@ let package = Package(
     ],
     targets: [
         // What Glibc does not import: variadic syscalls, GNU-only calls, kernel structs, zlib,
-        // the C++ runtime's demangler (libstdc++: the Swift runtime links it anyway).
+        // libdeflate (inflating debug sections; static in release builds), the C++ runtime's
+        // demangler (libstdc++: the Swift runtime links it anyway).
         .target(
             name: "CLinux",
-            linkerSettings: [.linkedLibrary("z"), .linkedLibrary("stdc++")]
+            linkerSettings: [.linkedLibrary("z"), .linkedLibrary("deflate"), .linkedLibrary("stdc++")]
         ),
         // Native sampling (issue 8): the loader of pytap's BPF program (libbpf, static in
         // release builds) and the build plugin that compiles bpf/sample.bpf.c into PyTap.

@@ -44,8 +44,7 @@ host_packages() {
   # gdb: tests/test_core.py makes core files with gcore.
   # chromium: tests/test_more_views.py renders the heat map headless and checks its pixels.
   # llvm: llvm-cxxfilt cross-checks the Rust v0 demangler (Tests/PyTapTests/RustV0DemanglerTests.swift).
-  # libdeflate0: pytap inflates debug sections with it when present (Tests/PyTapTests/InflaterTests.swift).
-  apt_install debootstrap python3.11-dbg libbpf-dev libelf-dev libdeflate0 tmux man-db groff-base gdb chromium llvm
+  apt_install debootstrap python3.11-dbg libbpf-dev libelf-dev libdeflate-dev tmux man-db groff-base gdb chromium llvm
 }
 
 sid_chroot() {

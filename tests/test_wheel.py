@@ -64,7 +64,8 @@ def test_wheel_name_tags_and_metadata(wheel):
     assert "Tag: py3-none-manylinux_2_17_x86_64" in wheel_file
     assert "Tag: py3-none-musllinux_1_1_x86_64" in wheel_file
     assert "pytap-%s.data/data/share/man/man1/pytap.1" % version in names
-    assert "pytap-%s.data/data/share/doc/pytap/licenses/swift-argument-parser.txt" % version in names
+    for linked in ["swift-argument-parser", "swift-runtime", "glibc", "zlib", "libdeflate", "libbpf", "libelf"]:
+        assert "pytap-%s.data/data/share/doc/pytap/licenses/%s.txt" % (version, linked) in names, linked
     assert info + "licenses/LICENSE" in names
     assert script.external_attr >> 16 & 0o111, "the binary is not executable in the wheel"
     assert "Version: %s\n" % version in metadata

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <zlib.h>
+#include <libdeflate.h>
 
 /// process_vm_readv(2): copies from another process's memory (needs _GNU_SOURCE).
 ssize_t clinux_process_vm_readv(pid_t pid,
