@@ -19,8 +19,14 @@ final class InflaterTests: XCTestCase {
         return ok ? output : nil
     }
 
-    func testLibdeflateIsTheDefault() {
-        XCTAssertEqual(Inflater.preferred, getenv("PYTAP_INFLATE").map { String(cString: $0) } == "zlib" ? .zlib : .libdeflate)
+    func testSectionContentsAreWhatZlibInflates() throws {
+        // The path pytap reads sections by (`ELFFile.contents`, libdeflate unless
+        // PYTAP_INFLATE=zlib) against zlib, on the largest compressed section.
+        let debug = try libcDebugFile()
+        let section = try XCTUnwrap(debug.section(named: ".debug_info"))
+        XCTAssertNotEqual(section.flags & ELFSection.flagCompressed, 0)
+        let (stream, size) = try debug.compressedStream(of: section)
+        XCTAssertEqual(try debug.contents(of: section), try XCTUnwrap(inflate(Array(stream), size: size, with: .zlib)))
     }
 
     func testBothInflateEveryCompressedSectionAlike() throws {

@@ -201,9 +201,8 @@ public final class ELFFile: @unchecked Sendable {
     }
 
     /// Inflates a section's stream into `output`, which it must fill exactly.
-    public func inflate(_ stream: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, section: ELFSection,
-                        using inflater: Inflater = .preferred) throws {
-        guard inflater.inflate(stream, into: output) else { throw ObjectFileError.badCompression(path: path, section: section.name) }
+    public func inflate(_ stream: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, section: ELFSection) throws {
+        guard Inflater.preferred.inflate(stream, into: output) else { throw ObjectFileError.badCompression(path: path, section: section.name) }
     }
 
     /// Contents of the named section, or nil when absent.

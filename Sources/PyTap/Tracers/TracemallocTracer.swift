@@ -232,10 +232,11 @@ public final class TracemallocTracer {
             do {
                 return try request.send(scriptPath: scriptPath, to: try request.threadStates()).count
             } catch {
-                if awaitExit(within: 2_000_000_000) { return nil }
-                if let refusal = error as? RemoteExecRequest.Refusal {
-                    throw TracemallocUnavailable(TracemallocTracer.describe(refusal, target: target))
-                }
+                let refusal = error as? RemoteExecRequest.Refusal
+                // Only a read failure or an empty thread list can mean the exit; the other
+                // refusals (disabled, a path too long) are answered at once.
+                if refusal == nil || refusal == .noThread, awaitExit(within: 2_000_000_000) { return nil }
+                if let refusal { throw TracemallocUnavailable(TracemallocTracer.describe(refusal, target: target)) }
                 throw error
             }
         }
